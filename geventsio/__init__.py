@@ -1,0 +1,16 @@
+"""geventsio: a Socket.IO server (Engine.IO v4, Socket.IO v5) for Python on gevent."""
+
+from geventsio._types import DisconnectReason as DisconnectReason
+from geventsio._types import EngineSid as EngineSid
+from geventsio._types import Room as Room
+from geventsio._types import SocketId as SocketId
+from geventsio.exceptions import AckTimeout as AckTimeout
+from geventsio.exceptions import BadNamespace as BadNamespace
+from geventsio.exceptions import ConnectionRefused as ConnectionRefused
+from geventsio.exceptions import GeventsioError as GeventsioError
+from geventsio.exceptions import LocalProtocolError as LocalProtocolError
+from geventsio.exceptions import NotConnected as NotConnected
+from geventsio.exceptions import RemoteProtocolError as RemoteProtocolError
+from geventsio.options import EngineOptions as EngineOptions
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Adapters own rooms and broadcasting: in memory, or across processes through Redis."""

@@ -1,0 +1,1 @@
+"""The Python Socket.IO client."""

@@ -1,0 +1,111 @@
+"""Small HTTP helpers for the engine: responses, Node's error bodies, query parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from geventsio.exceptions import RemoteProtocolError
+
+#: A query string longer than this is refused before it is parsed.
+MAX_QUERY_LENGTH = 8192
+#: At most this many query parameters are parsed.
+MAX_QUERY_FIELDS = 64
+
+
+class EngineErrorCode(IntEnum):
+    """The error codes of the Node reference's Engine.IO server."""
+
+    UNKNOWN_TRANSPORT = 0
+    UNKNOWN_SID = 1
+    BAD_HANDSHAKE_METHOD = 2
+    BAD_REQUEST = 3
+    FORBIDDEN = 4
+    UNSUPPORTED_PROTOCOL_VERSION = 5
+
+
+ERROR_MESSAGES = {
+    EngineErrorCode.UNKNOWN_TRANSPORT: "Transport unknown",
+    EngineErrorCode.UNKNOWN_SID: "Session ID unknown",
+    EngineErrorCode.BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    EngineErrorCode.BAD_REQUEST: "Bad request",
+    EngineErrorCode.FORBIDDEN: "Forbidden",
+    EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
+
+
+@dataclass
+class HttpResponse:
+    """An HTTP response the engine wants written."""
+
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str = "text/plain; charset=UTF-8"
+
+    @property
+    def status_line(self) -> str:
+        """The WSGI status string."""
+        reasons = {200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
+                   405: "Method Not Allowed", 413: "Payload Too Large",
+                   426: "Upgrade Required"}
+        return f"{self.status} {reasons.get(self.status, 'Error')}"
+
+
+def error_response(code: EngineErrorCode, status: int | None = None,
+                   message: str | None = None) -> HttpResponse:
+    """Node's answer to a refused request: ``{"code": N, "message": "..."}``."""
+    if status is None:
+        status = 403 if code is EngineErrorCode.FORBIDDEN else 400
+    body = orjson.dumps({"code": int(code), "message": message or ERROR_MESSAGES[code]})
+    return HttpResponse(status, body, content_type="application/json")
+
+
+def error_from(exc: RemoteProtocolError) -> HttpResponse:
+    """The response for a protocol error raised while serving a request."""
+    code = EngineErrorCode(exc.code) if exc.code is not None else EngineErrorCode.BAD_REQUEST
+    return error_response(code, exc.status, exc.message)
+
+
+def parse_query(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The query parameters (first value of each), with hostile input refused.
+
+    :raises RemoteProtocolError: the query string is too long or has too many fields.
+    """
+    query = str(environ.get("QUERY_STRING", ""))
+    if len(query) > MAX_QUERY_LENGTH:
+        raise RemoteProtocolError("query string too long", code=EngineErrorCode.BAD_REQUEST)
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        raise RemoteProtocolError("too many query parameters",
+                                  code=EngineErrorCode.BAD_REQUEST) from None
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        params.setdefault(key, value)
+    return params
+
+
+def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
+    """Read the request body, refusing one over ``limit`` bytes before reading it all.
+
+    :raises PayloadTooLarge: the declared or actual body is over the limit.
+    """
+    from geventsio.exceptions import PayloadTooLarge
+
+    declared = str(environ.get("CONTENT_LENGTH") or "")
+    if declared:
+        if not declared.isdigit():
+            raise RemoteProtocolError("bad Content-Length", code=EngineErrorCode.BAD_REQUEST)
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"body of {declared} bytes is over max_payload ({limit})")
+    stream = environ["wsgi.input"]
+    body: bytes = stream.read(int(declared)) if declared else stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"body over max_payload ({limit})")
+    return body

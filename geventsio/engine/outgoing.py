@@ -1,0 +1,55 @@
+"""An outgoing Engine.IO packet that encodes itself once per wire form.
+
+A broadcast builds one :class:`OutgoingPacket` and hands the same object to every
+recipient; each transport asks for the form it writes (a WebSocket frame, a WebSocket
+message for gevent-websocket, or a long-polling segment) and the first request caches it.
+"""
+
+from __future__ import annotations
+
+from geventsio.protocol import websocket as ws_frames
+from geventsio.protocol.engineio import Packet, PacketType, encode_polling_segment, encode_ws
+
+
+class OutgoingPacket:
+    """One packet and its lazily cached encodings.
+
+    :param packet: the Engine.IO packet to send.
+    """
+
+    __slots__ = ("_frame", "_message", "_segment", "packet", "size")
+
+    def __init__(self, packet: Packet) -> None:
+        self.packet = packet
+        #: An estimate of the bytes it occupies in a buffer, for slow-consumer limits.
+        self.size = len(packet.data) + 1
+        self._frame: bytes | None = None
+        self._message: str | bytes | None = None
+        self._segment: str | None = None
+
+    @classmethod
+    def message(cls, data: str | bytes) -> OutgoingPacket:
+        """A MESSAGE packet carrying ``data``."""
+        return cls(Packet(PacketType.MESSAGE, data))
+
+    def ws_message(self) -> str | bytes:
+        """The WebSocket message (text or binary) of this packet."""
+        if self._message is None:
+            self._message = encode_ws(self.packet)
+        return self._message
+
+    def ws_frame(self) -> bytes:
+        """The complete, unmasked RFC 6455 frame of this packet."""
+        if self._frame is None:
+            message = self.ws_message()
+            if isinstance(message, str):
+                self._frame = ws_frames.encode_text(message.encode("utf-8"))
+            else:
+                self._frame = ws_frames.encode_binary(message)
+        return self._frame
+
+    def polling_segment(self) -> str:
+        """The long-polling form of this packet."""
+        if self._segment is None:
+            self._segment = encode_polling_segment(self.packet)
+        return self._segment

@@ -1,0 +1,158 @@
+"""The long-polling transport: a GET waits for packets, a POST delivers them.
+
+The session keeps a :class:`PollingBuffer`. A GET takes everything buffered, waiting
+until something arrives; while it waits, the client's TCP connection is watched so a
+client that gives up is noticed at once (the Node reference closes such a session too).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket as stdlib_socket
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from gevent.event import Event
+
+from geventsio._types import DisconnectReason
+from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response, read_body
+from geventsio.engine.outgoing import OutgoingPacket
+from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
+from geventsio.protocol import engineio
+
+if TYPE_CHECKING:
+    from geventsio.engine.socket import EngineSocket
+
+logger = logging.getLogger(__name__)
+
+SOCKET_KEYS = ("geventsio.socket", "gunicorn.socket")
+"""Environ keys under which servers expose the client's socket."""
+
+_READ = 1
+
+
+class PollingBuffer:
+    """Packets waiting for the next GET, and the flags that keep requests in order."""
+
+    def __init__(self) -> None:
+        self.packets: list[OutgoingPacket] = []
+        self.size = 0
+        self.waiter = Event()
+        self.get_active = False
+        self.post_active = False
+        self.final: OutgoingPacket | None = None
+
+    def push(self, packets: Iterable[OutgoingPacket], limit: int | None) -> bool:
+        """Buffer packets; False (nothing buffered) when ``limit`` bytes would be passed."""
+        packets = list(packets)
+        added = sum(p.size for p in packets)
+        if limit is not None and self.size + added > limit:
+            return False
+        self.packets.extend(packets)
+        self.size += added
+        self.waiter.set()
+        return True
+
+    def take(self) -> list[OutgoingPacket]:
+        """Everything buffered (and the final packet, once released)."""
+        packets, self.packets, self.size = self.packets, [], 0
+        if self.final is not None:
+            packets.append(self.final)
+            self.final = None
+        self.waiter.clear()
+        return packets
+
+    def release(self, final: OutgoingPacket) -> None:
+        """End a waiting GET (or the next one) with ``final`` after what is buffered."""
+        self.final = final
+        self.waiter.set()
+
+
+def client_socket(environ: Mapping[str, Any]) -> stdlib_socket.socket | None:
+    """The client's socket, when the server under us exposes it."""
+    for key in SOCKET_KEYS:
+        sock = environ.get(key)
+        if sock is not None:
+            return sock  # type: ignore[no-any-return]
+    return None
+
+
+def _peer_hung_up(sock: stdlib_socket.socket) -> bool:
+    raw = getattr(sock, "_sock", sock)  # the kernel socket: gevent's would wait on EAGAIN
+    try:
+        return raw.recv(1, stdlib_socket.MSG_PEEK | stdlib_socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def _wait(buffer: PollingBuffer, sock: stdlib_socket.socket | None, timeout: float) -> bool:
+    """Wait for packets; False when the client hung up first."""
+    if sock is None:
+        buffer.waiter.wait(timeout)
+        return True
+    watcher = gevent.get_hub().loop.io(sock.fileno(), _READ)
+    watcher.start(buffer.waiter.set)
+    try:
+        buffer.waiter.wait(timeout)
+    finally:
+        watcher.close()
+    if buffer.packets or buffer.final is not None:
+        return True
+    return not _peer_hung_up(sock)
+
+
+def handle_get(session: EngineSocket, environ: Mapping[str, Any]) -> HttpResponse | None:
+    """Answer a polling GET; None when the client hung up and there is no one to answer."""
+    buffer = session.polling
+    if buffer is None or session.websocket is not None:
+        return error_response(EngineErrorCode.BAD_REQUEST, message="Transport mismatch")
+    if buffer.get_active:
+        logger.info("session %s: overlapping GET requests; closing the session", session.sid)
+        session.close(DisconnectReason.TRANSPORT_ERROR)
+        return error_response(EngineErrorCode.BAD_REQUEST, message="Overlapping GET requests")
+    buffer.get_active = True
+    try:
+        deadline = session.options.ping_interval + session.options.ping_timeout
+        while not buffer.packets and buffer.final is None:
+            if not _wait(buffer, client_socket(environ), deadline):
+                logger.info("session %s: client dropped its GET request", session.sid)
+                session.close(DisconnectReason.TRANSPORT_CLOSE, final=engineio.NOOP)
+                return None
+            if not buffer.packets and buffer.final is None:
+                buffer.push((OutgoingPacket(engineio.NOOP),), None)
+        packets = buffer.take()
+    finally:
+        buffer.get_active = False
+    body = engineio.RECORD_SEPARATOR.join(p.polling_segment() for p in packets)
+    session.poll_answered()
+    return HttpResponse(200, body.encode("utf-8"))
+
+
+def handle_post(session: EngineSocket, environ: Mapping[str, Any]) -> HttpResponse:
+    """Take the packets of a polling POST."""
+    buffer = session.polling
+    if buffer is None or session.websocket is not None:
+        return error_response(EngineErrorCode.BAD_REQUEST, message="Transport mismatch")
+    if buffer.post_active:
+        logger.info("session %s: overlapping POST requests; closing the session", session.sid)
+        session.close(DisconnectReason.TRANSPORT_ERROR)
+        return error_response(EngineErrorCode.BAD_REQUEST, message="Overlapping POST requests")
+    buffer.post_active = True
+    try:
+        body = read_body(environ, session.options.max_payload)
+        for packet in engineio.decode_payload(body):
+            session.receive_packet(packet)
+    except PayloadTooLarge as exc:
+        logger.info("session %s: %s; closing the session", session.sid, exc)
+        session.close(DisconnectReason.TRANSPORT_ERROR)
+        return error_response(EngineErrorCode.BAD_REQUEST, 413, "Payload too large")
+    except RemoteProtocolError as exc:
+        logger.info("session %s: parse error: %s", session.sid, exc)
+        session.close(DisconnectReason.PARSE_ERROR)
+        return error_response(EngineErrorCode.BAD_REQUEST, message="Bad request")
+    finally:
+        buffer.post_active = False
+    return HttpResponse(200, b"ok")

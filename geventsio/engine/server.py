@@ -1,0 +1,266 @@
+"""The Engine.IO server: checks each request, opens sessions, routes to transports.
+
+The checks and their order follow the Node reference, and so do the answers: HTTP 400
+(403 for refusals) with a ``{"code": N, "message": "..."}`` body.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from geventsio._types import DisconnectReason, EngineSid
+from geventsio.engine import polling
+from geventsio.engine.cors import cors_headers, origin_allowed
+from geventsio.engine.http import (
+    EngineErrorCode,
+    HttpResponse,
+    error_from,
+    error_response,
+    parse_query,
+)
+from geventsio.engine.outgoing import OutgoingPacket
+from geventsio.engine.socket import EngineHandler, EngineSocket, SessionState
+from geventsio.engine.websocket import WebSocketConnection, accept_websocket, can_take_over
+from geventsio.exceptions import RemoteProtocolError
+from geventsio.options import EngineOptions, Transport
+from geventsio.protocol.engineio import Packet, PacketType
+
+logger = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+
+#: Environ values copied into a session's handshake record (the rest holds live objects).
+_HANDSHAKE_SCALARS = (str, int, float, bool)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A checked Engine.IO request."""
+
+    transport: Transport
+    session: EngineSocket | None
+
+
+def new_sid() -> EngineSid:
+    """An unguessable session id (120 bits from the OS's CSPRNG)."""
+    return EngineSid(secrets.token_urlsafe(15))
+
+
+def handshake_environ(environ: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the plain values of a WSGI environ, safe to keep for a session's life."""
+    return {k: v for k, v in environ.items() if isinstance(v, _HANDSHAKE_SCALARS)}
+
+
+class EngineServer:
+    """Engine.IO v4 over long-polling and WebSocket.
+
+    :param handler: the layer above (Socket.IO), told of sessions and messages.
+    :param options: the engine options.
+    """
+
+    def __init__(self, handler: EngineHandler, options: EngineOptions | None = None) -> None:
+        self.handler = handler
+        self.options = options or EngineOptions()
+        self.sessions: dict[EngineSid, EngineSocket] = {}
+
+    # -- the WSGI entry point ----------------------------------------------------------
+
+    def handle_request(self, environ: dict[str, Any],
+                       start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one HTTP request for the Engine.IO path."""
+        cors = cors_headers(self.options.cors_allowed_origins, self.options.cors_credentials,
+                            environ)
+        try:
+            response = self._route(environ)
+        except RemoteProtocolError as exc:
+            logger.info("refused %s %s?%s: %s", environ.get("REQUEST_METHOD"),
+                        environ.get("PATH_INFO"), environ.get("QUERY_STRING"), exc.message)
+            response = error_from(exc)
+        if response is None:  # the connection was taken over or is gone
+            return []
+        if "wsgi.websocket" in environ and response.status >= 400:
+            # gevent-websocket answered 101 before we saw the request: all that is left
+            # is to close the WebSocket it opened (1008: policy violation).
+            environ["wsgi.websocket"].close(1008, response.body)
+            return []
+        headers = [("Content-Type", response.content_type),
+                   ("Content-Length", str(len(response.body))),
+                   *response.headers, *cors, *self.options.extra_headers]
+        start_response(response.status_line, headers)
+        return [response.body]
+
+    def _route(self, environ: dict[str, Any]) -> HttpResponse | None:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "OPTIONS":
+            if not origin_allowed(self.options.cors_allowed_origins, environ):
+                return error_response(EngineErrorCode.FORBIDDEN, message="Origin not allowed")
+            return HttpResponse(204)
+        request = self._verify(environ)
+        if _wants_websocket(environ):
+            return self._serve_websocket(environ, request)
+        if request.transport is not Transport.POLLING:
+            return error_response(EngineErrorCode.BAD_REQUEST,
+                                  message="WebSocket handshake expected")
+        if request.session is None:
+            return self._open_polling(environ)
+        if method == "GET":
+            return polling.handle_get(request.session, environ)
+        if method == "POST":
+            return polling.handle_post(request.session, environ)
+        return error_response(EngineErrorCode.BAD_REQUEST, message="Method not allowed")
+
+    # -- checks ------------------------------------------------------------------------
+
+    def _verify(self, environ: Mapping[str, Any]) -> _Request:
+        query = parse_query(environ)
+        transport = self._transport_of(query)
+        if query.get("EIO") != "4":
+            raise RemoteProtocolError("Unsupported protocol version",
+                                      code=EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
+        if not origin_allowed(self.options.cors_allowed_origins, environ):
+            raise RemoteProtocolError("Origin not allowed", code=EngineErrorCode.FORBIDDEN,
+                                      status=403)
+        sid = query.get("sid")
+        if sid is not None:
+            session = self.sessions.get(EngineSid(sid))
+            if session is None or session.state is SessionState.CLOSED:
+                raise RemoteProtocolError("Session ID unknown", code=EngineErrorCode.UNKNOWN_SID)
+            if transport is not Transport.POLLING and not self.options.allow_upgrades:
+                raise RemoteProtocolError("Upgrades are disabled",
+                                          code=EngineErrorCode.BAD_REQUEST)
+            return _Request(transport, session)
+        if environ.get("REQUEST_METHOD") != "GET":
+            raise RemoteProtocolError("Bad handshake method",
+                                      code=EngineErrorCode.BAD_HANDSHAKE_METHOD)
+        self._check_allow_request(environ)
+        return _Request(transport, None)
+
+    def _transport_of(self, query: Mapping[str, str]) -> Transport:
+        name = query.get("transport")
+        for transport in self.options.transports:
+            if transport.value == name:
+                return transport
+        raise RemoteProtocolError("Transport unknown", code=EngineErrorCode.UNKNOWN_TRANSPORT)
+
+    def _check_allow_request(self, environ: Mapping[str, Any]) -> None:
+        hook = self.options.allow_request
+        if hook is None:
+            return
+        try:
+            allowed = hook(environ)
+        except Exception:
+            logger.exception("allow_request raised; refusing the request")
+            allowed = False
+        if not allowed:
+            raise RemoteProtocolError("Forbidden", code=EngineErrorCode.FORBIDDEN, status=403)
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def _new_session(self, environ: Mapping[str, Any], transport: Transport) -> EngineSocket:
+        session = EngineSocket(new_sid(), self.options, handshake_environ(environ),
+                               self.handler, self, transport)
+        self.sessions[session.sid] = session
+        return session
+
+    def _open_packet(self, session: EngineSocket, upgrades: list[str]) -> Packet:
+        body = orjson.dumps({
+            "sid": session.sid,
+            "upgrades": upgrades,
+            "pingInterval": round(self.options.ping_interval * 1000),
+            "pingTimeout": round(self.options.ping_timeout * 1000),
+            "maxPayload": self.options.max_payload,
+        }).decode()
+        return Packet(PacketType.OPEN, body)
+
+    def _upgrades_for_polling(self) -> list[str]:
+        if self.options.allow_upgrades and Transport.WEBSOCKET in self.options.transports:
+            return ["websocket"]
+        return []
+
+    def _open_polling(self, environ: dict[str, Any]) -> HttpResponse:
+        session = self._new_session(environ, Transport.POLLING)
+        open_packet = OutgoingPacket(self._open_packet(session, self._upgrades_for_polling()))
+        body = open_packet.polling_segment().encode()
+        self._connect(session)
+        return HttpResponse(200, body, headers=self._cookie_headers(session))
+
+    def _connect(self, session: EngineSocket) -> None:
+        session.start()
+        self.handler.on_engine_connect(session)
+        logger.debug("session %s opened on %s", session.sid, session.transport.value)
+
+    def _cookie_headers(self, session: EngineSocket) -> list[tuple[str, str]]:
+        cookie = self.options.cookie
+        if cookie is None:
+            return []
+        parts = [f"{cookie.name}={session.sid}", f"Path={cookie.path}",
+                 f"SameSite={cookie.same_site}"]
+        if cookie.http_only:
+            parts.append("HttpOnly")
+        if cookie.secure:
+            parts.append("Secure")
+        return [("Set-Cookie", "; ".join(parts))]
+
+    def session_closed(self, socket: EngineSocket) -> None:
+        """Forget a closed session (called by the session itself)."""
+        if self.sessions.get(socket.sid) is socket:
+            del self.sessions[socket.sid]
+        logger.debug("session %s closed: %s", socket.sid,
+                     socket.close_reason.value if socket.close_reason else "?")
+
+    # -- WebSocket ---------------------------------------------------------------------
+
+    def _serve_websocket(self, environ: dict[str, Any], request: _Request) -> HttpResponse | None:
+        if request.transport is not Transport.WEBSOCKET:
+            return error_response(EngineErrorCode.BAD_REQUEST, message="Bad request")
+        session = request.session
+        if not can_take_over(environ):
+            return error_response(EngineErrorCode.BAD_REQUEST,
+                                  message="This server does not support WebSocket")
+        websocket = self._accept(environ)
+        if session is not None and (session.websocket is not None or session.upgrading
+                                    or session.polling is None):
+            # As the Node reference does: accept, then close at once.
+            logger.info("session %s: refused a second WebSocket", session.sid)
+            websocket.close(1008, "session already upgraded")
+            websocket.drain(1.0)
+        elif session is None:
+            self._run_direct_websocket(environ, websocket)
+        elif session.upgrade(websocket):
+            session.run_websocket()
+        return None
+
+    def _accept(self, environ: dict[str, Any]) -> WebSocketConnection:
+        return accept_websocket(environ, max_message_size=self.options.max_payload,
+                                max_fragments=self.options.max_websocket_fragments,
+                                max_buffer_size=self.options.max_buffer_size)
+
+    def _run_direct_websocket(self, environ: dict[str, Any],
+                              websocket: WebSocketConnection) -> None:
+        session = self._new_session(environ, Transport.WEBSOCKET)
+        session.attach_websocket(websocket)
+        session.send_packets((OutgoingPacket(self._open_packet(session, [])),))
+        self._connect(session)
+        session.run_websocket()
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    def close_all(self, reason: DisconnectReason = DisconnectReason.SERVER_SHUTTING_DOWN,
+                  drain_timeout: float = 2.0) -> None:
+        """Close every session, giving queued data up to ``drain_timeout`` to leave."""
+        sessions = list(self.sessions.values())
+        for session in sessions:
+            session.close(reason)
+        for session in sessions:
+            session.drain(drain_timeout)
+
+
+def _wants_websocket(environ: Mapping[str, Any]) -> bool:
+    return (str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket"
+            or "wsgi.websocket" in environ)

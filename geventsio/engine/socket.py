@@ -1,0 +1,337 @@
+"""One Engine.IO session (an ``EngineSocket``), whatever its transport.
+
+Theory of operation. A session starts on long-polling (a handshake GET) or directly on
+WebSocket. Its invariants:
+
+* Outgoing packets go to exactly one place: the polling buffer until the session has a
+  WebSocket, the WebSocket after. An upgrade moves what the buffer still holds onto the
+  WebSocket before anything else is written there, so order is kept.
+* Incoming MESSAGE packets are handed to the handler in arrival order by one worker
+  greenlet, spawned when there is work and gone when there is none; the transport's own
+  greenlet (the WebSocket reader, the POST request) only decodes and answers the
+  Engine.IO layer (pongs, upgrades, close). A slow handler never stops the heartbeat.
+* The heartbeat is a hub timer, not a greenlet; an idle session costs its socket, its
+  buffer and, on WebSocket, the reader greenlet.
+* ``close()`` runs once. The handler hears of it after every message that arrived
+  before it, through the same worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol
+
+import gevent
+from gevent import Timeout
+
+from geventsio._types import DisconnectReason, EngineSid
+from geventsio.engine.outgoing import OutgoingPacket
+from geventsio.engine.polling import PollingBuffer
+from geventsio.exceptions import RemoteProtocolError
+from geventsio.options import EngineOptions, SlowConsumerPolicy, Transport
+from geventsio.protocol import engineio
+from geventsio.protocol.engineio import Packet, PacketType
+from geventsio.protocol.heartbeat import Heartbeat, HeartbeatAction
+
+if TYPE_CHECKING:
+    from geventsio.engine.websocket import WebSocketConnection
+
+logger = logging.getLogger(__name__)
+
+_CLOSED_MARK = object()
+_SERVER_DECIDED = frozenset({DisconnectReason.FORCED_CLOSE, DisconnectReason.FORCED_SERVER_CLOSE,
+                             DisconnectReason.SERVER_SHUTTING_DOWN})
+_PROBE = "2probe"
+_UPGRADE = "5"
+
+
+class SessionState(Enum):
+    """The life of a session."""
+
+    OPEN = "open"
+    #: Closed by the server on long-polling; the final packets wait for the next GET.
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class EngineHandler(Protocol):
+    """What the layer above the engine (Socket.IO, or a plain echo) implements."""
+
+    def on_engine_connect(self, socket: EngineSocket) -> None:
+        """A session opened (called in the handshake request's greenlet)."""
+
+    def on_engine_message(self, socket: EngineSocket, data: str | bytes) -> None:
+        """A MESSAGE arrived (called in the session's worker greenlet, in order)."""
+
+    def on_engine_close(self, socket: EngineSocket, reason: DisconnectReason) -> None:
+        """The session ended (called last, in the session's worker greenlet)."""
+
+
+class SessionRegistry(Protocol):
+    """The engine server's side of a session's life."""
+
+    def session_closed(self, socket: EngineSocket) -> None:
+        """Forget the session."""
+
+
+class EngineSocket:
+    """One Engine.IO session.
+
+    :param sid: the session id.
+    :param options: the engine options.
+    :param environ: the handshake request's WSGI environ (a copy of its plain values).
+    :param handler: receives messages and the close.
+    :param registry: told when the session is gone.
+    :param transport: the transport of the handshake.
+    """
+
+    def __init__(self, sid: EngineSid, options: EngineOptions, environ: Mapping[str, Any],
+                 handler: EngineHandler, registry: SessionRegistry,
+                 transport: Transport) -> None:
+        self.sid = sid
+        self.options = options
+        self.environ = environ
+        self.handler = handler
+        self.state = SessionState.OPEN
+        self.close_reason: DisconnectReason | None = None
+        self.polling = PollingBuffer() if transport is Transport.POLLING else None
+        self.websocket: WebSocketConnection | None = None
+        self.upgrading = False
+        self._registry = registry
+        self._incoming: deque[object] = deque()
+        self._worker: gevent.Greenlet[[], None] | None = None
+        self._heartbeat = Heartbeat(options.ping_interval, options.ping_timeout)
+        self._timer: Any = None
+        self._close_grace: Any = None
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The transport packets currently travel on."""
+        return Transport.POLLING if self.websocket is None else Transport.WEBSOCKET
+
+    @property
+    def connected(self) -> bool:
+        """Whether packets sent now can still reach the client."""
+        return self.state is SessionState.OPEN
+
+    # -- sending ---------------------------------------------------------------------
+
+    def send(self, data: str | bytes) -> None:
+        """Send one MESSAGE (text or binary)."""
+        self.send_packets((OutgoingPacket.message(data),))
+
+    def send_packets(self, packets: Sequence[OutgoingPacket]) -> None:
+        """Send already-encoded packets; the same objects may go to many sessions."""
+        if self.state is not SessionState.OPEN:
+            return
+        if self.websocket is not None:
+            accepted = self.websocket.send_packets(packets)
+        else:
+            assert self.polling is not None
+            accepted = self.polling.push(packets, self.options.max_buffer_size)
+        if not accepted:
+            self._on_buffer_full()
+
+    def _on_buffer_full(self) -> None:
+        if self.options.slow_consumer_policy is SlowConsumerPolicy.DROP:
+            logger.debug("session %s: outgoing buffer full, packet dropped", self.sid)
+            return
+        logger.warning("session %s: client is not reading (outgoing buffer over %d bytes); "
+                       "closing it", self.sid, self.options.max_buffer_size)
+        gevent.spawn(self.close, DisconnectReason.TRANSPORT_ERROR)
+
+    # -- heartbeat -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the heartbeat; called once the handshake answer is on its way."""
+        self._schedule(self._heartbeat.first_delay())
+
+    def _schedule(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.close()
+        self._timer = gevent.get_hub().loop.timer(delay)
+        self._timer.start(self._on_timer)
+
+    def _on_timer(self) -> None:  # runs in the hub: must not block
+        if self.state is not SessionState.OPEN:
+            return
+        decision = self._heartbeat.on_timer()
+        if decision.action is HeartbeatAction.TIMED_OUT:
+            logger.info("session %s: no pong within %.3g s", self.sid, self.options.ping_timeout)
+            gevent.spawn(self.close, DisconnectReason.PING_TIMEOUT)
+            return
+        assert decision.next_delay is not None
+        self._schedule(decision.next_delay)
+        self.send_packets((OutgoingPacket(engineio.PING),))
+
+    # -- receiving -------------------------------------------------------------------
+
+    def receive_packet(self, packet: Packet) -> None:
+        """Act on one packet from the client (any transport).
+
+        :raises RemoteProtocolError: the packet has no place here.
+        """
+        kind = packet.type
+        if kind is PacketType.MESSAGE:
+            self._deliver(packet.data)
+        elif kind is PacketType.PONG:
+            delay = self._heartbeat.on_pong()
+            if delay is not None and self.state is SessionState.OPEN:
+                self._schedule(delay)
+        elif kind is PacketType.CLOSE:
+            self.close(DisconnectReason.TRANSPORT_CLOSE, final=engineio.NOOP, linger=True)
+        elif kind in (PacketType.OPEN, PacketType.UPGRADE):
+            raise RemoteProtocolError(f"unexpected {kind.name} packet from the client")
+        # PING and NOOP from a client need no answer in v4.
+
+    def _deliver(self, item: object) -> None:
+        self._incoming.append(item)
+        if self._worker is None:
+            self._worker = gevent.spawn(self._run_worker)
+
+    def _run_worker(self) -> None:
+        try:
+            while self._incoming:
+                item = self._incoming.popleft()
+                try:
+                    if item is _CLOSED_MARK:
+                        assert self.close_reason is not None
+                        self.handler.on_engine_close(self, self.close_reason)
+                    else:
+                        self.handler.on_engine_message(self, item)  # type: ignore[arg-type]
+                except Exception:
+                    logger.exception("session %s: the message handler failed", self.sid)
+        finally:
+            self._worker = None
+
+    # -- WebSocket -------------------------------------------------------------------
+
+    def attach_websocket(self, websocket: WebSocketConnection) -> None:
+        """Use a WebSocket from the start (a session opened with ``transport=websocket``)."""
+        self.websocket = websocket
+
+    def run_websocket(self) -> None:
+        """Read the WebSocket until it ends (runs in the WebSocket request's greenlet)."""
+        websocket = self.websocket
+        assert websocket is not None
+        while self.state is SessionState.OPEN:
+            try:
+                message = websocket.receive()
+            except RemoteProtocolError as exc:
+                logger.info("session %s: WebSocket protocol error: %s", self.sid, exc)
+                self.close(DisconnectReason.TRANSPORT_ERROR)
+                break
+            if message is None:
+                self.close(DisconnectReason.TRANSPORT_CLOSE)
+                break
+            try:
+                self.receive_packet(engineio.decode_ws(message))
+            except RemoteProtocolError as exc:
+                logger.info("session %s: parse error: %s", self.sid, exc)
+                self.close(DisconnectReason.PARSE_ERROR)
+        websocket.close()
+
+    def upgrade(self, websocket: WebSocketConnection) -> bool:
+        """Run the probe and upgrade exchange on a new WebSocket; True once upgraded.
+
+        On any failure the WebSocket is closed and the session goes on polling.
+        """
+        self.upgrading = True
+        try:
+            if not self._expect(websocket, _PROBE):
+                return False
+            websocket.send_packets((OutgoingPacket(Packet(PacketType.PONG, "probe")),))
+            assert self.polling is not None
+            self.polling.push((OutgoingPacket(engineio.NOOP),), None)
+            if not self._expect(websocket, _UPGRADE):
+                return False
+            self._switch_to(websocket)
+            return True
+        finally:
+            self.upgrading = False
+
+    def _expect(self, websocket: WebSocketConnection, expected: str) -> bool:
+        try:
+            with Timeout(self.options.upgrade_timeout):
+                message = websocket.receive()
+        except (Timeout, RemoteProtocolError) as exc:
+            logger.info("session %s: upgrade abandoned: %s", self.sid, exc or "timed out")
+            websocket.close()
+            return False
+        if message != expected or self.state is not SessionState.OPEN:
+            logger.info("session %s: upgrade abandoned: got %r", self.sid, message)
+            websocket.close()
+            return False
+        return True
+
+    def _switch_to(self, websocket: WebSocketConnection) -> None:
+        assert self.polling is not None
+        leftover = [p for p in self.polling.take() if p.packet.type is not PacketType.NOOP]
+        self.websocket = websocket
+        self.polling.release(OutgoingPacket(engineio.NOOP))
+        if leftover:
+            self.send_packets(leftover)
+
+    # -- closing ---------------------------------------------------------------------
+
+    def close(self, reason: DisconnectReason = DisconnectReason.FORCED_CLOSE, *,
+              final: Packet = engineio.CLOSE, linger: bool | None = None) -> None:
+        """End the session.
+
+        :param reason: why, as the layer above will be told.
+        :param final: on long-polling, the packet that ends the last GET (CLOSE tells the
+            client the server closed; NOOP just ends the request after a client's close).
+        :param linger: on long-polling with no GET waiting, keep the session until the
+            next GET has collected what is buffered and ``final`` (at most ping_timeout).
+            Defaults to True for closes the server decides on, False for failures.
+        """
+        if self.state is not SessionState.OPEN:
+            return
+        self.close_reason = reason
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        if linger is None:
+            linger = reason in _SERVER_DECIDED
+        if self.websocket is None and self.polling is not None and linger:
+            self._close_after_last_poll(final)
+        else:
+            self._finish(final)
+        self._deliver(_CLOSED_MARK)
+
+    def _close_after_last_poll(self, final: Packet) -> None:
+        assert self.polling is not None
+        self.state = SessionState.CLOSING
+        self.polling.release(OutgoingPacket(final))
+        if not self.polling.get_active:
+            self._close_grace = gevent.get_hub().loop.timer(self.options.ping_timeout)
+            self._close_grace.start(self._finish)
+
+    def _finish(self, final: Packet = engineio.CLOSE) -> None:
+        """The session is gone: forget it and release whatever still waits on it."""
+        if self.state is SessionState.CLOSED:
+            return
+        self.state = SessionState.CLOSED
+        if self._close_grace is not None:
+            self._close_grace.close()
+            self._close_grace = None
+        if self.polling is not None:
+            self.polling.release(OutgoingPacket(final))
+        if self.websocket is not None:
+            self.websocket.close()
+        self._registry.session_closed(self)
+
+    def poll_answered(self) -> None:
+        """A GET was answered: a closing session has now said its last word."""
+        if self.state is SessionState.CLOSING:
+            self._finish()
+
+    def drain(self, timeout: float) -> None:
+        """Give queued outgoing data up to ``timeout`` seconds to leave (shutdown)."""
+        if self.websocket is not None:
+            self.websocket.drain(timeout)

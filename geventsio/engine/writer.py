@@ -1,0 +1,96 @@
+"""Non-blocking, bounded writes to a client's socket.
+
+The emitting greenlet (a handler, a broadcast loop, a heartbeat timer) never waits for a
+slow client: a write goes straight to the kernel when it can and the remainder is kept in
+a bounded buffer that a flusher greenlet, spawned only while there is something to flush,
+drains. A full buffer is reported to the caller, which applies the slow-consumer policy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+
+import gevent
+import gevent.socket
+
+logger = logging.getLogger(__name__)
+
+
+class SocketWriter:
+    """Writes bytes to one socket without blocking the caller.
+
+    :param sock: a connected gevent socket (plain or TLS).
+    :param max_buffer_size: bytes that may wait for a slow client.
+    :param on_error: called once, from the flusher, when the socket fails.
+    """
+
+    def __init__(self, sock: gevent.socket.socket, max_buffer_size: int,
+                 on_error: Callable[[], None] | None = None) -> None:
+        self._sock = sock
+        # Only a plain gevent socket wraps a kernel socket we may write to directly;
+        # a TLS socket must go through its own sendall.
+        self._raw = sock._sock if type(sock) is gevent.socket.socket else None
+        self._max_buffer_size = max_buffer_size
+        self._on_error = on_error
+        self._pending: deque[bytes | memoryview] = deque()
+        self._pending_size = 0
+        self._flusher: gevent.Greenlet[[], None] | None = None
+        self.failed = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting to be written."""
+        return self._pending_size
+
+    def write(self, data: bytes) -> bool:
+        """Write ``data`` now or later; False when the buffer limit would be exceeded."""
+        if self.failed:
+            return True  # the connection is going away; dropping is all that is left
+        view: bytes | memoryview = data
+        if not self._pending and self._raw is not None:
+            try:
+                sent = self._raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self._fail()
+                return True
+            if sent == len(data):
+                return True
+            view = memoryview(data)[sent:]
+        if self._pending_size + len(view) > self._max_buffer_size:
+            return False
+        self._pending.append(view)
+        self._pending_size += len(view)
+        if self._flusher is None:
+            self._flusher = gevent.spawn(self._flush)
+        return True
+
+    def _flush(self) -> None:
+        try:
+            while self._pending:
+                chunk = self._pending.popleft()
+                self._pending_size -= len(chunk)
+                self._sock.sendall(chunk)
+        except OSError:
+            self._fail()
+        finally:
+            self._flusher = None
+
+    def _fail(self) -> None:
+        if self.failed:
+            return
+        self.failed = True
+        self._pending.clear()
+        self._pending_size = 0
+        if self._on_error is not None:
+            self._on_error()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the buffer to empty; True if it did."""
+        flusher = self._flusher
+        if flusher is not None and flusher is not gevent.getcurrent():
+            flusher.join(timeout)
+        return not self._pending

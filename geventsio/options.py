@@ -1,0 +1,97 @@
+"""Frozen option sets with the Node reference's defaults.
+
+Times are in seconds (floats, sub-second values are honoured exactly); sizes in bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+OriginPolicy = str | Sequence[str] | Callable[[str], bool] | None
+"""``None`` allows the same origin only; ``"*"`` allows any; a list or a predicate decides."""
+
+AllowRequest = Callable[[Mapping[str, Any]], bool]
+
+
+class Transport(StrEnum):
+    """The two Engine.IO transports."""
+
+    POLLING = "polling"
+    WEBSOCKET = "websocket"
+
+
+class SlowConsumerPolicy(StrEnum):
+    """What happens to a session whose outgoing buffer is full."""
+
+    #: Close the session with reason "transport error" and log why (default).
+    DISCONNECT = "disconnect"
+    #: Drop the new packet and keep the session.
+    DROP = "drop"
+
+
+@dataclass(frozen=True)
+class CookieOptions:
+    """The Engine.IO ``io`` cookie, sent on the handshake when enabled."""
+
+    name: str = "io"
+    path: str = "/"
+    http_only: bool = True
+    same_site: Literal["Lax", "Strict", "None"] = "Lax"
+    secure: bool = False
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Options of the Engine.IO layer.
+
+    :param ping_interval: seconds between the server's pings.
+    :param ping_timeout: seconds to wait for a pong before closing with "ping timeout".
+    :param max_payload: largest HTTP body or WebSocket message accepted, in bytes.
+    :param upgrade_timeout: seconds a started upgrade may take before it is abandoned.
+    :param path: where Engine.IO is served.
+    :param transports: transports a client may use.
+    :param allow_upgrades: whether polling sessions may upgrade to WebSocket.
+    :param cors_allowed_origins: ``None`` (same origin only), ``"*"``, a list, or a predicate.
+    :param cors_credentials: send ``Access-Control-Allow-Credentials: true``.
+    :param cookie: the ``io`` cookie, or ``None`` for no cookie.
+    :param allow_request: called with the WSGI environ of each handshake and upgrade;
+        returning False refuses it with 403.
+    :param max_buffer_size: bytes of outgoing packets a session may hold for a client
+        that is not reading.
+    :param slow_consumer_policy: what to do when that buffer is full.
+    :param max_websocket_fragments: fragments one WebSocket message may be split into.
+    """
+
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    upgrade_timeout: float = 10.0
+    path: str = "/socket.io/"
+    transports: tuple[Transport, ...] = (Transport.POLLING, Transport.WEBSOCKET)
+    allow_upgrades: bool = True
+    cors_allowed_origins: OriginPolicy = None
+    cors_credentials: bool = True
+    cookie: CookieOptions | None = None
+    allow_request: AllowRequest | None = None
+    max_buffer_size: int = 10_000_000
+    slow_consumer_policy: SlowConsumerPolicy = SlowConsumerPolicy.DISCONNECT
+    max_websocket_fragments: int = 1024
+    extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        path = self.path if self.path.startswith("/") else "/" + self.path
+        if not path.endswith("/"):
+            path += "/"
+        object.__setattr__(self, "path", path)
+        transports = tuple(Transport(t) for t in self.transports)
+        if not transports:
+            raise ValueError("transports must name at least one transport")
+        object.__setattr__(self, "transports", transports)
+        for name in ("ping_interval", "ping_timeout", "upgrade_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_payload <= 0 or self.max_buffer_size <= 0:
+            raise ValueError("max_payload and max_buffer_size must be positive")

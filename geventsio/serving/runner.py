@@ -1,0 +1,74 @@
+"""Run a WSGI application on gevent with geventsio's handler, and stop it cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.event
+from gevent import pywsgi
+
+from geventsio.serving.handler import GeventsioHandler
+
+logger = logging.getLogger(__name__)
+
+WSGIApplication = Callable[..., Any]
+
+
+def make_server(app: WSGIApplication, host: str = "127.0.0.1", port: int = 5000, *,
+                certfile: str | None = None, keyfile: str | None = None,
+                log_requests: bool = False) -> pywsgi.WSGIServer:
+    """A gevent WSGI server for ``app`` using :class:`GeventsioHandler` (not started).
+
+    :param log_requests: write one access-log line per request to the
+        ``geventsio.serving.access`` logger.
+    :raises OSError: the address cannot be bound (e.g. the port is in use).
+    """
+    ssl_args: dict[str, Any] = {}
+    if certfile:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile, keyfile)
+        ssl_args["ssl_context"] = context
+    access_log: Any = logging.getLogger("geventsio.serving.access") if log_requests else None
+    server = pywsgi.WSGIServer((host, port), app, handler_class=GeventsioHandler,
+                               log=access_log, error_log=logger, **ssl_args)
+    server.init_socket()
+    return server
+
+
+def shutdown(server: pywsgi.WSGIServer, app: WSGIApplication, timeout: float = 5.0) -> None:
+    """Stop accepting, close every session (clients hear why), then stop the server."""
+    server.close()
+    close_sessions = getattr(app, "shutdown", None)
+    if close_sessions is not None:
+        close_sessions()
+    server.stop(timeout=timeout)
+
+
+def serve(app: WSGIApplication, host: str = "127.0.0.1", port: int = 5000, *,
+          certfile: str | None = None, keyfile: str | None = None,
+          log_requests: bool = False) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then shut down cleanly.
+
+    Sessions are closed with the reason "server shutting down" so that clients know to
+    reconnect, queued data gets a moment to leave, and the call returns.
+    """
+    server = make_server(app, host, port, certfile=certfile, keyfile=keyfile,
+                         log_requests=log_requests)
+    stopping = gevent.event.Event()
+    handlers = [gevent.signal_handler(sig, stopping.set)
+                for sig in (signal.SIGINT, signal.SIGTERM)]
+    server.start()
+    logger.info("serving on %s://%s:%d", "https" if certfile else "http", host,
+                server.server_port)
+    try:
+        stopping.wait()
+        logger.info("shutting down")
+        shutdown(server, app)
+    finally:
+        for handler in handlers:
+            handler.cancel()

@@ -1,0 +1,55 @@
+"""The WSGI application: Engine.IO at its path, everything else to the wrapped app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from geventsio.engine.server import EngineServer, StartResponse
+
+WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class HasEngine(Protocol):
+    """A server built on an :class:`EngineServer` (the Socket.IO server is one)."""
+
+    @property
+    def engine(self) -> EngineServer:
+        """The Engine.IO server underneath."""
+
+    def shutdown(self) -> None:
+        """Close every connection."""
+
+
+def _not_found(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+    return [b"Not Found"]
+
+
+class WSGIApp:
+    """Serve Engine.IO/Socket.IO under its path and hand every other request, untouched,
+    to ``wsgi_app`` (a Flask app, any legacy WSGI callable).
+
+    :param server: a Socket.IO :class:`~geventsio.Server` or a bare :class:`EngineServer`.
+    :param wsgi_app: the application for every other path; 404 when None.
+    """
+
+    def __init__(self, server: EngineServer | HasEngine,
+                 wsgi_app: WSGIApplication | None = None) -> None:
+        self.server = server
+        self.engine = server if isinstance(server, EngineServer) else server.engine
+        self.wsgi_app = wsgi_app or _not_found
+        path = self.engine.options.path
+        self._paths = (path, path.rstrip("/"))
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") in self._paths:
+            return self.engine.handle_request(environ, start_response)
+        return self.wsgi_app(environ, start_response)
+
+    def shutdown(self) -> None:
+        """Close every session (used by :func:`geventsio.serving.serve` on SIGTERM)."""
+        if isinstance(self.server, EngineServer):
+            self.server.close_all()
+        else:
+            self.server.shutdown()
