@@ -1,0 +1,656 @@
+"""Sans-IO RFC 6455 WebSocket framing and opening-handshake helpers.
+
+Used by the server (frames from clients are masked) and by the Python client (frames
+from servers are unmasked, frames it sends are masked). No sockets, no clock, no gevent:
+bytes in, events out.
+
+Theory of operation
+-------------------
+:class:`FrameParser` walks each chunk given to :meth:`FrameParser.feed` once, with an
+offset. Its invariants:
+
+* Work and memory are linear in the input. The parser keeps at most 13 bytes of an
+  incomplete header (prepended to the next chunk); a payload that spans chunks is
+  collected as a list of slices and joined once, when its last byte arrives.
+* A frame is judged from its header alone: a frame that would make its message exceed
+  ``max_message_size``, or exceed ``max_fragments`` fragments, is refused before any of
+  its payload is buffered. Memory held is therefore bounded by ``max_message_size``.
+* Text is validated with an incremental UTF-8 decoder as fragments arrive, so a bad
+  byte fails the message at the fragment that carries it.
+* A violation raises :class:`WebSocketProtocolError`, carrying the close code to send.
+  The parser is then dead: the stream is out of step, and every later ``feed()`` raises
+  the same error. Events completed earlier in the same chunk are on the error's
+  ``events`` attribute.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import hashlib
+import os
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TypeAlias
+
+from geventsio.exceptions import LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "SUPPORTED_VERSION",
+    "BinaryMessage",
+    "CloseCode",
+    "CloseReceived",
+    "Event",
+    "FrameParser",
+    "Opcode",
+    "Ping",
+    "Pong",
+    "TextMessage",
+    "WebSocketProtocolError",
+    "accept_key",
+    "apply_mask",
+    "apply_mask_python",
+    "check_client_handshake",
+    "check_server_response",
+    "client_handshake_request",
+    "encode_binary",
+    "encode_close",
+    "encode_frame",
+    "encode_ping",
+    "encode_pong",
+    "encode_text",
+    "new_client_key",
+    "server_handshake_response",
+]
+
+
+class Opcode(IntEnum):
+    """The frame opcodes of RFC 6455, section 5.2."""
+
+    CONTINUATION = 0
+    TEXT = 1
+    BINARY = 2
+    CLOSE = 8
+    PING = 9
+    PONG = 10
+
+
+class CloseCode(IntEnum):
+    """The close codes of RFC 6455, section 7.4.1, that this module names."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_FRAME_PAYLOAD_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+
+
+@dataclass(frozen=True, slots=True)
+class TextMessage:
+    """A complete text message (all its fragments, decoded)."""
+
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryMessage:
+    """A complete binary message (all its fragments, joined)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """A ping; answer it with :func:`encode_pong` and the same payload."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """A pong."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CloseReceived:
+    """The peer's close frame. ``code`` is 1005 (no status) when the frame had no body."""
+
+    code: int
+    reason: str
+
+
+Event: TypeAlias = TextMessage | BinaryMessage | Ping | Pong | CloseReceived
+
+
+class WebSocketProtocolError(RemoteProtocolError):
+    """The peer broke RFC 6455 (or a configured limit) after the handshake.
+
+    :param close_code: the close code to send: 1002 protocol error, 1007 invalid
+        UTF-8, 1008 too many fragments, 1009 message too big.
+    :param reason: a short ASCII explanation, at most 123 bytes, fit for a close frame.
+
+    ``events`` holds the events that :meth:`FrameParser.feed` completed from the same
+    chunk before the violation.
+    """
+
+    def __init__(self, close_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = close_code
+        self.reason = reason
+        self.events: list[Event] = []
+
+
+# ---------------------------------------------------------------------------- masking
+
+
+def apply_mask_python(data: bytes, mask: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask`` repeated; the pure-Python fallback.
+
+    :param data: the payload to (un)mask.
+    :param mask: the 4-byte masking key.
+    """
+    size = len(data)
+    key = (mask * (size // 4 + 1))[:size]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
+
+
+def _choose_apply_mask() -> Callable[[bytes, bytes], bytes]:
+    """The C ``apply_mask`` of ``websockets.speedups`` if importable, else the fallback."""
+    try:
+        from websockets.speedups import apply_mask as c_apply_mask
+    except ImportError:
+        return apply_mask_python
+    return c_apply_mask
+
+
+#: XOR a payload with a 4-byte mask: ``websockets.speedups.apply_mask`` when available.
+apply_mask: Callable[[bytes, bytes], bytes] = _choose_apply_mask()
+
+
+# ---------------------------------------------------------------------------- parsing
+
+_OPCODES = frozenset(int(op) for op in Opcode)
+# Plain ints on the hot path: an enum attribute lookup costs ~0.1 us.
+_CONTINUATION, _TEXT, _BINARY, _CLOSE = 0, 1, 2, 8
+#: First bytes of a whole (FIN) text or binary frame, no reserved bits: the common case.
+_WHOLE_MESSAGE_B0 = frozenset({0x80 | _TEXT, 0x80 | _BINARY})
+_MAX_CONTROL_PAYLOAD = 125
+_BAD_UTF8 = "text is not valid UTF-8"
+_U16 = struct.Struct("!H")
+_U64 = struct.Struct("!Q")
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _error(close_code: int, reason: str) -> WebSocketProtocolError:
+    return WebSocketProtocolError(close_code, reason)
+
+
+def _valid_close_code(code: int) -> bool:
+    """Whether ``code`` may appear in a close frame (RFC 6455 7.4 and the IANA registry)."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def _parse_close(payload: bytes) -> CloseReceived:
+    if not payload:
+        return CloseReceived(CloseCode.NO_STATUS_RCVD.value, "")
+    if len(payload) == 1:
+        raise _error(CloseCode.PROTOCOL_ERROR, "close frame with a 1-byte payload")
+    code = _U16.unpack_from(payload)[0]
+    if not _valid_close_code(code):
+        raise _error(CloseCode.PROTOCOL_ERROR, f"invalid close code {code}")
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _error(CloseCode.INVALID_FRAME_PAYLOAD_DATA, "close reason is not UTF-8") from None
+    return CloseReceived(code, reason)
+
+
+_CONTROL_EVENTS: dict[int, Callable[[bytes], Event]] = {
+    Opcode.CLOSE: _parse_close,
+    Opcode.PING: Ping,
+    Opcode.PONG: Pong,
+}
+
+
+class FrameParser:
+    """Turn the bytes of a WebSocket connection into :data:`Event` objects.
+
+    :param max_message_size: the largest message payload accepted, in bytes, summed
+        over its fragments; a larger one fails with close code 1009.
+    :param max_fragments: the most frames one message may be split into; more fails
+        with close code 1008.
+    :param expect_masked: ``True`` on the server (client frames must be masked),
+        ``False`` on the client (server frames must not be).
+    :raises LocalProtocolError: if a limit is not positive.
+
+    Frames after a close frame are parsed like any other: stopping reading is the
+    caller's business.
+    """
+
+    def __init__(
+        self, *, max_message_size: int, max_fragments: int = 1024, expect_masked: bool = True
+    ) -> None:
+        if max_message_size < 0 or max_fragments < 1:
+            raise LocalProtocolError(
+                "max_message_size must be >= 0 and max_fragments >= 1, got "
+                f"{max_message_size} and {max_fragments}"
+            )
+        self._max_size = max_message_size
+        self._max_fragments = max_fragments
+        self._mask_bit = 0x80 if expect_masked else 0
+        self._error: WebSocketProtocolError | None = None
+        self._tail = b""  # an incomplete header, kept for the next chunk
+        # The frame whose payload is still arriving: first byte, mask key, slices.
+        self._frame_b0 = -1
+        self._frame_mask = b""
+        self._frame_parts: list[bytes] = []
+        self._frame_missing = 0
+        # The fragmented message in progress (opcode 0: none).
+        self._msg_opcode = 0
+        self._msg_size = 0
+        self._msg_fragments = 0
+        self._msg_text: list[str] = []
+        self._msg_binary: list[bytes] = []
+        self._decoder = _utf8_decoder()
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Parse a chunk of the stream.
+
+        :param data: the next bytes received, of any length (``b""`` is fine); a
+            ``bytearray`` or ``memoryview`` is copied to ``bytes`` first.
+        :returns: the events this chunk completed, in order: zero, one or many.
+        :raises WebSocketProtocolError: on a protocol violation or a limit exceeded;
+            it carries ``close_code``, ``reason`` and the ``events`` completed before it.
+        """
+        if self._error is not None:
+            raise self._error
+        events: list[Event] = []
+        try:
+            self._feed(data if type(data) is bytes else bytes(data), events)
+        except WebSocketProtocolError as exc:
+            exc.events = events
+            self._error = exc
+            raise
+        return events
+
+    def _feed(self, data: bytes, events: list[Event]) -> None:
+        if self._tail:
+            data = self._tail + data
+            self._tail = b""
+        pos = self._continue_frame(data, events) if self._frame_b0 >= 0 else 0
+        end = len(data)
+        while pos < end:
+            header = self._read_header(data, pos, end)
+            if header is None:
+                self._tail = data[pos:]
+                return
+            b0, mask, start, stop = header
+            if stop > end:
+                self._frame_b0, self._frame_mask = b0, mask
+                self._frame_parts = [data[start:]]
+                self._frame_missing = stop - end
+                return
+            payload = data[start:stop]
+            self._on_frame(b0, apply_mask(payload, mask) if mask else payload, events)
+            pos = stop
+
+    def _continue_frame(self, data: bytes, events: list[Event]) -> int:
+        """Add ``data`` to the frame in progress; return where the next frame starts."""
+        missing = self._frame_missing
+        if len(data) < missing:
+            self._frame_parts.append(data)
+            self._frame_missing -= len(data)
+            return len(data)
+        self._frame_parts.append(data[:missing])
+        payload = b"".join(self._frame_parts)
+        b0, mask = self._frame_b0, self._frame_mask
+        self._frame_b0, self._frame_mask, self._frame_parts = -1, b"", []
+        self._on_frame(b0, apply_mask(payload, mask) if mask else payload, events)
+        return missing
+
+    def _read_header(self, data: bytes, pos: int, end: int) -> tuple[int, bytes, int, int] | None:
+        """Read and check the header at ``pos``: ``(b0, mask, start, stop)``, or ``None``
+        when the header is incomplete. ``start:stop`` is where the payload lies."""
+        if end - pos < 2:
+            return None
+        b0, b1 = data[pos], data[pos + 1]
+        if b0 not in _WHOLE_MESSAGE_B0 or b1 & 0x80 != self._mask_bit or self._msg_opcode:
+            self._check_first_bytes(b0, b1)
+        length = b1 & 0x7F
+        start = pos + 2
+        if length == 126:
+            if end - start < 2:
+                return None
+            length = _U16.unpack_from(data, start)[0]
+            start += 2
+        elif length == 127:
+            if end - start < 8:
+                return None
+            length = _U64.unpack_from(data, start)[0]
+            start += 8
+        if b0 & 0x0F < _CLOSE and (
+            self._msg_size + length > self._max_size
+            or self._msg_fragments >= self._max_fragments
+            or length >> 63
+        ):
+            self._refuse_data_frame(length)
+        if b1 & 0x80:
+            if end - start < 4:
+                return None
+            return b0, data[start : start + 4], start + 4, start + 4 + length
+        return b0, b"", start, start + length
+
+    def _check_first_bytes(self, b0: int, b1: int) -> None:
+        opcode = b0 & 0x0F
+        if b0 & 0x70:
+            raise _error(CloseCode.PROTOCOL_ERROR, "reserved bits set, no extension negotiated")
+        if opcode not in _OPCODES:
+            raise _error(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode}")
+        if b1 & 0x80 != self._mask_bit:
+            side = "client frames must be masked" if self._mask_bit else "server frames must not be"
+            raise _error(CloseCode.PROTOCOL_ERROR, f"mask bit wrong: {side} masked")
+        if opcode >= _CLOSE:
+            if not b0 & 0x80:
+                raise _error(CloseCode.PROTOCOL_ERROR, "fragmented control frame")
+            if b1 & 0x7F > _MAX_CONTROL_PAYLOAD:
+                raise _error(CloseCode.PROTOCOL_ERROR, "control frame payload over 125 bytes")
+        elif opcode == _CONTINUATION and not self._msg_opcode:
+            raise _error(CloseCode.PROTOCOL_ERROR, "continuation frame without a message")
+        elif opcode != _CONTINUATION and self._msg_opcode:
+            raise _error(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented message")
+
+    def _refuse_data_frame(self, length: int) -> None:
+        if length >> 63:
+            raise _error(CloseCode.PROTOCOL_ERROR, "64-bit payload length with the top bit set")
+        if self._msg_size + length > self._max_size:
+            raise _error(CloseCode.MESSAGE_TOO_BIG, f"message over {self._max_size} bytes")
+        if self._msg_fragments >= self._max_fragments:
+            reason = f"message in over {self._max_fragments} fragments"
+            raise _error(CloseCode.POLICY_VIOLATION, reason)
+
+    def _on_frame(self, b0: int, payload: bytes, events: list[Event]) -> None:
+        """Turn one complete, unmasked frame into zero or one event."""
+        if b0 == 0x81:  # a whole text message in one frame: the common case
+            try:
+                events.append(TextMessage(payload.decode("utf-8")))
+            except UnicodeDecodeError:
+                raise _error(CloseCode.INVALID_FRAME_PAYLOAD_DATA, _BAD_UTF8) from None
+        elif b0 == 0x82:
+            events.append(BinaryMessage(payload))
+        elif b0 & 0x0F >= _CLOSE:
+            events.append(_CONTROL_EVENTS[b0 & 0x0F](payload))
+        else:
+            self._on_fragment(b0, payload, events)
+
+    def _on_fragment(self, b0: int, payload: bytes, events: list[Event]) -> None:
+        if b0 & 0x0F:
+            self._msg_opcode = b0 & 0x0F
+        fin = bool(b0 & 0x80)
+        self._msg_fragments += 1
+        self._msg_size += len(payload)
+        if self._msg_opcode == _BINARY:
+            self._msg_binary.append(payload)
+        else:
+            try:
+                self._msg_text.append(self._decoder.decode(payload, fin))
+            except UnicodeDecodeError:
+                raise _error(CloseCode.INVALID_FRAME_PAYLOAD_DATA, _BAD_UTF8) from None
+        if fin:
+            events.append(self._finish_message())
+
+    def _finish_message(self) -> Event:
+        event: Event
+        if self._msg_opcode == _BINARY:
+            event = BinaryMessage(b"".join(self._msg_binary))
+        else:
+            event = TextMessage("".join(self._msg_text))
+        self._msg_opcode = self._msg_size = self._msg_fragments = 0
+        self._msg_text, self._msg_binary = [], []
+        self._decoder.reset()
+        return event
+
+
+# ---------------------------------------------------------------------------- encoding
+
+_H2 = struct.Struct("!BB")
+_H4 = struct.Struct("!BBH")
+_H10 = struct.Struct("!BBQ")
+
+
+def _header(b0: int, length: int, mask_bit: int) -> bytes:
+    if length < 126:
+        return _H2.pack(b0, mask_bit | length)
+    if length < 0x10000:
+        return _H4.pack(b0, mask_bit | 126, length)
+    return _H10.pack(b0, mask_bit | 127, length)
+
+
+def _frame(b0: int, payload: bytes, mask: bytes | None) -> bytes:
+    if mask is None:
+        return _header(b0, len(payload), 0) + payload
+    if len(mask) != 4:
+        raise LocalProtocolError(f"a masking key is 4 bytes, got {len(mask)}")
+    return b"".join((_header(b0, len(payload), 0x80), mask, apply_mask(payload, mask)))
+
+
+def encode_frame(
+    opcode: Opcode, payload: bytes, *, fin: bool = True, mask: bytes | None = None
+) -> bytes:
+    """Build one frame.
+
+    :param opcode: the frame's opcode.
+    :param payload: the frame's payload, unmasked.
+    :param fin: ``False`` for every fragment of a message but the last.
+    :param mask: a 4-byte masking key (the client must mask, e.g. ``os.urandom(4)``);
+        ``None`` for an unmasked (server) frame.
+    :raises LocalProtocolError: for an unknown opcode, a bad mask, or a control frame
+        that is fragmented or carries over 125 bytes.
+    """
+    if opcode not in _OPCODES:
+        raise LocalProtocolError(f"unknown opcode {opcode!r}")
+    if opcode >= _CLOSE and (not fin or len(payload) > _MAX_CONTROL_PAYLOAD):
+        raise LocalProtocolError("a control frame is unfragmented, with at most 125 bytes")
+    return _frame((0x80 if fin else 0) | opcode, payload, mask)
+
+
+def encode_text(data: str | bytes, *, mask: bytes | None = None) -> bytes:
+    """A single-frame text message; ``bytes`` are taken as already UTF-8 encoded.
+
+    :param mask: a 4-byte masking key on the client side, else ``None``.
+    """
+    return _frame(0x81, data.encode("utf-8") if isinstance(data, str) else data, mask)
+
+
+def encode_binary(data: bytes, *, mask: bytes | None = None) -> bytes:
+    """A single-frame binary message.
+
+    :param mask: a 4-byte masking key on the client side, else ``None``.
+    """
+    return _frame(0x82, data, mask)
+
+
+def encode_close(code: int = 1000, reason: str = "", *, mask: bytes | None = None) -> bytes:
+    """A close frame.
+
+    :param code: a close code valid on the wire (1000-1003, 1007-1014, 3000-4999).
+    :param reason: at most 123 bytes once UTF-8 encoded.
+    :param mask: a 4-byte masking key on the client side, else ``None``.
+    :raises LocalProtocolError: for a code not allowed on the wire or a reason too long.
+    """
+    if not _valid_close_code(code):
+        raise LocalProtocolError(f"close code {code} may not be sent")
+    payload = _U16.pack(code) + reason.encode("utf-8")
+    if len(payload) > _MAX_CONTROL_PAYLOAD:
+        raise LocalProtocolError("a close reason is at most 123 bytes of UTF-8")
+    return _frame(0x88, payload, mask)
+
+
+def encode_ping(payload: bytes = b"", *, mask: bytes | None = None) -> bytes:
+    """A ping frame.
+
+    :raises LocalProtocolError: if the payload is over 125 bytes.
+    """
+    return encode_frame(Opcode.PING, payload, mask=mask)
+
+
+def encode_pong(payload: bytes = b"", *, mask: bytes | None = None) -> bytes:
+    """A pong frame, e.g. answering a :class:`Ping` with its payload.
+
+    :raises LocalProtocolError: if the payload is over 125 bytes.
+    """
+    return encode_frame(Opcode.PONG, payload, mask=mask)
+
+
+# ---------------------------------------------------------------------------- handshake
+
+#: The only ``Sec-WebSocket-Version`` supported; send it with a 426 answer.
+SUPPORTED_VERSION = "13"
+_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_FORBIDDEN_IN_HEADERS = frozenset("\r\n\0")
+
+
+def accept_key(sec_websocket_key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` value answering ``sec_websocket_key``."""
+    digest = hashlib.sha1((sec_websocket_key + _GUID).encode("latin-1"), usedforsecurity=False)
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def new_client_key() -> str:
+    """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64 encoded."""
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def _tokens(value: str) -> set[str]:
+    return {token.strip().lower() for token in value.split(",")}
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:60] + "...")
+
+
+def _check_upgrade_headers(headers: Mapping[str, str]) -> None:
+    upgrade = headers.get("upgrade", "")
+    if "websocket" not in _tokens(upgrade):
+        raise RemoteProtocolError(f"expected 'Upgrade: websocket', got {_shown(upgrade)}")
+    connection = headers.get("connection", "")
+    if "upgrade" not in _tokens(connection):
+        raise RemoteProtocolError(f"'Connection' lacks the 'upgrade' token: {_shown(connection)}")
+
+
+def check_client_handshake(headers: Mapping[str, str]) -> str:
+    """Check the headers of a client's opening handshake (RFC 6455, 4.2.1).
+
+    The method (GET) and HTTP version are the caller's to check.
+
+    :param headers: the request headers, looked up by lower-case name: pass a mapping
+        whose keys are lower-cased, or a case-insensitive one (e.g. Werkzeug's
+        ``Headers``).
+    :returns: the ``Sec-WebSocket-Key``, for :func:`server_handshake_response`.
+    :raises RemoteProtocolError: with ``status`` 400 for a malformed handshake, 426 for
+        an unsupported ``Sec-WebSocket-Version`` (answer with the header
+        ``Sec-WebSocket-Version: 13``).
+    """
+    _check_upgrade_headers(headers)
+    version = headers.get("sec-websocket-version", "").strip()
+    if not version:
+        raise RemoteProtocolError("missing Sec-WebSocket-Version header")
+    if version != SUPPORTED_VERSION:
+        message = f"Sec-WebSocket-Version {_shown(version)} unsupported, only 13 is"
+        raise RemoteProtocolError(message, status=426)
+    key = headers.get("sec-websocket-key", "").strip()
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:  # binascii.Error, or a non-ASCII str
+        raw = b""
+    if len(raw) != 16:
+        raise RemoteProtocolError(f"Sec-WebSocket-Key is not 16 bytes in base64: {_shown(key)}")
+    return key
+
+
+def _header_lines(headers: Sequence[tuple[str, str]]) -> list[str]:
+    lines = []
+    for name, value in headers:
+        if not name or ":" in name or any(ch.isspace() for ch in name):
+            raise LocalProtocolError(f"invalid header name {name!r}")
+        if _FORBIDDEN_IN_HEADERS.intersection(value):
+            raise LocalProtocolError(f"invalid character in the value of header {name!r}")
+        lines.append(f"{name}: {value}")
+    return lines
+
+
+def _http_head(lines: list[str]) -> bytes:
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def server_handshake_response(key: str, extra_headers: Sequence[tuple[str, str]] = ()) -> bytes:
+    """The complete ``101 Switching Protocols`` response, headers and blank line.
+
+    :param key: the key returned by :func:`check_client_handshake`.
+    :param extra_headers: more ``(name, value)`` headers (e.g. ``Set-Cookie``).
+    :raises LocalProtocolError: if an extra header would break the response.
+    """
+    return _http_head(
+        [
+            "HTTP/1.1 101 Switching Protocols",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Accept: {accept_key(key)}",
+            *_header_lines(extra_headers),
+        ]
+    )
+
+
+def client_handshake_request(
+    host: str, resource: str, key: str, extra_headers: Sequence[tuple[str, str]] = ()
+) -> bytes:
+    """The complete opening-handshake ``GET`` request of a client.
+
+    :param host: the ``Host`` header, e.g. ``"example.com:8080"``.
+    :param resource: the path and query, ASCII (percent-encoded), starting with ``/``.
+    :param key: a key from :func:`new_client_key`; keep it for
+        :func:`check_server_response`.
+    :param extra_headers: more ``(name, value)`` headers (``Origin``, ``Cookie``...).
+        Offer no extension or subprotocol: :func:`check_server_response` refuses both.
+    :raises LocalProtocolError: for a malformed resource or header.
+    """
+    if not resource.startswith("/") or not resource.isascii() or " " in resource:
+        raise LocalProtocolError(f"resource must be an ASCII path starting with '/': {resource!r}")
+    headers = [("Host", host), ("Sec-WebSocket-Key", key), *extra_headers]
+    return _http_head(
+        [
+            f"GET {resource} HTTP/1.1",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Version: {SUPPORTED_VERSION}",
+            *_header_lines(headers),
+        ]
+    )
+
+
+def check_server_response(status: int, headers: Mapping[str, str], key: str) -> None:
+    """Check a server's answer to :func:`client_handshake_request` (RFC 6455, 4.1).
+
+    :param status: the response's status code.
+    :param headers: the response headers, looked up by lower-case name (as in
+        :func:`check_client_handshake`).
+    :param key: the key sent in the request.
+    :raises RemoteProtocolError: if the server refused or answered wrongly.
+    """
+    if status != 101:
+        raise RemoteProtocolError(f"expected status 101 Switching Protocols, got {status}")
+    _check_upgrade_headers(headers)
+    accept = headers.get("sec-websocket-accept", "").strip()
+    if accept != accept_key(key):
+        raise RemoteProtocolError(f"wrong Sec-WebSocket-Accept {_shown(accept)}")
+    for name in ("sec-websocket-extensions", "sec-websocket-protocol"):
+        if headers.get(name, "").strip():
+            raise RemoteProtocolError(f"server chose {name} {_shown(headers[name])}, none offered")
