@@ -14,3 +14,11 @@ from geventsio.exceptions import RemoteProtocolError as RemoteProtocolError
 from geventsio.options import EngineOptions as EngineOptions
 
 __version__ = "0.1.0"
+from geventsio.server.broadcast import BroadcastOperator as BroadcastOperator
+from geventsio.server.handshake import Handshake as Handshake
+from geventsio.server.namespace import Namespace as Namespace
+from geventsio.server.namespace import ParentNamespace as ParentNamespace
+from geventsio.server.server import Server as Server
+from geventsio.server.socket import Socket as Socket
+from geventsio.serving import serve as serve
+from geventsio.wsgi import WSGIApp as WSGIApp

@@ -47,8 +47,9 @@ class ConnectionRefused(GeventsioError):
     :param data: optional JSON-serialisable detail, sent as ``data``.
     """
 
-    def __init__(self, message: str | dict[str, Any] = "Connection refused",
-                 data: Any = None) -> None:
+    def __init__(
+        self, message: str | dict[str, Any] = "Connection refused", data: Any = None
+    ) -> None:
         if isinstance(message, dict) and data is None:
             data, message = message, "Connection refused"
         super().__init__(message)

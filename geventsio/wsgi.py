@@ -34,8 +34,9 @@ class WSGIApp:
     :param wsgi_app: the application for every other path; 404 when None.
     """
 
-    def __init__(self, server: EngineServer | HasEngine,
-                 wsgi_app: WSGIApplication | None = None) -> None:
+    def __init__(
+        self, server: EngineServer | HasEngine, wsgi_app: WSGIApplication | None = None
+    ) -> None:
         self.server = server
         self.engine = server if isinstance(server, EngineServer) else server.engine
         self.wsgi_app = wsgi_app or _not_found

@@ -39,8 +39,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    options = EngineOptions(path="/engine.io/", ping_interval=0.3, ping_timeout=0.2,
-                            max_payload=1_000_000, cors_allowed_origins="*")
+    options = EngineOptions(
+        path="/engine.io/",
+        ping_interval=0.3,
+        ping_timeout=0.2,
+        max_payload=1_000_000,
+        cors_allowed_origins="*",
+    )
     serve(WSGIApp(EngineServer(Echo(), options)), args.host, args.port)
 
 

@@ -39,8 +39,9 @@ def origin_allowed(policy: OriginPolicy, environ: Mapping[str, Any]) -> bool:
     return origin in policy
 
 
-def cors_headers(policy: OriginPolicy, credentials: bool,
-                 environ: Mapping[str, Any]) -> list[tuple[str, str]]:
+def cors_headers(
+    policy: OriginPolicy, credentials: bool, environ: Mapping[str, Any]
+) -> list[tuple[str, str]]:
     """Headers that let an allowed cross-origin caller read the response."""
     origin = request_origin(environ)
     if origin is None:

@@ -51,14 +51,21 @@ class HttpResponse:
     @property
     def status_line(self) -> str:
         """The WSGI status string."""
-        reasons = {200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
-                   405: "Method Not Allowed", 413: "Payload Too Large",
-                   426: "Upgrade Required"}
+        reasons = {
+            200: "OK",
+            204: "No Content",
+            400: "Bad Request",
+            403: "Forbidden",
+            405: "Method Not Allowed",
+            413: "Payload Too Large",
+            426: "Upgrade Required",
+        }
         return f"{self.status} {reasons.get(self.status, 'Error')}"
 
 
-def error_response(code: EngineErrorCode, status: int | None = None,
-                   message: str | None = None) -> HttpResponse:
+def error_response(
+    code: EngineErrorCode, status: int | None = None, message: str | None = None
+) -> HttpResponse:
     """Node's answer to a refused request: ``{"code": N, "message": "..."}``."""
     if status is None:
         status = 403 if code is EngineErrorCode.FORBIDDEN else 400
@@ -83,8 +90,9 @@ def parse_query(environ: Mapping[str, Any]) -> dict[str, str]:
     try:
         pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
     except ValueError:
-        raise RemoteProtocolError("too many query parameters",
-                                  code=EngineErrorCode.BAD_REQUEST) from None
+        raise RemoteProtocolError(
+            "too many query parameters", code=EngineErrorCode.BAD_REQUEST
+        ) from None
     params: dict[str, str] = {}
     for key, value in pairs:
         params.setdefault(key, value)

@@ -71,16 +71,23 @@ class EngineServer:
 
     # -- the WSGI entry point ----------------------------------------------------------
 
-    def handle_request(self, environ: dict[str, Any],
-                       start_response: StartResponse) -> Iterable[bytes]:
+    def handle_request(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
         """Serve one HTTP request for the Engine.IO path."""
-        cors = cors_headers(self.options.cors_allowed_origins, self.options.cors_credentials,
-                            environ)
+        cors = cors_headers(
+            self.options.cors_allowed_origins, self.options.cors_credentials, environ
+        )
         try:
             response = self._route(environ)
         except RemoteProtocolError as exc:
-            logger.info("refused %s %s?%s: %s", environ.get("REQUEST_METHOD"),
-                        environ.get("PATH_INFO"), environ.get("QUERY_STRING"), exc.message)
+            logger.info(
+                "refused %s %s?%s: %s",
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+                environ.get("QUERY_STRING"),
+                exc.message,
+            )
             response = error_from(exc)
         if response is None:  # the connection was taken over or is gone
             return []
@@ -89,9 +96,13 @@ class EngineServer:
             # is to close the WebSocket it opened (1008: policy violation).
             environ["wsgi.websocket"].close(1008, response.body)
             return []
-        headers = [("Content-Type", response.content_type),
-                   ("Content-Length", str(len(response.body))),
-                   *response.headers, *cors, *self.options.extra_headers]
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            *response.headers,
+            *cors,
+            *self.options.extra_headers,
+        ]
         start_response(response.status_line, headers)
         return [response.body]
 
@@ -105,8 +116,9 @@ class EngineServer:
         if _wants_websocket(environ):
             return self._serve_websocket(environ, request)
         if request.transport is not Transport.POLLING:
-            return error_response(EngineErrorCode.BAD_REQUEST,
-                                  message="WebSocket handshake expected")
+            return error_response(
+                EngineErrorCode.BAD_REQUEST, message="WebSocket handshake expected"
+            )
         if request.session is None:
             return self._open_polling(environ)
         if method == "GET":
@@ -121,23 +133,25 @@ class EngineServer:
         query = parse_query(environ)
         transport = self._transport_of(query)
         if query.get("EIO") != "4":
-            raise RemoteProtocolError("Unsupported protocol version",
-                                      code=EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
+            raise RemoteProtocolError(
+                "Unsupported protocol version", code=EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION
+            )
         if not origin_allowed(self.options.cors_allowed_origins, environ):
-            raise RemoteProtocolError("Origin not allowed", code=EngineErrorCode.FORBIDDEN,
-                                      status=403)
+            raise RemoteProtocolError(
+                "Origin not allowed", code=EngineErrorCode.FORBIDDEN, status=403
+            )
         sid = query.get("sid")
         if sid is not None:
             session = self.sessions.get(EngineSid(sid))
             if session is None or session.state is SessionState.CLOSED:
                 raise RemoteProtocolError("Session ID unknown", code=EngineErrorCode.UNKNOWN_SID)
             if transport is not Transport.POLLING and not self.options.allow_upgrades:
-                raise RemoteProtocolError("Upgrades are disabled",
-                                          code=EngineErrorCode.BAD_REQUEST)
+                raise RemoteProtocolError("Upgrades are disabled", code=EngineErrorCode.BAD_REQUEST)
             return _Request(transport, session)
         if environ.get("REQUEST_METHOD") != "GET":
-            raise RemoteProtocolError("Bad handshake method",
-                                      code=EngineErrorCode.BAD_HANDSHAKE_METHOD)
+            raise RemoteProtocolError(
+                "Bad handshake method", code=EngineErrorCode.BAD_HANDSHAKE_METHOD
+            )
         self._check_allow_request(environ)
         return _Request(transport, None)
 
@@ -163,19 +177,22 @@ class EngineServer:
     # -- sessions ----------------------------------------------------------------------
 
     def _new_session(self, environ: Mapping[str, Any], transport: Transport) -> EngineSocket:
-        session = EngineSocket(new_sid(), self.options, handshake_environ(environ),
-                               self.handler, self, transport)
+        session = EngineSocket(
+            new_sid(), self.options, handshake_environ(environ), self.handler, self, transport
+        )
         self.sessions[session.sid] = session
         return session
 
     def _open_packet(self, session: EngineSocket, upgrades: list[str]) -> Packet:
-        body = orjson.dumps({
-            "sid": session.sid,
-            "upgrades": upgrades,
-            "pingInterval": round(self.options.ping_interval * 1000),
-            "pingTimeout": round(self.options.ping_timeout * 1000),
-            "maxPayload": self.options.max_payload,
-        }).decode()
+        body = orjson.dumps(
+            {
+                "sid": session.sid,
+                "upgrades": upgrades,
+                "pingInterval": round(self.options.ping_interval * 1000),
+                "pingTimeout": round(self.options.ping_timeout * 1000),
+                "maxPayload": self.options.max_payload,
+            }
+        ).decode()
         return Packet(PacketType.OPEN, body)
 
     def _upgrades_for_polling(self) -> list[str]:
@@ -199,8 +216,11 @@ class EngineServer:
         cookie = self.options.cookie
         if cookie is None:
             return []
-        parts = [f"{cookie.name}={session.sid}", f"Path={cookie.path}",
-                 f"SameSite={cookie.same_site}"]
+        parts = [
+            f"{cookie.name}={session.sid}",
+            f"Path={cookie.path}",
+            f"SameSite={cookie.same_site}",
+        ]
         if cookie.http_only:
             parts.append("HttpOnly")
         if cookie.secure:
@@ -211,8 +231,11 @@ class EngineServer:
         """Forget a closed session (called by the session itself)."""
         if self.sessions.get(socket.sid) is socket:
             del self.sessions[socket.sid]
-        logger.debug("session %s closed: %s", socket.sid,
-                     socket.close_reason.value if socket.close_reason else "?")
+        logger.debug(
+            "session %s closed: %s",
+            socket.sid,
+            socket.close_reason.value if socket.close_reason else "?",
+        )
 
     # -- WebSocket ---------------------------------------------------------------------
 
@@ -221,11 +244,13 @@ class EngineServer:
             return error_response(EngineErrorCode.BAD_REQUEST, message="Bad request")
         session = request.session
         if not can_take_over(environ):
-            return error_response(EngineErrorCode.BAD_REQUEST,
-                                  message="This server does not support WebSocket")
+            return error_response(
+                EngineErrorCode.BAD_REQUEST, message="This server does not support WebSocket"
+            )
         websocket = self._accept(environ)
-        if session is not None and (session.websocket is not None or session.upgrading
-                                    or session.polling is None):
+        if session is not None and (
+            session.websocket is not None or session.upgrading or session.polling is None
+        ):
             # As the Node reference does: accept, then close at once.
             logger.info("session %s: refused a second WebSocket", session.sid)
             websocket.close(1008, "session already upgraded")
@@ -237,12 +262,16 @@ class EngineServer:
         return None
 
     def _accept(self, environ: dict[str, Any]) -> WebSocketConnection:
-        return accept_websocket(environ, max_message_size=self.options.max_payload,
-                                max_fragments=self.options.max_websocket_fragments,
-                                max_buffer_size=self.options.max_buffer_size)
+        return accept_websocket(
+            environ,
+            max_message_size=self.options.max_payload,
+            max_fragments=self.options.max_websocket_fragments,
+            max_buffer_size=self.options.max_buffer_size,
+        )
 
-    def _run_direct_websocket(self, environ: dict[str, Any],
-                              websocket: WebSocketConnection) -> None:
+    def _run_direct_websocket(
+        self, environ: dict[str, Any], websocket: WebSocketConnection
+    ) -> None:
         session = self._new_session(environ, Transport.WEBSOCKET)
         session.attach_websocket(websocket)
         session.send_packets((OutgoingPacket(self._open_packet(session, [])),))
@@ -251,8 +280,11 @@ class EngineServer:
 
     # -- shutdown ----------------------------------------------------------------------
 
-    def close_all(self, reason: DisconnectReason = DisconnectReason.SERVER_SHUTTING_DOWN,
-                  drain_timeout: float = 2.0) -> None:
+    def close_all(
+        self,
+        reason: DisconnectReason = DisconnectReason.SERVER_SHUTTING_DOWN,
+        drain_timeout: float = 2.0,
+    ) -> None:
         """Close every session, giving queued data up to ``drain_timeout`` to leave."""
         sessions = list(self.sessions.values())
         for session in sessions:
@@ -262,5 +294,6 @@ class EngineServer:
 
 
 def _wants_websocket(environ: Mapping[str, Any]) -> bool:
-    return (str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket"
-            or "wsgi.websocket" in environ)
+    return (
+        str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket" or "wsgi.websocket" in environ
+    )

@@ -6,20 +6,20 @@ WebSocket. Its invariants:
 * Outgoing packets go to exactly one place: the polling buffer until the session has a
   WebSocket, the WebSocket after. An upgrade moves what the buffer still holds onto the
   WebSocket before anything else is written there, so order is kept.
-* Incoming MESSAGE packets are handed to the handler in arrival order by one worker
-  greenlet, spawned when there is work and gone when there is none; the transport's own
-  greenlet (the WebSocket reader, the POST request) only decodes and answers the
-  Engine.IO layer (pongs, upgrades, close). A slow handler never stops the heartbeat.
+* Incoming MESSAGE packets are handed to the handler in arrival order, in the
+  transport's own greenlet (the WebSocket reader, the POST request). The handler must
+  not block there: the layer above queues work for its own greenlets, so that a slow
+  application handler never stops the heartbeat, and an acknowledgement that a blocked
+  handler waits for can still be read.
 * The heartbeat is a hub timer, not a greenlet; an idle session costs its socket, its
   buffer and, on WebSocket, the reader greenlet.
-* ``close()`` runs once. The handler hears of it after every message that arrived
-  before it, through the same worker.
+* ``close()`` runs once, and tells the handler once, after every message delivered
+  before it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -41,9 +41,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_CLOSED_MARK = object()
-_SERVER_DECIDED = frozenset({DisconnectReason.FORCED_CLOSE, DisconnectReason.FORCED_SERVER_CLOSE,
-                             DisconnectReason.SERVER_SHUTTING_DOWN})
+_SERVER_DECIDED = frozenset(
+    {
+        DisconnectReason.FORCED_CLOSE,
+        DisconnectReason.FORCED_SERVER_CLOSE,
+        DisconnectReason.SERVER_SHUTTING_DOWN,
+    }
+)
 _PROBE = "2probe"
 _UPGRADE = "5"
 
@@ -64,10 +68,10 @@ class EngineHandler(Protocol):
         """A session opened (called in the handshake request's greenlet)."""
 
     def on_engine_message(self, socket: EngineSocket, data: str | bytes) -> None:
-        """A MESSAGE arrived (called in the session's worker greenlet, in order)."""
+        """A MESSAGE arrived (called in the transport's greenlet, in order; must not block)."""
 
     def on_engine_close(self, socket: EngineSocket, reason: DisconnectReason) -> None:
-        """The session ended (called last, in the session's worker greenlet)."""
+        """The session ended (called once, last; must not block)."""
 
 
 class SessionRegistry(Protocol):
@@ -88,9 +92,15 @@ class EngineSocket:
     :param transport: the transport of the handshake.
     """
 
-    def __init__(self, sid: EngineSid, options: EngineOptions, environ: Mapping[str, Any],
-                 handler: EngineHandler, registry: SessionRegistry,
-                 transport: Transport) -> None:
+    def __init__(
+        self,
+        sid: EngineSid,
+        options: EngineOptions,
+        environ: Mapping[str, Any],
+        handler: EngineHandler,
+        registry: SessionRegistry,
+        transport: Transport,
+    ) -> None:
         self.sid = sid
         self.options = options
         self.environ = environ
@@ -101,8 +111,6 @@ class EngineSocket:
         self.websocket: WebSocketConnection | None = None
         self.upgrading = False
         self._registry = registry
-        self._incoming: deque[object] = deque()
-        self._worker: gevent.Greenlet[[], None] | None = None
         self._heartbeat = Heartbeat(options.ping_interval, options.ping_timeout)
         self._timer: Any = None
         self._close_grace: Any = None
@@ -113,6 +121,15 @@ class EngineSocket:
     def transport(self) -> Transport:
         """The transport packets currently travel on."""
         return Transport.POLLING if self.websocket is None else Transport.WEBSOCKET
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet sent now would leave at once (volatile packets need this)."""
+        if self.state is not SessionState.OPEN:
+            return False
+        if self.websocket is not None:
+            return self.websocket.writable
+        return self.polling is not None and self.polling.get_active and not self.polling.packets
 
     @property
     def connected(self) -> bool:
@@ -141,8 +158,11 @@ class EngineSocket:
         if self.options.slow_consumer_policy is SlowConsumerPolicy.DROP:
             logger.debug("session %s: outgoing buffer full, packet dropped", self.sid)
             return
-        logger.warning("session %s: client is not reading (outgoing buffer over %d bytes); "
-                       "closing it", self.sid, self.options.max_buffer_size)
+        logger.warning(
+            "session %s: client is not reading (outgoing buffer over %d bytes); closing it",
+            self.sid,
+            self.options.max_buffer_size,
+        )
         gevent.spawn(self.close, DisconnectReason.TRANSPORT_ERROR)
 
     # -- heartbeat -------------------------------------------------------------------
@@ -178,7 +198,8 @@ class EngineSocket:
         """
         kind = packet.type
         if kind is PacketType.MESSAGE:
-            self._deliver(packet.data)
+            if self.state is SessionState.OPEN:
+                self.handler.on_engine_message(self, packet.data)
         elif kind is PacketType.PONG:
             delay = self._heartbeat.on_pong()
             if delay is not None and self.state is SessionState.OPEN:
@@ -188,26 +209,6 @@ class EngineSocket:
         elif kind in (PacketType.OPEN, PacketType.UPGRADE):
             raise RemoteProtocolError(f"unexpected {kind.name} packet from the client")
         # PING and NOOP from a client need no answer in v4.
-
-    def _deliver(self, item: object) -> None:
-        self._incoming.append(item)
-        if self._worker is None:
-            self._worker = gevent.spawn(self._run_worker)
-
-    def _run_worker(self) -> None:
-        try:
-            while self._incoming:
-                item = self._incoming.popleft()
-                try:
-                    if item is _CLOSED_MARK:
-                        assert self.close_reason is not None
-                        self.handler.on_engine_close(self, self.close_reason)
-                    else:
-                        self.handler.on_engine_message(self, item)  # type: ignore[arg-type]
-                except Exception:
-                    logger.exception("session %s: the message handler failed", self.sid)
-        finally:
-            self._worker = None
 
     # -- WebSocket -------------------------------------------------------------------
 
@@ -279,8 +280,13 @@ class EngineSocket:
 
     # -- closing ---------------------------------------------------------------------
 
-    def close(self, reason: DisconnectReason = DisconnectReason.FORCED_CLOSE, *,
-              final: Packet = engineio.CLOSE, linger: bool | None = None) -> None:
+    def close(
+        self,
+        reason: DisconnectReason = DisconnectReason.FORCED_CLOSE,
+        *,
+        final: Packet = engineio.CLOSE,
+        linger: bool | None = None,
+    ) -> None:
         """End the session.
 
         :param reason: why, as the layer above will be told.
@@ -302,7 +308,10 @@ class EngineSocket:
             self._close_after_last_poll(final)
         else:
             self._finish(final)
-        self._deliver(_CLOSED_MARK)
+        try:
+            self.handler.on_engine_close(self, reason)
+        except Exception:
+            logger.exception("session %s: the close handler failed", self.sid)
 
     def _close_after_last_poll(self, final: Packet) -> None:
         assert self.polling is not None

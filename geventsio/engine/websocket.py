@@ -60,6 +60,11 @@ class WebSocketConnection(ABC):
     def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for queued data to reach the kernel."""
 
+    @property
+    @abstractmethod
+    def writable(self) -> bool:
+        """Whether nothing is waiting to be written (a new message would leave at once)."""
+
 
 class RawWebSocket(WebSocketConnection):
     """geventsio's own framing over a socket it owns.
@@ -71,12 +76,20 @@ class RawWebSocket(WebSocketConnection):
     :param max_buffer_size: bytes that may wait for a slow client.
     """
 
-    def __init__(self, sock: gevent.socket.socket, reader: Any, *, max_message_size: int,
-                 max_fragments: int, max_buffer_size: int) -> None:
+    def __init__(
+        self,
+        sock: gevent.socket.socket,
+        reader: Any,
+        *,
+        max_message_size: int,
+        max_fragments: int,
+        max_buffer_size: int,
+    ) -> None:
         self._sock = sock
         self._reader = reader
         self._parser = ws_frames.FrameParser(
-            max_message_size=max_message_size, max_fragments=max_fragments)
+            max_message_size=max_message_size, max_fragments=max_fragments
+        )
         self._events: deque[object] = deque()
         self._writer = SocketWriter(sock, max_buffer_size, on_error=self._abort)
         self._close_sent = False
@@ -135,6 +148,10 @@ class RawWebSocket(WebSocketConnection):
 
     def drain(self, timeout: float) -> None:
         self._writer.drain(timeout)
+
+    @property
+    def writable(self) -> bool:
+        return not self._close_sent and self._writer.buffered == 0
 
     def _abort(self) -> None:
         """Close the socket now (after what is buffered had a short chance to leave)."""
@@ -226,6 +243,10 @@ class GeventWebSocket(WebSocketConnection):
         except Exception:
             logger.debug("closing a gevent-websocket connection failed", exc_info=True)
 
+    @property
+    def writable(self) -> bool:
+        return not self._closed and not self._pending
+
     def drain(self, timeout: float) -> None:
         flusher = self._flusher
         if flusher is not None and flusher is not gevent.getcurrent():
@@ -234,8 +255,11 @@ class GeventWebSocket(WebSocketConnection):
 
 def lowercase_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     """The request headers from a WSGI environ, with lower-case dashed names."""
-    headers = {key[5:].replace("_", "-").lower(): str(value)
-               for key, value in environ.items() if key.startswith("HTTP_")}
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
     if "CONTENT_TYPE" in environ:
         headers["content-type"] = str(environ["CONTENT_TYPE"])
     return headers
@@ -250,9 +274,14 @@ def can_take_over(environ: Mapping[str, Any]) -> bool:
     return "wsgi.websocket" in environ or TAKEOVER_KEY in environ
 
 
-def accept_websocket(environ: Mapping[str, Any], *, max_message_size: int, max_fragments: int,
-                     max_buffer_size: int,
-                     extra_headers: Sequence[tuple[str, str]] = ()) -> WebSocketConnection:
+def accept_websocket(
+    environ: Mapping[str, Any],
+    *,
+    max_message_size: int,
+    max_fragments: int,
+    max_buffer_size: int,
+    extra_headers: Sequence[tuple[str, str]] = (),
+) -> WebSocketConnection:
     """Complete the opening handshake of this request and return the connection.
 
     :raises RemoteProtocolError: the request is not a valid WebSocket handshake.
@@ -260,13 +289,19 @@ def accept_websocket(environ: Mapping[str, Any], *, max_message_size: int, max_f
     """
     gevent_ws = environ.get("wsgi.websocket")
     if gevent_ws is not None:
-        return GeventWebSocket(gevent_ws, max_message_size=max_message_size,
-                               max_buffer_size=max_buffer_size)
+        return GeventWebSocket(
+            gevent_ws, max_message_size=max_message_size, max_buffer_size=max_buffer_size
+        )
     takeover: Callable[[], tuple[gevent.socket.socket, Any]] | None = environ.get(TAKEOVER_KEY)
     if takeover is None:
         raise UpgradeRefused("this server cannot upgrade to WebSocket", code=3)
     key = ws_frames.check_client_handshake(lowercase_headers(environ))
     sock, reader = takeover()
     sock.sendall(ws_frames.server_handshake_response(key, extra_headers))
-    return RawWebSocket(sock, reader, max_message_size=max_message_size,
-                        max_fragments=max_fragments, max_buffer_size=max_buffer_size)
+    return RawWebSocket(
+        sock,
+        reader,
+        max_message_size=max_message_size,
+        max_fragments=max_fragments,
+        max_buffer_size=max_buffer_size,
+    )

@@ -26,8 +26,12 @@ class SocketWriter:
     :param on_error: called once, from the flusher, when the socket fails.
     """
 
-    def __init__(self, sock: gevent.socket.socket, max_buffer_size: int,
-                 on_error: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        sock: gevent.socket.socket,
+        max_buffer_size: int,
+        on_error: Callable[[], None] | None = None,
+    ) -> None:
         self._sock = sock
         # Only a plain gevent socket wraps a kernel socket we may write to directly;
         # a TLS socket must go through its own sendall.

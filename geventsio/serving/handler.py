@@ -69,10 +69,14 @@ class GeventsioHandler(pywsgi.WSGIHandler):
                 close()
             self.result = None
 
-    def start_response(self, status: str, headers: list[tuple[str, str]],
-                       exc_info: Any = None) -> Any:
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
         write = super().start_response(status, headers, exc_info)
-        if self.close_connection and self.request_version == "HTTP/1.1" and not any(
-                name.lower() == b"connection" for name, _ in self.response_headers):
+        if (
+            self.close_connection
+            and self.request_version == "HTTP/1.1"
+            and not any(name.lower() == b"connection" for name, _ in self.response_headers)
+        ):
             self.response_headers.append((b"Connection", b"close"))
         return write

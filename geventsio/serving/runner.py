@@ -19,9 +19,15 @@ logger = logging.getLogger(__name__)
 WSGIApplication = Callable[..., Any]
 
 
-def make_server(app: WSGIApplication, host: str = "127.0.0.1", port: int = 5000, *,
-                certfile: str | None = None, keyfile: str | None = None,
-                log_requests: bool = False) -> pywsgi.WSGIServer:
+def make_server(
+    app: WSGIApplication,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    log_requests: bool = False,
+) -> pywsgi.WSGIServer:
     """A gevent WSGI server for ``app`` using :class:`GeventsioHandler` (not started).
 
     :param log_requests: write one access-log line per request to the
@@ -34,8 +40,14 @@ def make_server(app: WSGIApplication, host: str = "127.0.0.1", port: int = 5000,
         context.load_cert_chain(certfile, keyfile)
         ssl_args["ssl_context"] = context
     access_log: Any = logging.getLogger("geventsio.serving.access") if log_requests else None
-    server = pywsgi.WSGIServer((host, port), app, handler_class=GeventsioHandler,
-                               log=access_log, error_log=logger, **ssl_args)
+    server = pywsgi.WSGIServer(
+        (host, port),
+        app,
+        handler_class=GeventsioHandler,
+        log=access_log,
+        error_log=logger,
+        **ssl_args,
+    )
     server.init_socket()
     return server
 
@@ -49,22 +61,27 @@ def shutdown(server: pywsgi.WSGIServer, app: WSGIApplication, timeout: float = 5
     server.stop(timeout=timeout)
 
 
-def serve(app: WSGIApplication, host: str = "127.0.0.1", port: int = 5000, *,
-          certfile: str | None = None, keyfile: str | None = None,
-          log_requests: bool = False) -> None:
+def serve(
+    app: WSGIApplication,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    log_requests: bool = False,
+) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down cleanly.
 
     Sessions are closed with the reason "server shutting down" so that clients know to
     reconnect, queued data gets a moment to leave, and the call returns.
     """
-    server = make_server(app, host, port, certfile=certfile, keyfile=keyfile,
-                         log_requests=log_requests)
+    server = make_server(
+        app, host, port, certfile=certfile, keyfile=keyfile, log_requests=log_requests
+    )
     stopping = gevent.event.Event()
-    handlers = [gevent.signal_handler(sig, stopping.set)
-                for sig in (signal.SIGINT, signal.SIGTERM)]
+    handlers = [gevent.signal_handler(sig, stopping.set) for sig in (signal.SIGINT, signal.SIGTERM)]
     server.start()
-    logger.info("serving on %s://%s:%d", "https" if certfile else "http", host,
-                server.server_port)
+    logger.info("serving on %s://%s:%d", "https" if certfile else "http", host, server.server_port)
     try:
         stopping.wait()
         logger.info("shutting down")

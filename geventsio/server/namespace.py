@@ -1,0 +1,278 @@
+"""Namespaces: handlers, middleware and an adapter per name; dynamic parents by pattern."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from geventsio._types import Room, SocketId
+from geventsio.adapters.base import Adapter
+from geventsio.exceptions import ConnectionRefused, LocalProtocolError
+from geventsio.server.broadcast import BroadcastOperator, RoomsArgument
+from geventsio.server.handlers import BoundHandler, Handler, bind
+from geventsio.server.socket import Socket
+
+if TYPE_CHECKING:
+    from geventsio.server.server import Server
+
+logger = logging.getLogger(__name__)
+
+ConnectMiddleware = Callable[[Socket, Any], None]
+ErrorHandler = Callable[[Socket, Exception], Any]
+NamespaceMatcher = re.Pattern[str] | Callable[[str, Any], bool]
+
+
+class _Handlers:
+    """Registration shared by namespaces and parent namespaces."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, BoundHandler] = {}
+        self._middlewares: list[ConnectMiddleware] = []
+        self._error_handler: ErrorHandler | None = None
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Register a handler for ``event``; usable as ``@namespace.on("chat")``.
+
+        Event handlers get ``(socket, *args)`` and their return value is the ack.
+        ``"connect"`` handlers get ``(socket)`` or ``(socket, auth)`` and may refuse by
+        raising :class:`~geventsio.ConnectionRefused` or returning False;
+        ``"disconnecting"`` and ``"disconnect"`` handlers get ``(socket)`` or
+        ``(socket, reason)``; ``"*"`` catches events that have no handler and gets
+        ``(socket, event, *args)``.
+        """
+
+        def register(function: Handler) -> Handler:
+            self._handlers[event] = bind(event, function)
+            return function
+
+        return register(handler) if handler is not None else register
+
+    def event(self, function: Handler) -> Handler:
+        """Register ``function`` for the event named after it (``@namespace.event``)."""
+        return self.on(function.__name__, function)  # type: ignore[no-any-return]
+
+    def use(self, middleware: ConnectMiddleware) -> ConnectMiddleware:
+        """Add a connection middleware ``middleware(socket, auth)``, run before the connect
+        handler; raising :class:`~geventsio.ConnectionRefused` refuses with its data."""
+        self._middlewares.append(middleware)
+        return middleware
+
+    def on_error(self, handler: ErrorHandler) -> ErrorHandler:
+        """Call ``handler(socket, exception)`` when a handler of this namespace raises."""
+        self._error_handler = handler
+        return handler
+
+
+class Namespace(_Handlers):
+    """A namespace with its connected sockets of this process and its adapter.
+
+    :param server: the server.
+    :param name: the namespace's name (``"/"``, ``"/admin"``...).
+    :param parent: the dynamic parent it was created from, if any.
+    """
+
+    def __init__(self, server: Server, name: str, parent: ParentNamespace | None = None) -> None:
+        super().__init__()
+        self.server = server
+        self.name = name
+        self.parent = parent
+        self.sockets: dict[SocketId, Socket] = {}
+        self.adapter: Adapter = server.adapter_factory(self)
+        self._ack_ids = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name} sockets={len(self.sockets)}>"
+
+    def next_ack_id(self) -> int:
+        """A fresh ack id (unique in this namespace, so a broadcast can share one)."""
+        return next(self._ack_ids)
+
+    def broadcast_namespaces(self) -> list[Namespace]:
+        """A namespace broadcasts in itself."""
+        return [self]
+
+    # -- handlers --------------------------------------------------------------------
+
+    def handler_for(self, event: str) -> BoundHandler | None:
+        """This namespace's handler for ``event``, or its parent's."""
+        handler = self._handlers.get(event)
+        if handler is None and self.parent is not None:
+            handler = self.parent._handlers.get(event)
+        return handler
+
+    def _all_middlewares(self) -> list[ConnectMiddleware]:
+        inherited = self.parent._middlewares if self.parent is not None else []
+        return [*inherited, *self._middlewares]
+
+    def report_error(self, socket: Socket, exc: Exception) -> None:
+        """Pass a handler's exception to the error handler (namespace, parent, server)."""
+        handler = self._error_handler
+        if handler is None and self.parent is not None:
+            handler = self.parent._error_handler
+        handler = handler or self.server.error_handler
+        if handler is None:
+            return
+        try:
+            handler(socket, exc)
+        except Exception:
+            logger.exception("the error handler raised")
+
+    def run_hook(self, event: str, socket: Socket, *args: Any) -> Any:
+        """Run a lifecycle hook (disconnecting, disconnect) if there is one."""
+        handler = self.handler_for(event)
+        if handler is None:
+            return None
+        return socket.call_lifecycle(handler, *args)
+
+    # -- connecting ------------------------------------------------------------------
+
+    def admit(self, socket: Socket, auth: Any) -> None:
+        """Run middlewares and the connect handler for a new socket.
+
+        :raises ConnectionRefused: the socket may not connect.
+        """
+        self.sockets[socket.id] = socket
+        self.adapter.add_all(socket.id, [Room(socket.id)])
+        socket.connected = True  # handlers may emit and join; packets are held until ack
+        try:
+            for middleware in self._all_middlewares():
+                middleware(socket, auth)
+            handler = self.handler_for("connect")
+            if handler is not None and handler.call_with(socket, auth) is False:
+                raise ConnectionRefused("Connection refused")
+        except BaseException:
+            socket.connected = False
+            self.remove(socket)
+            raise
+
+    def remove(self, socket: Socket) -> None:
+        """Forget a socket that left."""
+        self.adapter.delete_all(socket.id)
+        if self.sockets.get(socket.id) is socket:
+            del self.sockets[socket.id]
+
+    # -- broadcasting ----------------------------------------------------------------
+
+    def to(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """Broadcast to the sockets in these rooms."""
+        return BroadcastOperator(self).to(*rooms)
+
+    in_ = to
+
+    def except_(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """Broadcast to every socket but those in these rooms."""
+        return BroadcastOperator(self).except_(*rooms)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Broadcast and wait at most ``seconds`` for acknowledgements."""
+        return BroadcastOperator(self).timeout(seconds)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Broadcast, dropping the packet for clients that cannot take it now."""
+        return BroadcastOperator(self).volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Broadcast to this process's sockets only."""
+        return BroadcastOperator(self).local
+
+    def emit(self, event: str, *args: Any, **kwargs: Any) -> None:
+        """Send an event to every socket of the namespace (see BroadcastOperator.emit)."""
+        BroadcastOperator(self).emit(event, *args, **kwargs)
+
+    def send(self, *args: Any, **kwargs: Any) -> None:
+        """Emit a ``message`` event to every socket."""
+        BroadcastOperator(self).send(*args, **kwargs)
+
+    def call(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
+        """Emit to every socket and wait for every acknowledgement."""
+        return BroadcastOperator(self).call(event, *args, timeout=timeout)
+
+    def fetch_sockets(self) -> list[Any]:
+        """Every socket of the namespace."""
+        return BroadcastOperator(self).fetch_sockets()
+
+    def sockets_join(self, *rooms: RoomsArgument) -> None:
+        """Make every socket join rooms."""
+        BroadcastOperator(self).sockets_join(*rooms)
+
+    def sockets_leave(self, *rooms: RoomsArgument) -> None:
+        """Make every socket leave rooms."""
+        BroadcastOperator(self).sockets_leave(*rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket."""
+        BroadcastOperator(self).disconnect_sockets(close)
+
+    def close_room(self, room: Room | str) -> None:
+        """Empty a room: every socket in it leaves it."""
+        BroadcastOperator(self).in_(room).sockets_leave(room)
+
+    def server_side_emit(self, event: str, *args: Any) -> int:
+        """Send an event to the other servers of a cluster (none in one process)."""
+        return self.adapter.server_side_emit(event, list(args))
+
+
+class ParentNamespace(_Handlers):
+    """Namespaces created on demand for names that match a pattern or a predicate.
+
+    Handlers and middleware registered here apply to every child; broadcasting here
+    reaches every child.
+
+    :param server: the server.
+    :param matcher: a compiled regular expression (full match) or ``f(name, auth)``.
+    """
+
+    def __init__(self, server: Server, matcher: NamespaceMatcher) -> None:
+        super().__init__()
+        if not isinstance(matcher, re.Pattern) and not callable(matcher):
+            raise LocalProtocolError(
+                f"a dynamic namespace needs a compiled pattern or a callable, not {matcher!r}"
+            )
+        self.server = server
+        self.matcher = matcher
+        self.children: dict[str, Namespace] = {}
+
+    def matches(self, name: str, auth: Any) -> bool:
+        """Whether a namespace name belongs to this parent."""
+        if isinstance(self.matcher, re.Pattern):
+            return self.matcher.fullmatch(name) is not None
+        return bool(self.matcher(name, auth))
+
+    def child(self, name: str) -> Namespace:
+        """The child namespace called ``name`` (created on first use)."""
+        namespace = self.children.get(name)
+        if namespace is None:
+            namespace = Namespace(self.server, name, parent=self)
+            self.children[name] = namespace
+        return namespace
+
+    def broadcast_namespaces(self) -> list[Namespace]:
+        """A parent broadcasts in every child."""
+        return list(self.children.values())
+
+    def to(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """Broadcast to these rooms of every child."""
+        return BroadcastOperator(self).to(*rooms)
+
+    in_ = to
+
+    def except_(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """Broadcast in every child but to these rooms."""
+        return BroadcastOperator(self).except_(*rooms)
+
+    def emit(self, event: str, *args: Any, **kwargs: Any) -> None:
+        """Send an event to every socket of every child."""
+        BroadcastOperator(self).emit(event, *args, **kwargs)
+
+    def fetch_sockets(self) -> list[Any]:
+        """Every socket of every child."""
+        return BroadcastOperator(self).fetch_sockets()
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket of every child."""
+        BroadcastOperator(self).disconnect_sockets(close)

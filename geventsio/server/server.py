@@ -1,0 +1,252 @@
+"""The Socket.IO server: namespaces over Engine.IO connections."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from geventsio._types import DisconnectReason, EngineSid
+from geventsio.adapters.base import Adapter, NamespaceView
+from geventsio.adapters.memory import InMemoryAdapter
+from geventsio.engine.server import EngineServer, StartResponse
+from geventsio.engine.socket import EngineSocket
+from geventsio.exceptions import ConnectionRefused
+from geventsio.options import EngineOptions
+from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
+from geventsio.server.broadcast import BroadcastOperator, RoomsArgument
+from geventsio.server.connection import Connection
+from geventsio.server.handlers import Handler
+from geventsio.server.namespace import ErrorHandler, Namespace, NamespaceMatcher, ParentNamespace
+from geventsio.server.socket import Socket
+
+logger = logging.getLogger(__name__)
+
+AdapterFactory = Callable[[NamespaceView], Adapter]
+
+
+class Server:
+    """A Socket.IO v5 server (Engine.IO v4 underneath), for the official clients.
+
+    :param adapter: builds the adapter of each namespace (default: in memory).
+    :param connect_timeout: seconds a new connection has to join a namespace.
+    :param max_attachments: binary attachments one incoming packet may have.
+    :param max_json_depth: nesting allowed in an incoming packet's JSON.
+    :param async_handlers: run each incoming event in its own greenlet (events of one
+        client may then be handled out of order); default False: in order, one by one.
+    :param engine_options: Engine.IO options (see :class:`~geventsio.EngineOptions`):
+        ``ping_interval``, ``ping_timeout``, ``max_payload``, ``cors_allowed_origins``,
+        ``path``, ``transports``, ``cookie``, ``allow_request``...
+    """
+
+    def __init__(
+        self,
+        *,
+        adapter: AdapterFactory = InMemoryAdapter,
+        connect_timeout: float = 45.0,
+        max_attachments: int = 10,
+        max_json_depth: int = 32,
+        async_handlers: bool = False,
+        **engine_options: Any,
+    ) -> None:
+        if connect_timeout <= 0:
+            raise ValueError("connect_timeout must be positive")
+        self.adapter_factory = adapter
+        self.connect_timeout = connect_timeout
+        self.decoder_limits = DecoderLimits(
+            max_attachments=max_attachments, max_depth=max_json_depth
+        )
+        self.async_handlers = async_handlers
+        self.error_handler: ErrorHandler | None = None
+        self.engine = EngineServer(self, EngineOptions(**engine_options))
+        self.connections: dict[EngineSid, Connection] = {}
+        self.namespaces: dict[str, Namespace] = {}
+        self.parent_namespaces: list[ParentNamespace] = []
+        self.of("/")
+
+    # -- namespaces and handlers --------------------------------------------------------
+
+    def of(self, name: str | NamespaceMatcher) -> Any:
+        """The namespace called ``name`` (created on first use), or a dynamic parent
+        namespace for a compiled regular expression or a ``f(name, auth)`` predicate."""
+        if isinstance(name, str):
+            if not name.startswith("/"):
+                name = "/" + name
+            namespace = self.namespaces.get(name)
+            if namespace is None:
+                namespace = self.namespaces[name] = Namespace(self, name)
+            return namespace
+        parent = ParentNamespace(self, name)
+        self.parent_namespaces.append(parent)
+        return parent
+
+    def on(self, event: str, handler: Handler | None = None, namespace: str = "/") -> Any:
+        """Register a handler in a namespace (default ``"/"``); usable as a decorator."""
+        return self.of(namespace).on(event, handler)
+
+    def event(self, function: Handler) -> Handler:
+        """Register ``function`` for the event named after it, in ``"/"``."""
+        return self.of("/").event(function)  # type: ignore[no-any-return]
+
+    def use(self, middleware: Callable[[Socket, Any], None], namespace: str = "/") -> Any:
+        """Add a connection middleware to a namespace (default ``"/"``)."""
+        return self.of(namespace).use(middleware)
+
+    def on_error(self, handler: ErrorHandler) -> ErrorHandler:
+        """Call ``handler(socket, exception)`` when any handler raises (namespaces may
+        have their own)."""
+        self.error_handler = handler
+        return handler
+
+    def _namespace_for(self, name: str, auth: Any) -> Namespace | None:
+        namespace = self.namespaces.get(name)
+        if namespace is not None:
+            return namespace
+        for parent in self.parent_namespaces:
+            if name in parent.children:
+                return parent.children[name]
+            try:
+                matched = parent.matches(name, auth)
+            except Exception:
+                logger.exception("the dynamic namespace matcher raised for %r", name)
+                continue
+            if matched:
+                return parent.child(name)
+        return None
+
+    # -- the main namespace's broadcasts ---------------------------------------------
+
+    def to(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """Broadcast in ``"/"`` to the sockets in these rooms."""
+        return self.of("/").to(*rooms)  # type: ignore[no-any-return]
+
+    in_ = to
+
+    def except_(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """Broadcast in ``"/"`` to every socket but those in these rooms."""
+        return self.of("/").except_(*rooms)  # type: ignore[no-any-return]
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Broadcast in ``"/"`` and wait at most ``seconds`` for acknowledgements."""
+        return self.of("/").timeout(seconds)  # type: ignore[no-any-return]
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Broadcast in ``"/"``, dropping the packet for busy clients."""
+        return self.of("/").volatile  # type: ignore[no-any-return]
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Broadcast in ``"/"`` to this process's sockets only."""
+        return self.of("/").local  # type: ignore[no-any-return]
+
+    def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: RoomsArgument | None = None,
+        namespace: str = "/",
+        **kwargs: Any,
+    ) -> None:
+        """Send an event from anywhere (a handler, a background greenlet, a plain HTTP
+        view): to every socket of ``namespace``, or to the rooms in ``to``."""
+        operator = BroadcastOperator(self.of(namespace))
+        if to is not None:
+            operator = operator.to(to)
+        operator.emit(event, *args, **kwargs)
+
+    def send(self, *args: Any, **kwargs: Any) -> None:
+        """Emit a ``message`` event (see :meth:`emit`)."""
+        self.emit("message", *args, **kwargs)
+
+    def call(
+        self, event: str, *args: Any, timeout: float | None = None, namespace: str = "/"
+    ) -> list[Any]:
+        """Emit to every socket of a namespace and wait for their acknowledgements."""
+        return self.of(namespace).call(event, *args, timeout=timeout)  # type: ignore[no-any-return]
+
+    def fetch_sockets(self, namespace: str = "/") -> list[Any]:
+        """Every socket of a namespace."""
+        return self.of(namespace).fetch_sockets()  # type: ignore[no-any-return]
+
+    def sockets_join(self, *rooms: RoomsArgument) -> None:
+        """Make every socket of ``"/"`` join rooms (``sio.in_(room).sockets_join`` to
+        select)."""
+        self.of("/").sockets_join(*rooms)
+
+    def sockets_leave(self, *rooms: RoomsArgument) -> None:
+        """Make every socket of ``"/"`` leave rooms."""
+        self.of("/").sockets_leave(*rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket of ``"/"``."""
+        self.of("/").disconnect_sockets(close)
+
+    def close_room(self, room: str, namespace: str = "/") -> None:
+        """Empty a room."""
+        self.of(namespace).close_room(room)
+
+    # -- serving ---------------------------------------------------------------------
+
+    def handle_request(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Serve one Engine.IO request (WSGIApp routes the Socket.IO path here)."""
+        return self.engine.handle_request(environ, start_response)
+
+    def shutdown(self) -> None:
+        """Close every connection; clients hear "transport close" and reconnect."""
+        self.engine.close_all()
+        for namespace in self.namespaces.values():
+            namespace.adapter.close()
+
+    # -- the engine's events -------------------------------------------------------------
+
+    def on_engine_connect(self, socket: EngineSocket) -> None:
+        """A new Engine.IO session: wait for its namespace CONNECTs."""
+        self.connections[socket.sid] = Connection(self, socket)
+
+    def on_engine_message(self, socket: EngineSocket, data: str | bytes) -> None:
+        """An Engine.IO message: a Socket.IO packet or attachment."""
+        connection = self.connections.get(socket.sid)
+        if connection is not None:
+            connection.receive(data)
+
+    def on_engine_close(self, socket: EngineSocket, reason: DisconnectReason) -> None:
+        """An Engine.IO session ended."""
+        connection = self.connections.pop(socket.sid, None)
+        if connection is not None:
+            connection.on_engine_close(reason)
+
+    def connect_namespace(self, connection: Connection, name: str, auth: Any) -> None:
+        """Handle a CONNECT packet (in the connection's worker)."""
+        if connection.closed:
+            return
+        if name in connection.sockets:
+            logger.info("connection %s: already connected to %s", connection.engine.sid, name)
+            return
+        namespace = self._namespace_for(name, auth)
+        if namespace is None:
+            self._refuse(connection, name, {"message": "Invalid namespace"})
+            return
+        socket = Socket(namespace, connection, auth)
+        try:
+            namespace.admit(socket, auth)
+        except ConnectionRefused as refusal:
+            logger.info(
+                "connection %s: %s refused: %s", connection.engine.sid, name, refusal.message
+            )
+            self._refuse(connection, name, refusal.error_payload())
+            return
+        except Exception as exc:
+            logger.exception("connection %s: connecting to %s failed", connection.engine.sid, name)
+            namespace.report_error(socket, exc)
+            self._refuse(connection, name, {"message": "Internal server error"})
+            return
+        if connection.closed:
+            socket.on_close(DisconnectReason.TRANSPORT_CLOSE)
+            return
+        socket.acknowledge_connect()
+
+    def _refuse(self, connection: Connection, name: str, payload: dict[str, Any]) -> None:
+        connection.write_packet(Packet(PacketType.CONNECT_ERROR, name, payload))

@@ -1,0 +1,380 @@
+"""A Socket: one client in one namespace.
+
+Events from the client run in the connection's worker, in order (or each in its own
+greenlet with ``async_handlers=True``); acknowledgements are settled as they arrive.
+Anything the socket sends before its CONNECT was acknowledged (from a connect handler)
+is held and sent right after the acknowledgement, so the client never sees an event
+for a namespace it has not joined yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from gevent.event import AsyncResult
+
+from geventsio._types import DisconnectReason, Room, SocketId
+from geventsio.adapters.base import encode_for_engine
+from geventsio.engine.outgoing import OutgoingPacket
+from geventsio.exceptions import AckTimeout, GeventsioError, LocalProtocolError, NotConnected
+from geventsio.protocol.socketio import Packet, PacketType
+from geventsio.server.acks import PendingAcks
+from geventsio.server.broadcast import BroadcastOperator
+from geventsio.server.handlers import BoundHandler, Handler, bind
+from geventsio.server.handshake import Handshake
+
+if TYPE_CHECKING:
+    from geventsio.server.connection import Connection
+    from geventsio.server.namespace import Namespace
+
+logger = logging.getLogger(__name__)
+
+PacketMiddleware = Callable[["Socket", str, list[Any]], None]
+
+
+def ack_arguments(value: Any) -> list[Any]:
+    """The ack arguments for a handler's return value: None → none, a tuple → several."""
+    if value is None:
+        return []
+    if isinstance(value, tuple):
+        return list(value)
+    return [value]
+
+
+class Socket:
+    """One client connected to one namespace.
+
+    :ivar id: the socket id (also the name of the room the socket is always in).
+    :ivar namespace: the namespace.
+    :ivar handshake: the details of the connecting request and the auth payload.
+    :ivar data: a dict for the application's own per-socket data.
+    """
+
+    def __init__(self, namespace: Namespace, connection: Connection, auth: Any) -> None:
+        self.id = SocketId(secrets.token_urlsafe(15))
+        self.namespace = namespace
+        self.connection = connection
+        self.server = namespace.server
+        self.handshake = Handshake.from_environ(connection.engine.environ, auth)
+        self.data: dict[str, Any] = {}
+        self.connected = False
+        self._acknowledged = False
+        self._held: list[OutgoingPacket] = []
+        self._acks = PendingAcks()
+        self._handlers: dict[str, BoundHandler] = {}
+        self._middlewares: list[PacketMiddleware] = []
+        self._any_listeners: list[Callable[..., Any]] = []
+        self._outgoing_listeners: list[Callable[..., Any]] = []
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.id} {self.namespace.name} connected={self.connected}>"
+
+    # -- identity --------------------------------------------------------------------
+
+    @property
+    def engine_sid(self) -> str:
+        """The id of the Engine.IO session this socket travels on."""
+        return self.connection.engine.sid
+
+    @property
+    def transport(self) -> str:
+        """The name of the transport in use ("polling" or "websocket")."""
+        return self.connection.engine.transport.value
+
+    @property
+    def rooms(self) -> frozenset[Room]:
+        """The rooms this socket is in (its own id among them)."""
+        return self.namespace.adapter.socket_rooms(self.id)
+
+    # -- rooms -----------------------------------------------------------------------
+
+    def join(self, rooms: Room | str | Iterable[Room | str]) -> None:
+        """Join one room or several."""
+        names = [rooms] if isinstance(rooms, str) else list(rooms)
+        self.namespace.adapter.add_all(self.id, [Room(r) for r in names])
+
+    def leave(self, room: Room | str) -> None:
+        """Leave a room."""
+        self.namespace.adapter.delete(self.id, Room(room))
+
+    # -- broadcasting from this socket ------------------------------------------------
+
+    def to(self, *rooms: Room | str | Iterable[Room | str]) -> BroadcastOperator:
+        """Broadcast to rooms, to every socket but this one."""
+        return self.broadcast.to(*rooms)
+
+    in_ = to
+
+    def except_(self, *rooms: Room | str | Iterable[Room | str]) -> BroadcastOperator:
+        """Broadcast to every socket but this one and those in ``rooms``."""
+        return self.broadcast.except_(*rooms)
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Broadcast to every socket of the namespace but this one."""
+        return BroadcastOperator(self.namespace).except_(self.id)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def emit(
+        self,
+        event: str,
+        *args: Any,
+        callback: Callable[..., Any] | None = None,
+        timeout: float | None = None,
+        volatile: bool = False,
+    ) -> None:
+        """Send an event to this client.
+
+        :param callback: called with the client's acknowledgement arguments. When a
+            ``timeout`` is given, it is called as ``callback(error, *args)``, ``error``
+            being None or :class:`~geventsio.AckTimeout` (as in the Node reference).
+        :param timeout: seconds to wait for the acknowledgement.
+        :param volatile: drop the event if the client cannot take it right now.
+        :raises LocalProtocolError: the arguments cannot be serialised.
+        """
+        ack_id = None
+        if callback is not None:
+            ack_id = self.namespace.next_ack_id()
+            self._expect_user_ack(ack_id, callback, timeout)
+        self._emit_packet(event, args, ack_id, volatile)
+
+    def call(self, event: str, *args: Any, timeout: float | None = 60.0) -> Any:
+        """Send an event and wait for the client's acknowledgement.
+
+        :returns: the single acknowledgement argument, a tuple for several, None for none.
+        :raises AckTimeout: no acknowledgement within ``timeout`` seconds.
+        :raises NotConnected: the socket disconnected before it answered.
+        """
+        if not self.connected and self._acknowledged:
+            raise NotConnected(f"socket {self.id} is not connected")
+        result: AsyncResult[list[Any]] = AsyncResult()
+        ack_id = self.namespace.next_ack_id()
+        self._acks.expect(
+            ack_id,
+            result.set,
+            timeout=timeout,
+            on_failure=result.set_exception,
+            timeout_error=lambda: AckTimeout(f"no ack for {event!r}"),
+        )
+        self._emit_packet(event, args, ack_id, volatile=False)
+        answer = result.get()
+        if len(answer) == 1:
+            return answer[0]
+        return tuple(answer) if answer else None
+
+    def send(
+        self, *args: Any, callback: Callable[..., Any] | None = None, timeout: float | None = None
+    ) -> None:
+        """Emit a ``message`` event."""
+        self.emit("message", *args, callback=callback, timeout=timeout)
+
+    def _emit_packet(
+        self, event: str, args: Sequence[Any], ack_id: int | None, volatile: bool
+    ) -> None:
+        if not isinstance(event, str):
+            raise LocalProtocolError(f"an event name must be a string, not {event!r}")
+        packet = Packet(PacketType.EVENT, self.namespace.name, [event, *args], ack_id)
+        self.write_packet(packet, volatile)
+
+    def write_packet(self, packet: Packet, volatile: bool = False) -> None:
+        """Encode and send one packet to this client."""
+        self.write_outgoing(encode_for_engine(packet), volatile, packet)
+
+    def write_outgoing(
+        self, packets: Sequence[OutgoingPacket], volatile: bool, source: Packet
+    ) -> None:
+        """Send already-encoded packets (the adapter's way in); ``source`` is the packet
+        they encode, for outgoing listeners."""
+        if self._outgoing_listeners:
+            self._notify_outgoing(source)
+        if not self._acknowledged:
+            if not volatile:
+                self._held.extend(packets)
+            return
+        if self.connected:
+            self.connection.write(packets, volatile)
+
+    def _notify_outgoing(self, source: Packet) -> None:
+        if source.type is not PacketType.EVENT or not isinstance(source.data, list):
+            return
+        for listener in list(self._outgoing_listeners):
+            self._call_user(listener, source.data[0], *source.data[1:])
+
+    # -- acknowledgements --------------------------------------------------------------
+
+    def _expect_user_ack(
+        self, ack_id: int, callback: Callable[..., Any], timeout: float | None
+    ) -> None:
+        if timeout is None:
+
+            def on_ack(args: list[Any]) -> None:
+                self.connection.run_soon(self._call_user, callback, *args)
+
+            self._acks.expect(ack_id, on_ack)
+            return
+
+        def on_timed_ack(args: list[Any]) -> None:
+            self.connection.run_soon(self._call_user, callback, None, *args)
+
+        def on_failure(error: GeventsioError) -> None:
+            self.connection.run_soon(self._call_user, callback, error)
+
+        self._acks.expect(
+            ack_id,
+            on_timed_ack,
+            timeout=timeout,
+            on_failure=on_failure,
+            timeout_error=lambda: AckTimeout(f"no ack for ack id {ack_id}"),
+        )
+
+    def expect_ack(self, ack_id: int, on_ack: Callable[[list[Any]], None]) -> None:
+        """Wait for acknowledgement ``ack_id`` (broadcasts with acks use this)."""
+        self._acks.expect(ack_id, on_ack)
+
+    def receive_ack(self, packet: Packet) -> None:
+        """An ACK arrived (transport greenlet)."""
+        assert packet.id is not None
+        if not self._acks.resolve(packet.id, list(packet.data)):
+            logger.debug("socket %s: ack %d is late or unknown", self.id, packet.id)
+
+    # -- receiving events --------------------------------------------------------------
+
+    def receive_event(self, packet: Packet) -> None:
+        """An EVENT arrived (transport greenlet): queue or spawn its handling."""
+        if self.server.async_handlers:
+            gevent.spawn(self._handle_event, packet)
+        else:
+            self.connection.run_soon(self._handle_event, packet)
+
+    def _handle_event(self, packet: Packet) -> None:
+        if not self.connected:
+            return
+        event, args = packet.data[0], list(packet.data[1:])
+        try:
+            for middleware in self._middlewares:
+                middleware(self, event, args)
+        except Exception as exc:
+            self._reject(event, exc)
+            return
+        for listener in list(self._any_listeners):
+            self._call_user(listener, event, *args)
+        result = self._dispatch(event, args)
+        if packet.id is not None and self.connected and result is not _FAILED:
+            self.write_packet(
+                Packet(PacketType.ACK, self.namespace.name, ack_arguments(result), packet.id)
+            )
+
+    def _dispatch(self, event: str, args: list[Any]) -> Any:
+        own = self._handlers.get(event)
+        if own is not None:
+            return self._call_user(own.function, *args)
+        handler = self.namespace.handler_for(event)
+        if handler is not None:
+            return self._call_user(handler.function, self, *args)
+        catch_all = self.namespace.handler_for("*")
+        if catch_all is not None:
+            return self._call_user(catch_all.function, self, event, *args)
+        logger.debug("socket %s: no handler for %r", self.id, event)
+        return None
+
+    def _reject(self, event: str, exc: Exception) -> None:
+        logger.info("socket %s: middleware rejected %r: %s", self.id, event, exc)
+        payload: dict[str, Any] = {"message": str(exc) or type(exc).__name__}
+        data = getattr(exc, "data", None)
+        if data is not None:
+            payload["data"] = data
+        self.emit("error", payload)
+
+    def _call_user(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Call application code: the one place its exceptions are caught."""
+        try:
+            return function(*args)
+        except Exception as exc:
+            logger.exception("socket %s in %s: a handler raised", self.id, self.namespace.name)
+            self.namespace.report_error(self, exc)
+            return _FAILED
+
+    def call_lifecycle(self, handler: BoundHandler, *args: Any) -> Any:
+        """Call a connect/disconnect hook with as many arguments as it takes."""
+        return self._call_user(handler.call_with, self, *args)
+
+    # -- per-socket registration -------------------------------------------------------
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Handle ``event`` for this socket only; the handler gets the arguments only.
+
+        Usable as a decorator. A socket's own handler wins over the namespace's.
+        """
+
+        def register(function: Handler) -> Handler:
+            self._handlers[event] = bind(event, function)
+            return function
+
+        return register(handler) if handler is not None else register
+
+    def use(self, middleware: PacketMiddleware) -> PacketMiddleware:
+        """Add a packet middleware: ``middleware(socket, event, args)`` runs before each
+        incoming event; raising rejects the event, and the client gets an ``error`` event
+        with ``{"message", "data"}`` (``data`` from the exception's ``data`` attribute)."""
+        self._middlewares.append(middleware)
+        return middleware
+
+    def on_any(self, listener: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``listener(event, *args)`` for every incoming event, before its handler."""
+        self._any_listeners.append(listener)
+        return listener
+
+    def on_any_outgoing(self, listener: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``listener(event, *args)`` for every event sent to this client."""
+        self._outgoing_listeners.append(listener)
+        return listener
+
+    # -- connect and disconnect --------------------------------------------------------
+
+    def acknowledge_connect(self) -> None:
+        """Send the CONNECT acknowledgement, then what was held back."""
+        self.connected = True
+        self.connection.namespace_connected(self)
+        self.connection.write_packet(
+            Packet(PacketType.CONNECT, self.namespace.name, {"sid": self.id})
+        )
+        self._acknowledged = True
+        held, self._held = self._held, []
+        if held:
+            self.connection.write(held)
+
+    def disconnect(self, close: bool = False) -> None:
+        """Disconnect from this namespace (the client will not reconnect on its own).
+
+        :param close: close the whole underlying connection too.
+        """
+        if not self.connected:
+            return
+        self.write_packet(Packet(PacketType.DISCONNECT, self.namespace.name))
+        self.on_close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
+        if close:
+            self.connection.close(DisconnectReason.FORCED_CLOSE)
+
+    def on_close(self, reason: DisconnectReason) -> None:
+        """The socket is leaving: 'disconnecting' (rooms still readable), then
+        'disconnect'. Runs once."""
+        if not self.connected:
+            return
+        self.namespace.run_hook("disconnecting", self, reason)
+        self.connected = False
+        self.namespace.remove(self)
+        self.connection.namespace_disconnected(self)
+        self._acks.fail_all(NotConnected(f"socket {self.id} disconnected ({reason.value})"))
+        self.namespace.run_hook("disconnect", self, reason)
+
+
+class _Failed:
+    """Marks a handler that raised: no acknowledgement is sent."""
+
+
+_FAILED = _Failed()
