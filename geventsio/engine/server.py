@@ -26,7 +26,13 @@ from geventsio.engine.http import (
 )
 from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.engine.socket import EngineHandler, EngineSocket, SessionState
-from geventsio.engine.websocket import WebSocketConnection, accept_websocket, can_take_over
+from geventsio.engine.tcp import set_nodelay
+from geventsio.engine.websocket import (
+    WebSocketConnection,
+    accept_websocket,
+    can_take_over,
+    close_gevent_websocket,
+)
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, Transport
 from geventsio.protocol.engineio import Packet, PacketType
@@ -75,11 +81,13 @@ class EngineServer:
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """Serve one HTTP request for the Engine.IO path."""
+        if "gunicorn.socket" in environ:  # gunicorn never switches Nagle's algorithm off
+            set_nodelay(environ["gunicorn.socket"])
         cors = cors_headers(
             self.options.cors_allowed_origins, self.options.cors_credentials, environ
         )
         try:
-            response = self._route(environ)
+            response = self._route(environ, start_response)
         except RemoteProtocolError as exc:
             logger.info(
                 "refused %s %s?%s: %s",
@@ -94,7 +102,7 @@ class EngineServer:
         if "wsgi.websocket" in environ and response.status >= 400:
             # gevent-websocket answered 101 before we saw the request: all that is left
             # is to close the WebSocket it opened (1008: policy violation).
-            environ["wsgi.websocket"].close(1008, response.body)
+            close_gevent_websocket(environ["wsgi.websocket"], 1008, response.body.decode())
             return []
         headers = [
             ("Content-Type", response.content_type),
@@ -103,10 +111,14 @@ class EngineServer:
             *cors,
             *self.options.extra_headers,
         ]
+        if str(environ.get("HTTP_CONNECTION", "")).lower() == "close":
+            # Say so: some servers (pywsgi) close without telling, and Node 19+ clients
+            # then report "socket hang up" on their next request.
+            headers.append(("Connection", "close"))
         start_response(response.status_line, headers)
         return [response.body]
 
-    def _route(self, environ: dict[str, Any]) -> HttpResponse | None:
+    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> HttpResponse | None:
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "OPTIONS":
             if not origin_allowed(self.options.cors_allowed_origins, environ):
@@ -114,7 +126,7 @@ class EngineServer:
             return HttpResponse(204)
         request = self._verify(environ)
         if _wants_websocket(environ):
-            return self._serve_websocket(environ, request)
+            return self._serve_websocket(environ, start_response, request)
         if request.transport is not Transport.POLLING:
             return error_response(
                 EngineErrorCode.BAD_REQUEST, message="WebSocket handshake expected"
@@ -239,7 +251,9 @@ class EngineServer:
 
     # -- WebSocket ---------------------------------------------------------------------
 
-    def _serve_websocket(self, environ: dict[str, Any], request: _Request) -> HttpResponse | None:
+    def _serve_websocket(
+        self, environ: dict[str, Any], start_response: StartResponse, request: _Request
+    ) -> HttpResponse | None:
         if request.transport is not Transport.WEBSOCKET:
             return error_response(EngineErrorCode.BAD_REQUEST, message="Bad request")
         session = request.session
@@ -247,7 +261,7 @@ class EngineServer:
             return error_response(
                 EngineErrorCode.BAD_REQUEST, message="This server does not support WebSocket"
             )
-        websocket = self._accept(environ)
+        websocket = self._accept(environ, start_response)
         if session is not None and (
             session.websocket is not None or session.upgrading or session.polling is None
         ):
@@ -261,9 +275,12 @@ class EngineServer:
             session.run_websocket()
         return None
 
-    def _accept(self, environ: dict[str, Any]) -> WebSocketConnection:
+    def _accept(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> WebSocketConnection:
         return accept_websocket(
             environ,
+            start_response,
             max_message_size=self.options.max_payload,
             max_fragments=self.options.max_websocket_fragments,
             max_buffer_size=self.options.max_buffer_size,

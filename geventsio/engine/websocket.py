@@ -4,9 +4,12 @@ The engine speaks to a :class:`WebSocketConnection` and does not care how the co
 was obtained. Two kinds exist:
 
 * :class:`RawWebSocket` runs geventsio's own RFC 6455 framing on a socket taken over from
-  the HTTP server (geventsio's pywsgi handler offers ``geventsio.takeover`` in the
-  environ; gunicorn's workers expose their socket too). It enforces every limit before
-  buffering a payload, and lets the engine refuse an upgrade with a plain HTTP answer.
+  the HTTP server. geventsio's pywsgi handler offers ``geventsio.takeover`` in the
+  environ; gunicorn's workers expose ``gunicorn.socket``, and there the ``101`` answer is
+  written through gunicorn's own ``start_response`` so that gunicorn knows the response
+  was sent, and the socket is only shut down (gunicorn closes it). It enforces every
+  limit before buffering a payload, and lets the engine refuse an upgrade with a plain
+  HTTP answer.
 * :class:`GeventWebSocket` wraps the ``wsgi.websocket`` object that gevent-websocket's
   handler puts in the environ, after it has already answered ``101``.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +28,7 @@ import gevent
 import gevent.socket
 
 from geventsio.engine.outgoing import OutgoingPacket
+from geventsio.engine.tcp import set_nodelay
 from geventsio.engine.writer import SocketWriter
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 from geventsio.protocol import websocket as ws_frames
@@ -33,6 +38,7 @@ logger = logging.getLogger(__name__)
 #: How long a closing handshake may take before the socket is closed anyway.
 CLOSE_HANDSHAKE_TIMEOUT = 2.0
 
+GUNICORN_SOCKET_KEY = "gunicorn.socket"
 TAKEOVER_KEY = "geventsio.takeover"
 """Environ key of a callable returning ``(socket, buffered_reader)`` and detaching the
 connection from the HTTP server (set by :mod:`geventsio.serving`)."""
@@ -84,8 +90,10 @@ class RawWebSocket(WebSocketConnection):
         max_message_size: int,
         max_fragments: int,
         max_buffer_size: int,
+        owns_socket: bool = True,
     ) -> None:
         self._sock = sock
+        self._owns_socket = owns_socket
         self._reader = reader
         self._parser = ws_frames.FrameParser(
             max_message_size=max_message_size, max_fragments=max_fragments
@@ -172,7 +180,8 @@ class RawWebSocket(WebSocketConnection):
     def _close_socket(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.shutdown(gevent.socket.SHUT_RDWR)
-        self._sock.close()
+        if self._owns_socket:
+            self._sock.close()
 
 
 class GeventWebSocket(WebSocketConnection):
@@ -197,6 +206,8 @@ class GeventWebSocket(WebSocketConnection):
         try:
             message: str | bytes | bytearray | None = self._ws.receive()
         except WebSocketError as exc:
+            if self._closed:
+                return None
             raise RemoteProtocolError(f"WebSocket error: {exc}") from None
         except OSError:
             return None
@@ -238,10 +249,7 @@ class GeventWebSocket(WebSocketConnection):
             return
         self._closed = True
         self.drain(CLOSE_HANDSHAKE_TIMEOUT)
-        try:
-            self._ws.close(code, reason.encode("utf-8"))
-        except Exception:
-            logger.debug("closing a gevent-websocket connection failed", exc_info=True)
+        close_gevent_websocket(self._ws, code, reason)
 
     @property
     def writable(self) -> bool:
@@ -251,6 +259,23 @@ class GeventWebSocket(WebSocketConnection):
         flusher = self._flusher
         if flusher is not None and flusher is not gevent.getcurrent():
             flusher.join(timeout)
+
+
+def close_gevent_websocket(websocket: Any, code: int, reason: str) -> None:
+    """Close a gevent-websocket connection with a proper close frame.
+
+    gevent-websocket's own ``close(code, message)`` ignores ``code`` and sends ``str()`` of
+    ``message`` as the whole close payload, so the frame is built and sent here.
+    """
+    if websocket.closed:
+        return
+    payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
+    try:
+        websocket.send_frame(payload, opcode=websocket.OPCODE_CLOSE)
+    except Exception:
+        logger.debug("closing a gevent-websocket connection failed", exc_info=True)
+    finally:
+        websocket.closed = True
 
 
 def lowercase_headers(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -271,11 +296,35 @@ class UpgradeRefused(RemoteProtocolError):
 
 def can_take_over(environ: Mapping[str, Any]) -> bool:
     """Whether this request can become a WebSocket connection."""
-    return "wsgi.websocket" in environ or TAKEOVER_KEY in environ
+    return any(key in environ for key in ("wsgi.websocket", TAKEOVER_KEY, GUNICORN_SOCKET_KEY))
+
+
+class _SocketReader:
+    """``read1`` straight from a socket (gunicorn keeps no bytes of an upgrade request's
+    connection buffered: the client waits for ``101`` before it sends a frame)."""
+
+    def __init__(self, sock: gevent.socket.socket) -> None:
+        self._sock = sock
+
+    def read1(self, size: int) -> bytes:
+        return self._sock.recv(size)
+
+
+def _split_response(response: bytes) -> tuple[str, list[tuple[str, str]]]:
+    """The status and headers of an HTTP response head (for a WSGI start_response)."""
+    lines = response.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 1)[1]
+    headers = []
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers.append((name.strip(), value.strip()))
+    return status, headers
 
 
 def accept_websocket(
     environ: Mapping[str, Any],
+    start_response: Callable[..., Any],
     *,
     max_message_size: int,
     max_fragments: int,
@@ -292,12 +341,26 @@ def accept_websocket(
         return GeventWebSocket(
             gevent_ws, max_message_size=max_message_size, max_buffer_size=max_buffer_size
         )
+    limits = {
+        "max_message_size": max_message_size,
+        "max_fragments": max_fragments,
+        "max_buffer_size": max_buffer_size,
+    }
     takeover: Callable[[], tuple[gevent.socket.socket, Any]] | None = environ.get(TAKEOVER_KEY)
-    if takeover is None:
+    gunicorn_socket = environ.get(GUNICORN_SOCKET_KEY)
+    if takeover is None and gunicorn_socket is None:
         raise UpgradeRefused("this server cannot upgrade to WebSocket", code=3)
     key = ws_frames.check_client_handshake(lowercase_headers(environ))
+    response = ws_frames.server_handshake_response(key, extra_headers)
+    if takeover is None:
+        status, headers = _split_response(response)
+        start_response(status, headers)(b"")
+        set_nodelay(gunicorn_socket)
+        return RawWebSocket(
+            gunicorn_socket, _SocketReader(gunicorn_socket), owns_socket=False, **limits
+        )
     sock, reader = takeover()
-    sock.sendall(ws_frames.server_handshake_response(key, extra_headers))
+    sock.sendall(response)
     return RawWebSocket(
         sock,
         reader,

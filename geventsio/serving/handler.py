@@ -12,21 +12,12 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from gevent import pywsgi
 
+from geventsio.engine.tcp import set_nodelay
 from geventsio.engine.websocket import TAKEOVER_KEY
-
-
-def set_nodelay(sock: Any) -> None:
-    """Switch Nagle's algorithm off on a TCP socket (other sockets are left alone)."""
-    try:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass
 
 
 class GeventsioHandler(pywsgi.WSGIHandler):
