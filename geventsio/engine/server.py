@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,8 @@ from geventsio.protocol.engineio import Packet, PacketType
 logger = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
+
+_RECENTLY_CLOSED_KEPT = 1024
 
 #: Environ values copied into a session's handshake record (the rest holds live objects).
 _HANDSHAKE_SCALARS = (str, int, float, bool)
@@ -74,6 +77,8 @@ class EngineServer:
         self.handler = handler
         self.options = options or EngineOptions()
         self.sessions: dict[EngineSid, EngineSocket] = {}
+        # The last sids closed here: a late request for one of them is no routing mistake.
+        self._recently_closed: OrderedDict[str, None] = OrderedDict()
 
     # -- the WSGI entry point ----------------------------------------------------------
 
@@ -156,6 +161,14 @@ class EngineServer:
         if sid is not None:
             session = self.sessions.get(EngineSid(sid))
             if session is None or session.state is SessionState.CLOSED:
+                if transport is Transport.POLLING and sid not in self._recently_closed:
+                    logger.info(
+                        "unknown session id %r on a polling request: if this server runs "
+                        "in several processes (gunicorn -w N, several hosts), every request "
+                        "of a long-polling session must reach the process that opened it: "
+                        "enable sticky sessions in the load balancer, or use WebSocket only",
+                        sid[:32],
+                    )
                 raise RemoteProtocolError("Session ID unknown", code=EngineErrorCode.UNKNOWN_SID)
             if transport is not Transport.POLLING and not self.options.allow_upgrades:
                 raise RemoteProtocolError("Upgrades are disabled", code=EngineErrorCode.BAD_REQUEST)
@@ -243,6 +256,9 @@ class EngineServer:
         """Forget a closed session (called by the session itself)."""
         if self.sessions.get(socket.sid) is socket:
             del self.sessions[socket.sid]
+        self._recently_closed[socket.sid] = None
+        if len(self._recently_closed) > _RECENTLY_CLOSED_KEPT:
+            self._recently_closed.popitem(last=False)
         logger.debug(
             "session %s closed: %s",
             socket.sid,
