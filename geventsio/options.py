@@ -57,8 +57,9 @@ class EngineOptions:
     :param cors_allowed_origins: ``None`` (same origin only), ``"*"``, a list, or a predicate.
     :param cors_credentials: send ``Access-Control-Allow-Credentials: true``.
     :param cookie: the ``io`` cookie, or ``None`` for no cookie.
-    :param allow_request: called with the WSGI environ of each handshake and upgrade;
-        returning False refuses it with 403.
+    :param allow_request: called with the WSGI environ of each handshake (a request
+        without a session id, as in the Node reference); returning False refuses it with
+        403.
     :param max_buffer_size: bytes of outgoing packets a session may hold for a client
         that is not reading.
     :param slow_consumer_policy: what to do when that buffer is full.
@@ -90,6 +91,8 @@ class EngineOptions:
         if not transports:
             raise ValueError("transports must name at least one transport")
         object.__setattr__(self, "transports", transports)
+        policy = SlowConsumerPolicy(self.slow_consumer_policy)
+        object.__setattr__(self, "slow_consumer_policy", policy)
         for name in ("ping_interval", "ping_timeout", "upgrade_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import gevent
 import orjson
 
 from geventsio._types import DisconnectReason, EngineSid
@@ -37,6 +39,7 @@ from geventsio.engine.websocket import (
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, Transport
 from geventsio.protocol.engineio import Packet, PacketType
+from geventsio.protocol.websocket import SUPPORTED_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +91,10 @@ class EngineServer:
         """Serve one HTTP request for the Engine.IO path."""
         if "gunicorn.socket" in environ:  # gunicorn never switches Nagle's algorithm off
             set_nodelay(environ["gunicorn.socket"])
-        cors = cors_headers(
-            self.options.cors_allowed_origins, self.options.cors_credentials, environ
+        cors = (
+            cors_headers(self.options.cors_allowed_origins, self.options.cors_credentials, environ)
+            if origin_allowed(self.options.cors_allowed_origins, environ)
+            else []
         )
         try:
             response = self._route(environ, start_response)
@@ -116,9 +121,12 @@ class EngineServer:
             *cors,
             *self.options.extra_headers,
         ]
-        if str(environ.get("HTTP_CONNECTION", "")).lower() == "close":
+        if response.status == 426:
+            headers.append(("Sec-WebSocket-Version", SUPPORTED_VERSION))
+        if response.status == 413 or str(environ.get("HTTP_CONNECTION", "")).lower() == "close":
             # Say so: some servers (pywsgi) close without telling, and Node 19+ clients
-            # then report "socket hang up" on their next request.
+            # then report "socket hang up" on their next request. After a 413 the body
+            # is not worth reading: close.
             headers.append(("Connection", "close"))
         start_response(response.status_line, headers)
         return [response.body]
@@ -283,8 +291,7 @@ class EngineServer:
         ):
             # As the Node reference does: accept, then close at once.
             logger.info("session %s: refused a second WebSocket", session.sid)
-            websocket.close(1008, "session already upgraded")
-            websocket.drain(1.0)
+            websocket.close_and_wait(1008, "session already upgraded")
         elif session is None:
             self._run_direct_websocket(environ, websocket)
         elif session.upgrade(websocket):
@@ -322,8 +329,17 @@ class EngineServer:
         sessions = list(self.sessions.values())
         for session in sessions:
             session.close(reason)
+        deadline = time.monotonic() + drain_timeout
         for session in sessions:
-            session.drain(drain_timeout)
+            session.drain(max(deadline - time.monotonic(), 0.0))
+        # Polling clients collect their last packets with their next GET; give them until
+        # the deadline, then forget what is left (as the Node reference does).
+        while time.monotonic() < deadline and any(
+            s.state is SessionState.CLOSING for s in sessions
+        ):
+            gevent.sleep(0.02)
+        for session in sessions:
+            session.forget()
 
 
 def _wants_websocket(environ: Mapping[str, Any]) -> bool:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Seconds a session closed by the client's CLOSE packet waits for a GET to end with NOOP.
+CLIENT_CLOSE_GRACE = 0.5
+
 _SERVER_DECIDED = frozenset(
     {
         DisconnectReason.FORCED_CLOSE,
@@ -114,6 +117,7 @@ class EngineSocket:
         self._heartbeat = Heartbeat(options.ping_interval, options.ping_timeout)
         self._timer: Any = None
         self._close_grace: Any = None
+        self._overflowed = False
 
     # -- properties ------------------------------------------------------------------
 
@@ -144,7 +148,7 @@ class EngineSocket:
 
     def send_packets(self, packets: Sequence[OutgoingPacket]) -> None:
         """Send already-encoded packets; the same objects may go to many sessions."""
-        if self.state is not SessionState.OPEN:
+        if self.state is not SessionState.OPEN or self._overflowed:
             return
         if self.websocket is not None:
             accepted = self.websocket.send_packets(packets)
@@ -158,6 +162,9 @@ class EngineSocket:
         if self.options.slow_consumer_policy is SlowConsumerPolicy.DROP:
             logger.debug("session %s: outgoing buffer full, packet dropped", self.sid)
             return
+        if self._overflowed:
+            return  # the close is on its way
+        self._overflowed = True
         logger.warning(
             "session %s: client is not reading (outgoing buffer over %d bytes); closing it",
             self.sid,
@@ -235,7 +242,7 @@ class EngineSocket:
             except RemoteProtocolError as exc:
                 logger.info("session %s: parse error: %s", self.sid, exc)
                 self.close(DisconnectReason.PARSE_ERROR)
-        websocket.close()
+        websocket.close_and_wait()
 
     def upgrade(self, websocket: WebSocketConnection) -> bool:
         """Run the probe and upgrade exchange on a new WebSocket; True once upgraded.
@@ -262,11 +269,11 @@ class EngineSocket:
                 message = websocket.receive()
         except (Timeout, RemoteProtocolError) as exc:
             logger.info("session %s: upgrade abandoned: %s", self.sid, exc or "timed out")
-            websocket.close()
+            websocket.close_and_wait()
             return False
         if message != expected or self.state is not SessionState.OPEN:
             logger.info("session %s: upgrade abandoned: got %r", self.sid, message)
-            websocket.close()
+            websocket.close_and_wait()
             return False
         return True
 
@@ -293,8 +300,10 @@ class EngineSocket:
         :param final: on long-polling, the packet that ends the last GET (CLOSE tells the
             client the server closed; NOOP just ends the request after a client's close).
         :param linger: on long-polling with no GET waiting, keep the session until the
-            next GET has collected what is buffered and ``final`` (at most ping_timeout).
-            Defaults to True for closes the server decides on, False for failures.
+            next GET has collected what is buffered and ``final``: at most ping_timeout
+            after a close the server decided on, :data:`CLIENT_CLOSE_GRACE` after the
+            client's own CLOSE (its last GET may be on its way). Defaults to True for
+            closes the server decides on, False for failures.
         """
         if self.state is not SessionState.OPEN:
             return
@@ -305,7 +314,12 @@ class EngineSocket:
         if linger is None:
             linger = reason in _SERVER_DECIDED
         if self.websocket is None and self.polling is not None and linger:
-            self._close_after_last_poll(final)
+            grace = (
+                CLIENT_CLOSE_GRACE
+                if reason is DisconnectReason.TRANSPORT_CLOSE
+                else self.options.ping_timeout
+            )
+            self._close_after_last_poll(final, grace)
         else:
             self._finish(final)
         try:
@@ -313,13 +327,17 @@ class EngineSocket:
         except Exception:
             logger.exception("session %s: the close handler failed", self.sid)
 
-    def _close_after_last_poll(self, final: Packet) -> None:
+    def _close_after_last_poll(self, final: Packet, grace: float) -> None:
         assert self.polling is not None
         self.state = SessionState.CLOSING
         self.polling.release(OutgoingPacket(final))
         if not self.polling.get_active:
-            self._close_grace = gevent.get_hub().loop.timer(self.options.ping_timeout)
+            self._close_grace = gevent.get_hub().loop.timer(grace)
             self._close_grace.start(self._finish)
+
+    def forget(self) -> None:
+        """Drop a closed session now, even if its last packets were never collected."""
+        self._finish()
 
     def _finish(self, final: Packet = engineio.CLOSE) -> None:
         """The session is gone: forget it and release whatever still waits on it."""

@@ -66,6 +66,13 @@ class WebSocketConnection(ABC):
     def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for queued data to reach the kernel."""
 
+    def close_and_wait(
+        self, code: int = 1000, reason: str = "", timeout: float = CLOSE_HANDSHAKE_TIMEOUT
+    ) -> None:
+        """Close and wait (bounded) for the client's answer; only from the reader's
+        greenlet, once it has stopped reading messages."""
+        self.close(code, reason)
+
     @property
     @abstractmethod
     def writable(self) -> bool:
@@ -156,6 +163,24 @@ class RawWebSocket(WebSocketConnection):
 
     def drain(self, timeout: float) -> None:
         self._writer.drain(timeout)
+
+    def close_and_wait(
+        self, code: int = 1000, reason: str = "", timeout: float = CLOSE_HANDSHAKE_TIMEOUT
+    ) -> None:
+        self.close(code, reason)
+        with gevent.Timeout(timeout, False):
+            while not self._closed and not self._saw_close():
+                data = self._read()
+                if not data:
+                    break
+                try:
+                    self._events.extend(self._parser.feed(data))
+                except ws_frames.WebSocketProtocolError:
+                    break
+        self._abort()
+
+    def _saw_close(self) -> bool:
+        return any(isinstance(event, ws_frames.CloseReceived) for event in self._events)
 
     @property
     def writable(self) -> bool:
@@ -269,7 +294,9 @@ def close_gevent_websocket(websocket: Any, code: int, reason: str) -> None:
     """
     if websocket.closed:
         return
-    payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
+    payload = struct.pack("!H", code) + reason.encode("utf-8")[:123].decode(
+        "utf-8", "ignore"
+    ).encode("utf-8")
     try:
         websocket.send_frame(payload, opcode=websocket.OPCODE_CLOSE)
     except Exception:

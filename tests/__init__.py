@@ -1,0 +1,1 @@
+"""geventsio's test suite (a package so that ``tests.support`` imports from any test)."""

@@ -1,0 +1,1 @@
+"""Engine.IO over real sockets."""
