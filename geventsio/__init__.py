@@ -19,6 +19,7 @@ from geventsio.server.handshake import Handshake as Handshake
 from geventsio.server.namespace import Namespace as Namespace
 from geventsio.server.namespace import ParentNamespace as ParentNamespace
 from geventsio.server.server import Server as Server
+from geventsio.server.socket import NO_ACK as NO_ACK
 from geventsio.server.socket import Socket as Socket
 from geventsio.serving import serve as serve
 from geventsio.wsgi import WSGIApp as WSGIApp

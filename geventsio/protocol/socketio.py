@@ -19,7 +19,8 @@ are asked to send is :class:`LocalProtocolError`, in a packet we receive
 the payload, control characters in a namespace, placeholders other than exactly
 ``{"_placeholder":true,"num":N}``, see :class:`DecoderLimits` for the bounds), lenient
 where it is (a namespace may end the packet without its ``,``, as in ``0/admin``), and
-accepts any string as an event name (the reserved names only matter to the client).
+accepts any string as an event name but the reserved ones (:data:`RESERVED_EVENTS`), as
+socket.io-parser does.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from geventsio import _json
 from geventsio.exceptions import LocalProtocolError, RemoteProtocolError
 from geventsio.protocol import binary
 
-__all__ = ["MAX_ACK_ID", "Decoder", "DecoderLimits", "Packet", "PacketType", "encode"]
+__all__ = [
+    "MAX_ACK_ID",
+    "RESERVED_EVENTS",
+    "Decoder",
+    "DecoderLimits",
+    "Packet",
+    "PacketType",
+    "encode",
+]
 
 
 class PacketType(IntEnum):
@@ -129,8 +138,20 @@ def _is_absent(data: Any) -> bool:
     return data is None
 
 
+#: Event names neither side may send (socket.io-parser refuses them too): they are the
+#: lifecycle events of the sockets at either end.
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
+
+
 def _is_event_args(data: Any) -> bool:
-    return isinstance(data, (list, tuple)) and len(data) > 0 and isinstance(data[0], str)
+    return (
+        isinstance(data, (list, tuple))
+        and len(data) > 0
+        and isinstance(data[0], str)
+        and data[0] not in RESERVED_EVENTS
+    )
 
 
 def _is_array(data: Any) -> bool:
@@ -141,7 +162,7 @@ def _is_object_or_string(data: Any) -> bool:
     return isinstance(data, (dict, str))
 
 
-_EVENT_ARGS = "a non-empty array whose first item is the event name (a string)"
+_EVENT_ARGS = "a non-empty array whose first item is the event name (a string, not a reserved name)"
 _T = PacketType
 _A = _AckId
 

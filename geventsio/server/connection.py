@@ -155,6 +155,13 @@ class Connection:
         """Encode and send one Socket.IO packet."""
         self.engine.send_packets([OutgoingPacket.message(part) for part in socketio.encode(packet)])
 
+    def disconnect_all(self) -> None:
+        """Disconnect every namespace (each client socket is told, none reconnects), then
+        close the connection (Node's ``client._disconnect``)."""
+        for socket in list(self.sockets.values()):
+            socket.disconnect()
+        self.close(DisconnectReason.FORCED_CLOSE)
+
     def close(self, reason: DisconnectReason = DisconnectReason.FORCED_CLOSE) -> None:
         """Close the whole Engine.IO session."""
         self.engine.close(reason)

@@ -90,6 +90,10 @@ class Namespace(_Handlers):
         """A fresh ack id (unique in this namespace, so a broadcast can share one)."""
         return next(self._ack_ids)
 
+    def get_socket(self, socket_id: str) -> Socket | None:
+        """The connected socket of this process with this id, if any."""
+        return self.sockets.get(SocketId(socket_id))
+
     def broadcast_namespaces(self) -> list[Namespace]:
         """A namespace broadcasts in itself."""
         return [self]

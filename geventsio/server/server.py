@@ -72,7 +72,7 @@ class Server:
         if isinstance(name, str):
             if not name.startswith("/"):
                 name = "/" + name
-            namespace = self.namespaces.get(name)
+            namespace = self.get_namespace(name)
             if namespace is None:
                 namespace = self.namespaces[name] = Namespace(self, name)
             return namespace
@@ -98,13 +98,21 @@ class Server:
         self.error_handler = handler
         return handler
 
-    def _namespace_for(self, name: str, auth: Any) -> Namespace | None:
+    def get_namespace(self, name: str) -> Namespace | None:
+        """The namespace serving ``name`` (static, or an existing dynamic child), without
+        creating one."""
         namespace = self.namespaces.get(name)
+        if namespace is None:
+            for parent in self.parent_namespaces:
+                if name in parent.children:
+                    return parent.children[name]
+        return namespace
+
+    def _namespace_for(self, name: str, auth: Any) -> Namespace | None:
+        namespace = self.get_namespace(name)
         if namespace is not None:
             return namespace
         for parent in self.parent_namespaces:
-            if name in parent.children:
-                return parent.children[name]
             try:
                 matched = parent.matches(name, auth)
             except Exception:
@@ -197,8 +205,13 @@ class Server:
     def shutdown(self) -> None:
         """Close every connection; clients hear "transport close" and reconnect."""
         self.engine.close_all()
-        for namespace in self.namespaces.values():
+        for namespace in self.all_namespaces():
             namespace.adapter.close()
+
+    def all_namespaces(self) -> list[Namespace]:
+        """Every namespace: static ones and the children of dynamic parents."""
+        children = [c for parent in self.parent_namespaces for c in parent.children.values()]
+        return [*self.namespaces.values(), *children]
 
     # -- the engine's events -------------------------------------------------------------
 
@@ -242,6 +255,10 @@ class Server:
             logger.exception("connection %s: connecting to %s failed", connection.engine.sid, name)
             namespace.report_error(socket, exc)
             self._refuse(connection, name, {"message": "Internal server error"})
+            return
+        if not socket.connected:  # disconnect() was called while connecting
+            namespace.remove(socket)
+            self._refuse(connection, name, {"message": "Connection refused"})
             return
         if connection.closed:
             socket.on_close(DisconnectReason.TRANSPORT_CLOSE)

@@ -62,6 +62,7 @@ class Socket:
         self.handshake = Handshake.from_environ(connection.engine.environ, auth)
         self.data: dict[str, Any] = {}
         self.connected = False
+        self._closing = False
         self._acknowledged = False
         self._held: list[OutgoingPacket] = []
         self._acks = PendingAcks()
@@ -264,10 +265,16 @@ class Socket:
         for listener in list(self._any_listeners):
             self._call_user(listener, event, *args)
         result = self._dispatch(event, args)
-        if packet.id is not None and self.connected and result is not _FAILED:
-            self.write_packet(
-                Packet(PacketType.ACK, self.namespace.name, ack_arguments(result), packet.id)
-            )
+        if packet.id is not None and self.connected and result is not NO_ACK:
+            self._acknowledge(packet.id, result)
+
+    def _acknowledge(self, ack_id: int, result: Any) -> None:
+        ack = Packet(PacketType.ACK, self.namespace.name, ack_arguments(result), ack_id)
+        try:
+            self.write_packet(ack)
+        except LocalProtocolError as exc:
+            logger.exception("socket %s: the acknowledgement cannot be sent", self.id)
+            self.namespace.report_error(self, exc)
 
     def _dispatch(self, event: str, args: list[Any]) -> Any:
         own = self._handlers.get(event)
@@ -280,7 +287,7 @@ class Socket:
         if catch_all is not None:
             return self._call_user(catch_all.function, self, event, *args)
         logger.debug("socket %s: no handler for %r", self.id, event)
-        return None
+        return NO_ACK  # nobody answers: no acknowledgement, as in the Node reference
 
     def _reject(self, event: str, exc: Exception) -> None:
         logger.info("socket %s: middleware rejected %r: %s", self.id, event, exc)
@@ -294,10 +301,10 @@ class Socket:
         """Call application code: the one place its exceptions are caught."""
         try:
             return function(*args)
-        except Exception as exc:
+        except (Exception, gevent.Timeout) as exc:
             logger.exception("socket %s in %s: a handler raised", self.id, self.namespace.name)
             self.namespace.report_error(self, exc)
-            return _FAILED
+            return NO_ACK
 
     def call_lifecycle(self, handler: BoundHandler, *args: Any) -> Any:
         """Call a connect/disconnect hook with as many arguments as it takes."""
@@ -351,20 +358,27 @@ class Socket:
     def disconnect(self, close: bool = False) -> None:
         """Disconnect from this namespace (the client will not reconnect on its own).
 
-        :param close: close the whole underlying connection too.
+        :param close: disconnect every namespace of the underlying connection the same
+            way, then close the connection.
         """
         if not self.connected:
             return
+        if not self._acknowledged:
+            # Still in its connect handler or middleware: this refuses the connection.
+            self.connected = False
+            return
+        if close:
+            self.connection.disconnect_all()
+            return
         self.write_packet(Packet(PacketType.DISCONNECT, self.namespace.name))
         self.on_close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
-        if close:
-            self.connection.close(DisconnectReason.FORCED_CLOSE)
 
     def on_close(self, reason: DisconnectReason) -> None:
         """The socket is leaving: 'disconnecting' (rooms still readable), then
         'disconnect'. Runs once."""
-        if not self.connected:
+        if not self.connected or self._closing:
             return
+        self._closing = True
         self.namespace.run_hook("disconnecting", self, reason)
         self.connected = False
         self.namespace.remove(self)
@@ -373,8 +387,13 @@ class Socket:
         self.namespace.run_hook("disconnect", self, reason)
 
 
-class _Failed:
-    """Marks a handler that raised: no acknowledgement is sent."""
+class _NoAck:
+    """The type of :data:`NO_ACK`."""
+
+    def __repr__(self) -> str:
+        return "geventsio.NO_ACK"
 
 
-_FAILED = _Failed()
+#: Return this from an event handler to send no acknowledgement even when the client
+#: asked for one (a handler that raises, and an event with no handler, send none either).
+NO_ACK = _NoAck()
