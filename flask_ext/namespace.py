@@ -1,0 +1,96 @@
+"""Class-based namespaces: an ``on_<event>`` method per event, as in Flask-SocketIO."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flask_ext.handlers import LIFECYCLE, Call, positional_capacity
+
+if TYPE_CHECKING:
+    from flask_ext.extension import SocketIO
+
+
+class Namespace:
+    """Handlers of one namespace as methods: event ``my_event`` is handled by
+    ``on_my_event(self, *args)``; events without a method are ignored.
+
+    ``on_connect(self)`` or ``on_connect(self, auth)`` and ``on_disconnect(self)`` or
+    ``on_disconnect(self, reason)`` are the lifecycle handlers. Methods run in the same
+    Flask contexts as function handlers (``request.sid``, ``session``, ``emit()``...).
+    Register an instance with :meth:`SocketIO.on_namespace`.
+
+    :param namespace: the namespace's name (default ``"/"``).
+    """
+
+    def __init__(self, namespace: str | None = None) -> None:
+        self.namespace = namespace or "/"
+        self.socketio: SocketIO | None = None
+        self._capacities: dict[str, int | None] = {}
+
+    def _set_socketio(self, socketio: SocketIO) -> None:
+        """Called once, by :meth:`SocketIO.on_namespace`: inspects the lifecycle methods."""
+        self.socketio = socketio
+        for event in LIFECYCLE:
+            method = getattr(self, "on_" + event, None)
+            if method is not None:
+                self._capacities[event] = positional_capacity(method)
+
+    def resolve(self, event: str, args: tuple[Any, ...]) -> Call:
+        """The call that handles ``event``: :meth:`trigger_event` with its arguments."""
+        capacity = self._capacities.get(event)
+        if event in LIFECYCLE and capacity is not None:
+            args = args[:capacity]
+        return self.trigger_event, (event, *args)
+
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        """Call the method for ``event``, if there is one. Override to dispatch differently.
+
+        :returns: the method's return value, the acknowledgement.
+        """
+        handler: Callable[..., Any] | None = getattr(self, "on_" + (event or ""), None)
+        if handler is None:
+            return None
+        return handler(*args)
+
+    def _extension(self) -> SocketIO:
+        if self.socketio is None:
+            raise RuntimeError(
+                f"namespace {self.namespace} is not registered: call "
+                "socketio.on_namespace() with it first"
+            )
+        return self.socketio
+
+    # -- Flask-SocketIO's conveniences, defaulting to this namespace --------------------
+
+    def emit(self, event: str, *args: Any, namespace: str | None = None, **kwargs: Any) -> None:
+        """:meth:`SocketIO.emit` in this namespace (unless ``namespace`` is given)."""
+        self._extension().emit(event, *args, namespace=namespace or self.namespace, **kwargs)
+
+    def send(self, data: Any, namespace: str | None = None, **kwargs: Any) -> None:
+        """:meth:`SocketIO.send` in this namespace."""
+        self._extension().send(data, namespace=namespace or self.namespace, **kwargs)
+
+    def call(self, event: str, *args: Any, namespace: str | None = None, **kwargs: Any) -> Any:
+        """:meth:`SocketIO.call` in this namespace."""
+        return self._extension().call(event, *args, namespace=namespace or self.namespace, **kwargs)
+
+    def close_room(self, room: str, namespace: str | None = None) -> None:
+        """Empty a room of this namespace."""
+        self._extension().close_room(room, namespace=namespace or self.namespace)
+
+    def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        """Put the client ``sid`` in a room."""
+        self._extension().enter_room(sid, room, namespace=namespace or self.namespace)
+
+    def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        """Take the client ``sid`` out of a room."""
+        self._extension().leave_room(sid, room, namespace=namespace or self.namespace)
+
+    def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
+        """The rooms of the client ``sid``."""
+        return self._extension().rooms(sid, namespace=namespace or self.namespace)
+
+    def disconnect(self, sid: str, namespace: str | None = None) -> None:
+        """Disconnect the client ``sid`` from this namespace."""
+        self._extension().disconnect(sid, namespace=namespace or self.namespace)

@@ -1,0 +1,55 @@
+"""The Flask application of ``app.py`` served for real, driven by Node's socket.io-client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.flask_ext.app import create_app
+from tests.support import LiveServer, wait_until
+from tests.support.node import run_node
+
+ServeApp = Callable[..., LiveServer]
+
+
+@pytest.mark.e2e
+def test_flask_app_with_the_javascript_client(serve_app: ServeApp) -> None:
+    app, socketio = create_app()
+    assert socketio.server is not None
+    # The Flask app itself is the WSGI app: init_app wrapped its wsgi_app.
+    server = serve_app(app, engine=socketio.server.engine)
+
+    result = run_node("flask_e2e.mjs", server.url)
+
+    assert result.get("ok"), result
+    assert result["hello"] == {"auth": {"token": "t"}, "user": "alice"}
+    assert result["transport"] == "websocket"
+    # Flask-Login and the session cookie set by an HTTP route, inside a handler.
+    whoami = result["whoami"]
+    assert (whoami["user"], whoami["color"], whoami["sid"]) == ("alice", "blue", result["sid"])
+    assert whoami["event"] == {"message": "whoami", "args": []}
+    assert result["sessionAfterSet"] == "green"
+    # A tuple is several arguments, both as an event and as an acknowledgement.
+    assert result["pairAck"] == [1, "two"]
+    assert result["pairEvent"] == [1, "two"]
+    # An HTTP route emitting to a room.
+    assert result["rooms"] == [result["sid"], "news"]
+    assert result["notifyStatus"] == 200
+    assert result["notice"] == {"room": "news", "text": "hello"}
+    # emit(callback=...) gets the client's ack arguments, in the asking client's context.
+    assert result["answered"] == {"answer": ["because", 4], "sid": result["sid"]}
+    # A class-based namespace.
+    assert result["welcome"] == {"sid": result["chatSid"], "auth": {"k": 1}}
+    assert result["chatEcho"] == [1, "a"]
+    assert result["chatWhoami"] == {"namespace": "/chat", "user": "alice"}
+    # A refusal with data.
+    assert result["refused"] == {"message": "go away", "data": {"code": 42}}
+
+    events = socketio.events  # type: ignore[attr-defined]
+    wait_until(
+        lambda: ("disconnect", result["sid"], "client namespace disconnect") in events,
+        5,
+        "the disconnect handler",
+    )
+    assert ("chat disconnect", "client namespace disconnect") in events
