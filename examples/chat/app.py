@@ -1,10 +1,10 @@
-"""Chat with rooms and nicknames: a Flask page and a geventsio server in one process.
+"""Chat with rooms and nicknames: a Flask app with flask_ext, in memory.
 
     python examples/chat/app.py [--host 127.0.0.1] [--port 5000]
 
 Open http://127.0.0.1:5000/ in two windows. The page uses the official browser client,
 served from this folder's node_modules (``npm install`` here, or the README's demo
-command, installs it).
+command, installs it). URL parameters: ``?nickname=ann&room=lobby&transports=polling``.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, send_file
+from flask import Flask, abort, request, send_file
 
-import geventsio
+from flask_ext import SocketIO, emit, join_room, leave_room, rooms
 
 HERE = Path(__file__).resolve().parent
 CLIENT_BUNDLE = HERE / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 
-app = Flask(__name__, static_folder=str(HERE / "static"), static_url_path="/static")
-sio = geventsio.Server()
+app = Flask(__name__)
+socketio = SocketIO(app)
+nicknames: dict[str, str] = {}  # socket id -> nickname, for this process's clients
 
 
 @app.get("/")
@@ -37,38 +38,39 @@ def client_bundle() -> Any:
     return send_file(CLIENT_BUNDLE, mimetype="application/javascript")
 
 
-@sio.on("connect")
-def connect(socket: geventsio.Socket, auth: Any) -> None:
-    nickname = str((auth or {}).get("nickname") or "anonymous")[:32]
-    socket.data["nickname"] = nickname
+def current_rooms() -> list[str]:
+    return [room for room in rooms() if room != request.sid]
 
 
-@sio.on("join")
-def join(socket: geventsio.Socket, room: str) -> dict[str, Any]:
+@socketio.on("connect")
+def connect(auth: dict[str, Any] | None) -> None:
+    nicknames[request.sid] = str((auth or {}).get("nickname") or "anonymous")[:32]
+
+
+@socketio.on("join")
+def join(room: str) -> dict[str, str]:
     room = str(room)[:64] or "lobby"
-    for old in socket.rooms - {socket.id}:
-        socket.leave(old)
-        sio.to(old).emit("notice", f"{socket.data['nickname']} left")
-    socket.join(room)
-    socket.to(room).emit("notice", f"{socket.data['nickname']} joined")
+    for old in current_rooms():
+        leave_room(old)
+        emit("notice", f"{nicknames[request.sid]} left", to=old)
+    join_room(room)
+    emit("notice", f"{nicknames[request.sid]} joined", to=room, include_self=False)
     return {"room": room}
 
 
-@sio.on("chat")
-def chat(socket: geventsio.Socket, text: str) -> str:
-    rooms = socket.rooms - {socket.id}
-    message = {"from": socket.data["nickname"], "text": str(text)[:500]}
-    sio.to(rooms).emit("chat", message)
+@socketio.on("chat")
+def chat(text: str) -> str:
+    message = {"from": nicknames[request.sid], "text": str(text)[:500]}
+    for room in current_rooms():
+        emit("chat", message, to=room)
     return "ok"
 
 
-@sio.on("disconnecting")
-def disconnecting(socket: geventsio.Socket, reason: geventsio.DisconnectReason) -> None:
-    for room in socket.rooms - {socket.id}:
-        socket.to(room).emit("notice", f"{socket.data['nickname']} left")
-
-
-application = geventsio.WSGIApp(sio, app)
+@socketio.on("disconnect")
+def disconnect(reason: str) -> None:
+    nickname = nicknames.pop(request.sid, "anonymous")
+    for room in current_rooms():  # the rooms are still readable here
+        emit("notice", f"{nickname} left", to=room, include_self=False)
 
 
 def main() -> None:
@@ -78,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     print(f"Chat demo on http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
-    geventsio.serve(application, args.host, args.port)
+    socketio.run(app, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":
