@@ -150,8 +150,14 @@ class Socket:
         :returns: the single acknowledgement argument, a tuple for several, None for none.
         :raises AckTimeout: no acknowledgement within ``timeout`` seconds.
         :raises NotConnected: the socket disconnected before it answered.
+        :raises LocalProtocolError: called before the connection was acknowledged.
         """
-        if not self.connected and self._acknowledged:
+        if not self._acknowledged:
+            raise LocalProtocolError(
+                "call() cannot wait for an acknowledgement before the connection is "
+                "acknowledged (in a connect handler or middleware): emit with a callback"
+            )
+        if not self.connected:
             raise NotConnected(f"socket {self.id} is not connected")
         result: AsyncResult[list[Any]] = AsyncResult()
         ack_id = self.namespace.next_ack_id()

@@ -1,0 +1,1 @@
+"""The Socket.IO server over real sockets, and its parts in process."""
