@@ -37,8 +37,8 @@ class ConnectionRefusedError(geventsio.ConnectionRefused):
 
 
 class MessageQueueNotAvailable(NotImplementedError, ValueError):
-    """``message_queue`` was given, but no cluster adapter exists yet.
+    """``message_queue`` names a queue flask_ext cannot use (only Redis is supported).
 
     It is a :class:`ValueError` (a bad option value, as for the other options) and a
-    :class:`NotImplementedError` (the feature is missing, not the caller's mistake).
+    :class:`NotImplementedError` (that kind of queue is not implemented).
     """

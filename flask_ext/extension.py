@@ -72,6 +72,7 @@ class SocketIO:
         self._dispatcher: Dispatcher | None = None
         self._wsgi_app: geventsio.WSGIApp | None = None
         self._runner: Runner | None = None
+        self._emitter: Any = None
         self._configure(options)
         if app is not None:
             self.init_app(app)
@@ -94,7 +95,12 @@ class SocketIO:
         settings = self._settings
         logs.configure(logs.SOCKETIO_LOGGERS, settings.logger)
         logs.configure(logs.ENGINEIO_LOGGERS, settings.engineio_logger)
-        server = geventsio.Server(**settings.server_options)
+        server_options = dict(settings.server_options)
+        if settings.message_queue is not None:
+            server_options["adapter"] = geventsio.redis_adapter(
+                settings.message_queue, key=settings.channel
+            )
+        server = geventsio.Server(**server_options)
         dispatcher = Dispatcher(self, app, server, self._table)
         accepted = {"/", *self._table.namespace_names(), *settings.namespaces}
         for name in sorted(namespace_name(name) for name in accepted):
@@ -225,6 +231,9 @@ class SocketIO:
         callback: Callable[..., Any] | None,
     ) -> None:
         """Send ``event`` in ``namespace`` to ``to`` (everyone when None) but ``skip``."""
+        if self.server is None and self._settings.message_queue is not None:
+            self._emit_through_queue(event, args, namespace, to, skip, callback)
+            return
         target = self._find_namespace(namespace)
         if target is None:
             return
@@ -238,6 +247,33 @@ class SocketIO:
             bound = self._require_dispatcher().bind_callback(callback)
             for socket in operator.fetch_sockets():
                 socket.emit(event, *args, callback=bound)
+        except geventsio.LocalProtocolError as exc:
+            raise TypeError(str(exc)) from exc
+
+    def _emit_through_queue(
+        self,
+        event: str,
+        args: tuple[Any, ...],
+        namespace: str,
+        to: Any,
+        skip: list[str],
+        callback: Callable[..., Any] | None,
+    ) -> None:
+        """Write-only mode (``SocketIO(message_queue=...)`` without an app): emit through
+        Redis to the servers of the cluster."""
+        if callback is not None:
+            raise ValueError("callbacks need a server: a write-only SocketIO cannot take acks")
+        if self._emitter is None:
+            self._emitter = geventsio.RedisEmitter(
+                self._settings.message_queue, key=self._settings.channel
+            )
+        emitter = self._emitter.of(namespace)
+        if skip:
+            emitter = emitter.except_(*skip)
+        if to is not None:
+            emitter = emitter.to(to)
+        try:
+            emitter.emit(event, *args)
         except geventsio.LocalProtocolError as exc:
             raise TypeError(str(exc)) from exc
 

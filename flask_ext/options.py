@@ -46,6 +46,8 @@ class Settings:
     :param namespaces: namespaces to accept besides those with handlers (``"*"``: any).
     :param logger: the Socket.IO layer's logging, as Flask-SocketIO's ``logger``.
     :param engineio_logger: the Engine.IO layer's logging.
+    :param message_queue: the Redis URL servers share rooms and broadcasts through.
+    :param channel: the key prefix of the Redis channels (the Node adapter's default).
     """
 
     server_options: Mapping[str, Any] = field(default_factory=dict)
@@ -53,6 +55,8 @@ class Settings:
     namespaces: tuple[str, ...] = ()
     logger: LoggerSetting = False
     engineio_logger: LoggerSetting = False
+    message_queue: str | None = None
+    channel: str = "socket.io"
 
 
 class _Builder:
@@ -149,13 +153,24 @@ def _cookie(builder: _Builder, name: str, value: Any) -> None:
     builder.server_option("cookie", value, name)
 
 
+_QUEUE_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 def _message_queue(builder: _Builder, name: str, value: Any) -> None:
-    if value is not None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.startswith(_QUEUE_SCHEMES):
         raise MessageQueueNotAvailable(
-            f"SocketIO option message_queue={value!r}: a message queue (several server "
-            "processes sharing rooms and broadcasts) is not available yet in flask_ext; "
-            "run a single process, or leave message_queue out"
+            f"SocketIO option message_queue={value!r}: only Redis is supported as a message "
+            "queue (redis://, rediss:// or unix:// URLs), through geventsio's Redis adapter"
         )
+    builder.settings["message_queue"] = value
+
+
+def _channel(builder: _Builder, name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise TypeError("SocketIO option channel must be a non-empty string")
+    builder.settings["channel"] = value
 
 
 def _logger(builder: _Builder, name: str, value: Any) -> None:
@@ -190,7 +205,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "resource": _path,
     "manage_session": _setting,
     "message_queue": _message_queue,
-    "channel": _ignored("only meaningful with message_queue"),
+    "channel": _channel,
     "logger": _logger,
     "engineio_logger": _logger,
     "json": _json,
@@ -211,7 +226,8 @@ def translate(options: Mapping[str, Any]) -> Settings:
 
     :raises TypeError: an option is unknown, or has a value of the wrong kind.
     :raises ValueError: an option's value is not supported (``async_mode="eventlet"``;
-        ``message_queue``, as :class:`~flask_ext.exceptions.MessageQueueNotAvailable`).
+        a ``message_queue`` that is not Redis, as
+        :class:`~flask_ext.exceptions.MessageQueueNotAvailable`).
     """
     builder = _Builder()
     for name, value in options.items():

@@ -14,6 +14,18 @@ from geventsio.exceptions import RemoteProtocolError as RemoteProtocolError
 from geventsio.options import EngineOptions as EngineOptions
 
 __version__ = "0.1.0"
+
+#: Names served from geventsio.adapters.redis, imported only when asked for, so that
+#: redis-py and msgpack stay optional (the ``redis`` extra).
+_REDIS_NAMES = frozenset({"redis_adapter", "RedisAdapter", "RedisEmitter", "RedisUnavailable"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _REDIS_NAMES:
+        from geventsio.adapters import redis
+
+        return getattr(redis, name)
+    raise AttributeError(f"module 'geventsio' has no attribute {name!r}")
 from geventsio.server.broadcast import BroadcastOperator as BroadcastOperator
 from geventsio.server.handshake import Handshake as Handshake
 from geventsio.server.namespace import Namespace as Namespace

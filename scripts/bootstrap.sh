@@ -32,9 +32,29 @@ npm_install() {  # npm ci in a folder whose package-lock.json changed since the 
 }
 
 if command -v npm >/dev/null 2>&1; then
-  for dir in "$ROOT"/tests/js "$ROOT"/examples/*/; do
-    npm_install "${dir%/}"
+  for lock in "$ROOT"/tests/*/package-lock.json "$ROOT"/examples/*/package-lock.json \
+              "$ROOT"/bench/*/package-lock.json; do
+    [ -f "$lock" ] && npm_install "$(dirname "$lock")"
   done
 else
   say "npm not found: the end-to-end tests and the demo page need Node.js 20 and npm"
 fi
+
+# Debian packages the tests use: installed when missing and we may (root, apt-get).
+apt_updated=""
+ensure_debian_package() {  # ensure_debian_package COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    if [ -z "$apt_updated" ]; then
+      say "apt-get update"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+      apt_updated=1
+    fi
+    say "installing the Debian package $2"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+  else
+    say "$1 is missing (Debian package $2): the tests that need it will say so"
+  fi
+}
+
+ensure_debian_package redis-server redis-server

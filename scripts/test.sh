@@ -9,5 +9,11 @@ echo "== ruff"
 "$VENV/bin/ruff" check geventsio flask_ext tests examples
 echo "== import contracts"
 "$VENV/bin/lint-imports"
+# The Redis tests use the Redis at 127.0.0.1:6379: start one when none answers.
+if command -v redis-server >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  echo "== starting redis-server on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --logfile "$ROOT/.venv/redis.log" --dir "$ROOT/.venv"
+fi
 echo "== pytest"
 "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

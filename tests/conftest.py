@@ -9,6 +9,7 @@ from gevent import monkey
 monkey.patch_all()
 
 # ruff: noqa: E402 -- the imports below must come after patching.
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from geventsio.engine.server import EngineServer
 from geventsio.engine.socket import EngineHandler
 from geventsio.options import EngineOptions
 from geventsio.wsgi import WSGIApp, WSGIApplication
+from tests.redis.harness import RedisServer, redis_answers
 from tests.support.server import LiveServer, RecordingEcho, live_greenlets
 
 ServeApp = Callable[..., LiveServer]
@@ -88,3 +90,25 @@ def eio_server(serve_app: ServeApp) -> EioServer:
 def echo_server(eio_server: EioServer) -> LiveServer:
     """An Engine.IO echo server with the default options."""
     return eio_server()
+
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The Redis every test shares (the one on 6379, else one started for the session)."""
+    if redis_answers(DEFAULT_REDIS_URL):
+        yield DEFAULT_REDIS_URL
+        return
+    server = RedisServer()
+    try:
+        yield server.url
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def key() -> str:
+    """A channel prefix of this test's own (isolates it from every other test)."""
+    return f"gsio-test-{uuid.uuid4().hex[:12]}"

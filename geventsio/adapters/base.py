@@ -78,6 +78,12 @@ class NamespaceView(Protocol):
     def sockets(self) -> Mapping[SocketId, LocalSocket]:
         """The connected sockets of this process."""
 
+    def next_ack_id(self) -> int:
+        """A fresh ack id, unique in this namespace (broadcasts with acks use one)."""
+
+    def server_side_handler(self, event: str) -> Callable[..., Any] | None:
+        """The handler of an event sent by another server (``server_side_emit``)."""
+
 
 def encode_for_engine(packet: socketio.Packet) -> list[OutgoingPacket]:
     """Encode a Socket.IO packet once into the Engine.IO packets every recipient gets."""
@@ -164,9 +170,14 @@ class Adapter(ABC):
     ) -> int:
         """Send an event to the other servers of a cluster; returns how many were reached.
 
-        A single process has no other servers: nothing is sent.
+        A single process has no other servers: nothing is sent, and ``on_reply`` (when
+        given) is not called.
         """
         return 0
+
+    def server_side_call(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
+        """Send an event to the other servers and wait for their replies (none here)."""
+        return []
 
     def close(self) -> None:
         """Release what the adapter holds (connections to a cluster)."""

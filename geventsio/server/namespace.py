@@ -80,8 +80,9 @@ class Namespace(_Handlers):
         self.name = name
         self.parent = parent
         self.sockets: dict[SocketId, Socket] = {}
-        self.adapter: Adapter = server.adapter_factory(self)
         self._ack_ids = itertools.count()
+        self._server_side: dict[str, Handler] = {}
+        self.adapter: Adapter = server.adapter_factory(self)
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name} sockets={len(self.sockets)}>"
@@ -216,9 +217,43 @@ class Namespace(_Handlers):
         """Empty a room: every socket in it leaves it."""
         BroadcastOperator(self).in_(room).sockets_leave(room)
 
-    def server_side_emit(self, event: str, *args: Any) -> int:
-        """Send an event to the other servers of a cluster (none in one process)."""
-        return self.adapter.server_side_emit(event, list(args))
+    # -- between servers -----------------------------------------------------------------
+
+    def on_server_side(self, event: str, handler: Handler | None = None) -> Any:
+        """Handle an event that another server of the cluster sent with
+        ``server_side_emit``; usable as a decorator. The handler gets the arguments; its
+        return value is the reply when the sender asked for replies."""
+
+        def register(function: Handler) -> Handler:
+            self._server_side[event] = function
+            return function
+
+        return register(handler) if handler is not None else register
+
+    def server_side_handler(self, event: str) -> Handler | None:
+        """The handler registered with :meth:`on_server_side` for ``event``."""
+        return self._server_side.get(event)
+
+    def server_side_emit(
+        self,
+        event: str,
+        *args: Any,
+        callback: Callable[[list[Any]], None] | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        """Send an event to the other servers of the cluster (none in one process).
+
+        :param callback: called once with the replies that arrived within ``timeout``.
+        :returns: how many servers the event was sent to.
+        """
+        return self.adapter.server_side_emit(event, list(args), on_reply=callback, timeout=timeout)
+
+    def server_side_call(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
+        """Send an event to the other servers and wait for one reply from each.
+
+        :raises AckTimeout: not every server replied in time.
+        """
+        return self.adapter.server_side_call(event, *args, timeout=timeout)
 
 
 class ParentNamespace(_Handlers):

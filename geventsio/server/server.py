@@ -190,6 +190,18 @@ class Server:
         """Disconnect every socket of ``"/"``."""
         self.of("/").disconnect_sockets(close)
 
+    def on_server_side(self, event: str, handler: Handler | None = None) -> Any:
+        """Handle an event another server of the cluster sent (namespace ``"/"``)."""
+        return self.of("/").on_server_side(event, handler)
+
+    def server_side_emit(self, event: str, *args: Any, **kwargs: Any) -> int:
+        """Send an event to the other servers of the cluster (namespace ``"/"``)."""
+        return self.of("/").server_side_emit(event, *args, **kwargs)  # type: ignore[no-any-return]
+
+    def server_side_call(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
+        """Send an event to the other servers and wait for their replies."""
+        return self.of("/").server_side_call(event, *args, timeout=timeout)  # type: ignore[no-any-return]
+
     def close_room(self, room: str, namespace: str = "/") -> None:
         """Empty a room."""
         self.of(namespace).close_room(room)

@@ -35,9 +35,10 @@ def test_gevent_async_mode_is_accepted(app: Flask, mode: str | None) -> None:
     assert SocketIO(app, async_mode=mode).async_mode == "gevent"
 
 
-def test_message_queue_says_it_is_not_available_yet(app: Flask) -> None:
-    with pytest.raises(MessageQueueNotAvailable, match="not available yet") as info:
-        SocketIO(app, message_queue="redis://localhost:6379/0", channel="chat")
+@pytest.mark.parametrize("url", ["amqp://guest@localhost//", "kafka://localhost:9092", 42])
+def test_a_message_queue_other_than_redis_is_refused(app: Flask, url: object) -> None:
+    with pytest.raises(MessageQueueNotAvailable, match="only Redis") as info:
+        SocketIO(app, message_queue=url, channel="chat")
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, NotImplementedError)
     SocketIO(app, message_queue=None)  # the default is fine
