@@ -4,6 +4,9 @@ from geventsio._types import DisconnectReason as DisconnectReason
 from geventsio._types import EngineSid as EngineSid
 from geventsio._types import Room as Room
 from geventsio._types import SocketId as SocketId
+from geventsio.client import Client as Client
+from geventsio.client import ConnectFailed as ConnectFailed
+from geventsio.client import NamespaceRefused as NamespaceRefused
 from geventsio.exceptions import AckTimeout as AckTimeout
 from geventsio.exceptions import BadNamespace as BadNamespace
 from geventsio.exceptions import ConnectionRefused as ConnectionRefused
@@ -12,6 +15,15 @@ from geventsio.exceptions import LocalProtocolError as LocalProtocolError
 from geventsio.exceptions import NotConnected as NotConnected
 from geventsio.exceptions import RemoteProtocolError as RemoteProtocolError
 from geventsio.options import EngineOptions as EngineOptions
+from geventsio.server.broadcast import BroadcastOperator as BroadcastOperator
+from geventsio.server.handshake import Handshake as Handshake
+from geventsio.server.namespace import Namespace as Namespace
+from geventsio.server.namespace import ParentNamespace as ParentNamespace
+from geventsio.server.server import Server as Server
+from geventsio.server.socket import NO_ACK as NO_ACK
+from geventsio.server.socket import Socket as Socket
+from geventsio.serving import serve as serve
+from geventsio.wsgi import WSGIApp as WSGIApp
 
 __version__ = "0.1.0"
 
@@ -26,12 +38,3 @@ def __getattr__(name: str) -> object:
 
         return getattr(redis, name)
     raise AttributeError(f"module 'geventsio' has no attribute {name!r}")
-from geventsio.server.broadcast import BroadcastOperator as BroadcastOperator
-from geventsio.server.handshake import Handshake as Handshake
-from geventsio.server.namespace import Namespace as Namespace
-from geventsio.server.namespace import ParentNamespace as ParentNamespace
-from geventsio.server.server import Server as Server
-from geventsio.server.socket import NO_ACK as NO_ACK
-from geventsio.server.socket import Socket as Socket
-from geventsio.serving import serve as serve
-from geventsio.wsgi import WSGIApp as WSGIApp

@@ -116,6 +116,8 @@ def handle_get(session: EngineSocket, environ: Mapping[str, Any]) -> HttpRespons
     buffer.get_active = True
     try:
         deadline = session.options.ping_interval + session.options.ping_timeout
+        if session.probed and not buffer.packets and buffer.final is None:
+            buffer.push((OutgoingPacket(engineio.NOOP),), None)
         while not buffer.packets and buffer.final is None:
             if not _wait(buffer, client_socket(environ), deadline):
                 logger.info("session %s: client dropped its GET request", session.sid)

@@ -113,6 +113,8 @@ class EngineSocket:
         self.polling = PollingBuffer() if transport is Transport.POLLING else None
         self.websocket: WebSocketConnection | None = None
         self.upgrading = False
+        #: The probe was answered: the upgrade waits for the client's "5".
+        self.probed = False
         self._registry = registry
         self._heartbeat = Heartbeat(options.ping_interval, options.ping_timeout)
         self._timer: Any = None
@@ -255,6 +257,10 @@ class EngineSocket:
                 return False
             websocket.send_packets((OutgoingPacket(Packet(PacketType.PONG, "probe")),))
             assert self.polling is not None
+            # Until "5" arrives, every GET is answered at once (a NOOP when nothing else
+            # is waiting): a client may start one more GET after the first NOOP, and it
+            # must not hang there while the client waits for it before sending "5".
+            self.probed = True
             self.polling.push((OutgoingPacket(engineio.NOOP),), None)
             if not self._expect(websocket, _UPGRADE):
                 return False
@@ -262,6 +268,7 @@ class EngineSocket:
             return True
         finally:
             self.upgrading = False
+            self.probed = False
 
     def _expect(self, websocket: WebSocketConnection, expected: str) -> bool:
         try:

@@ -195,3 +195,21 @@ def test_an_upgrade_from_a_refused_origin_is_403(echo_server):
     assert_still_polling(echo_server, client)
     client.close()
     assert_still_serving(echo_server)
+
+
+def test_every_get_between_probe_and_upgrade_is_answered_at_once(echo_server):
+    # A client may handle the first NOOP and start another GET before it sends "5"; that
+    # GET must not wait for packets (the Node reference repeats its NOOP for this).
+    client, socket = opened(echo_server)
+    ws = ws_for(echo_server, client)
+    ws.send_text("2probe")
+    assert ws.recv() == "3probe"
+    assert client.get_response().body == b"6"
+    started = time.monotonic()
+    assert client.get_response().body == b"6"
+    assert client.get_response().body == b"6"
+    assert elapsed(started) < 2.0  # not held until a ping (25 s) or the upgrade timeout
+    ws.send_text("5")
+    wait_until(lambda: socket.transport is Transport.WEBSOCKET)
+    ws.send_text("4after")
+    assert ws.recv() == "4after"
