@@ -263,10 +263,10 @@ class SocketIO:
         Redis to the servers of the cluster."""
         if callback is not None:
             raise ValueError("callbacks need a server: a write-only SocketIO cannot take acks")
+        url = self._settings.message_queue
+        assert url is not None
         if self._emitter is None:
-            self._emitter = geventsio.RedisEmitter(
-                self._settings.message_queue, key=self._settings.channel
-            )
+            self._emitter = geventsio.RedisEmitter(url, key=self._settings.channel)
         emitter = self._emitter.of(namespace)
         if skip:
             emitter = emitter.except_(*skip)

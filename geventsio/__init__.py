@@ -1,5 +1,7 @@
 """geventsio: a Socket.IO server (Engine.IO v4, Socket.IO v5) for Python on gevent."""
 
+from typing import TYPE_CHECKING, Any
+
 from geventsio._types import DisconnectReason as DisconnectReason
 from geventsio._types import EngineSid as EngineSid
 from geventsio._types import Room as Room
@@ -25,6 +27,12 @@ from geventsio.server.socket import Socket as Socket
 from geventsio.serving import serve as serve
 from geventsio.wsgi import WSGIApp as WSGIApp
 
+if TYPE_CHECKING:
+    from geventsio.adapters.redis import RedisAdapter as RedisAdapter
+    from geventsio.adapters.redis import RedisEmitter as RedisEmitter
+    from geventsio.adapters.redis import RedisUnavailable as RedisUnavailable
+    from geventsio.adapters.redis import redis_adapter as redis_adapter
+
 __version__ = "0.1.0"
 
 #: Names served from geventsio.adapters.redis, imported only when asked for, so that
@@ -32,7 +40,7 @@ __version__ = "0.1.0"
 _REDIS_NAMES = frozenset({"redis_adapter", "RedisAdapter", "RedisEmitter", "RedisUnavailable"})
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     if name in _REDIS_NAMES:
         from geventsio.adapters import redis
 

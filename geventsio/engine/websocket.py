@@ -334,7 +334,8 @@ class _SocketReader:
         self._sock = sock
 
     def read1(self, size: int) -> bytes:
-        return self._sock.recv(size)
+        data: bytes = self._sock.recv(size)
+        return data
 
 
 def _split_response(response: bytes) -> tuple[str, list[tuple[str, str]]]:

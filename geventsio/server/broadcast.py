@@ -222,7 +222,8 @@ class BroadcastOperator:
                 result.set(responses)
 
         self._emit_with_acks(event, args, done, timeout)
-        return result.get()
+        responses: list[Any] = result.get()
+        return responses
 
     # -- utilities -------------------------------------------------------------------
 

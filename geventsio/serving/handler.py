@@ -20,7 +20,7 @@ from geventsio.engine.tcp import set_nodelay
 from geventsio.engine.websocket import TAKEOVER_KEY
 
 
-class GeventsioHandler(pywsgi.WSGIHandler):
+class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
     """gevent's WSGI handler with TCP_NODELAY, honest ``Connection: close`` and take-over."""
 
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
