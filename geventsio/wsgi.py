@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from geventsio.engine.server import EngineServer, StartResponse
+from geventsio.serving.static import StaticFiles, StaticFilesMapping
 
 WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -17,8 +18,8 @@ class HasEngine(Protocol):
     def engine(self) -> EngineServer:
         """The Engine.IO server underneath."""
 
-    def shutdown(self) -> None:
-        """Close every connection."""
+    def shutdown(self, *, refuse_new: bool = False) -> None:
+        """Close every connection (``refuse_new``: and accept no new one)."""
 
 
 def _not_found(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -32,25 +33,39 @@ class WSGIApp:
 
     :param server: a Socket.IO :class:`~geventsio.Server` or a bare :class:`EngineServer`.
     :param wsgi_app: the application for every other path; 404 when None.
+    :param static_files: URL prefix -> file or folder, answered for GET and HEAD before
+        ``wsgi_app`` sees the request (``{"/": "index.html", "/static": "public/"}``; see
+        :class:`~geventsio.serving.static.StaticFiles`).
     """
 
     def __init__(
-        self, server: EngineServer | HasEngine, wsgi_app: WSGIApplication | None = None
+        self,
+        server: EngineServer | HasEngine,
+        wsgi_app: WSGIApplication | None = None,
+        *,
+        static_files: StaticFilesMapping | None = None,
     ) -> None:
         self.server = server
         self.engine = server if isinstance(server, EngineServer) else server.engine
         self.wsgi_app = wsgi_app or _not_found
+        self.static_files = StaticFiles(static_files) if static_files else None
         path = self.engine.options.path
         self._paths = (path, path.rstrip("/"))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "") in self._paths:
             return self.engine.handle_request(environ, start_response)
+        if self.static_files is not None:
+            response = self.static_files(environ, start_response)
+            if response is not None:
+                return response
         return self.wsgi_app(environ, start_response)
 
     def shutdown(self) -> None:
-        """Close every session (used by :func:`geventsio.serving.serve` on SIGTERM)."""
+        """The process is stopping (:func:`geventsio.serving.serve` on SIGTERM, the
+        gunicorn workers): close every session, and answer new handshakes with 503 so that
+        reconnecting clients find another server."""
         if isinstance(self.server, EngineServer):
-            self.server.close_all()
+            self.server.close_all(refuse_new=True)
         else:
-            self.server.shutdown()
+            self.server.shutdown(refuse_new=True)

@@ -57,4 +57,5 @@ ensure_debian_package() {  # ensure_debian_package COMMAND PACKAGE
   fi
 }
 
-ensure_debian_package redis-server redis-server
+ensure_debian_package redis-server redis-server   # the Redis tests
+ensure_debian_package chromium chromium           # the browser tests (Playwright drives it)

@@ -9,6 +9,8 @@ echo "== ruff"
 "$VENV/bin/ruff" check geventsio flask_ext tests examples
 echo "== import contracts"
 "$VENV/bin/lint-imports"
+echo "== mypy --strict"
+"$VENV/bin/mypy"
 # The Redis tests use the Redis at 127.0.0.1:6379: start one when none answers.
 if command -v redis-server >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   echo "== starting redis-server on 127.0.0.1:6379"

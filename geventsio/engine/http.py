@@ -58,6 +58,7 @@ class HttpResponse:
             403: "Forbidden",
             405: "Method Not Allowed",
             413: "Payload Too Large",
+            503: "Service Unavailable",
             426: "Upgrade Required",
         }
         return f"{self.status} {reasons.get(self.status, 'Error')}"

@@ -80,6 +80,8 @@ class EngineServer:
         self.handler = handler
         self.options = options or EngineOptions()
         self.sessions: dict[EngineSid, EngineSocket] = {}
+        #: Set by ``close_all(refuse_new=True)``: new sessions are refused with 503.
+        self.shutting_down = False
         # The last sids closed here: a late request for one of them is no routing mistake.
         self._recently_closed: OrderedDict[str, None] = OrderedDict()
 
@@ -184,6 +186,11 @@ class EngineServer:
         if environ.get("REQUEST_METHOD") != "GET":
             raise RemoteProtocolError(
                 "Bad handshake method", code=EngineErrorCode.BAD_HANDSHAKE_METHOD
+            )
+        if self.shutting_down:
+            # A client reconnecting to a process that is going away: let it try another.
+            raise RemoteProtocolError(
+                "Server shutting down", code=EngineErrorCode.BAD_REQUEST, status=503
             )
         self._check_allow_request(environ)
         return _Request(transport, None)
@@ -324,8 +331,15 @@ class EngineServer:
         self,
         reason: DisconnectReason = DisconnectReason.SERVER_SHUTTING_DOWN,
         drain_timeout: float = 2.0,
+        *,
+        refuse_new: bool = False,
     ) -> None:
-        """Close every session, giving queued data up to ``drain_timeout`` to leave."""
+        """Close every session, giving queued data up to ``drain_timeout`` to leave.
+
+        :param refuse_new: the process is going away: answer new handshakes with 503 from
+            now on, so that reconnecting clients find another server.
+        """
+        self.shutting_down = self.shutting_down or refuse_new
         sessions = list(self.sessions.values())
         for session in sessions:
             session.close(reason)

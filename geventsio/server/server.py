@@ -214,9 +214,13 @@ class Server:
         """Serve one Engine.IO request (WSGIApp routes the Socket.IO path here)."""
         return self.engine.handle_request(environ, start_response)
 
-    def shutdown(self) -> None:
-        """Close every connection; clients hear "transport close" and reconnect."""
-        self.engine.close_all()
+    def shutdown(self, *, refuse_new: bool = False) -> None:
+        """Close every connection; clients hear "transport close" and reconnect.
+
+        :param refuse_new: the process is going away: refuse new connections (503) so
+            that reconnecting clients find another server.
+        """
+        self.engine.close_all(refuse_new=refuse_new)
         for namespace in self.all_namespaces():
             namespace.adapter.close()
 

@@ -60,6 +60,14 @@ class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
                 close()
             self.result = None
 
+    def process_result(self) -> None:
+        # pywsgi writes the body of a HEAD response too, which a keep-alive client then
+        # reads as the start of the next response: send the head only.
+        if self.command != "HEAD":
+            super().process_result()
+        elif self.status and not self.headers_sent:
+            self.write(b"")
+
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any:

@@ -13,6 +13,8 @@ import gevent.event
 from gevent import pywsgi
 
 from geventsio.serving.handler import GeventsioHandler
+from geventsio.serving.monitor import BlockingMonitor
+from geventsio.serving.patching import check_patching
 
 logger = logging.getLogger(__name__)
 
@@ -69,23 +71,47 @@ def serve(
     certfile: str | None = None,
     keyfile: str | None = None,
     log_requests: bool = False,
+    expect_patched: bool | None = None,
+    block_threshold: float | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down cleanly.
 
     Sessions are closed with the reason "server shutting down" so that clients know to
     reconnect, queued data gets a moment to leave, and the call returns.
+
+    :param expect_patched: warn if gevent's monkey-patching is missing (None: as the
+        ``GEVENTSIO_EXPECT_PATCHED`` environment variable says); patching that came too
+        late is reported in any case (see :mod:`geventsio.serving.patching`).
+    :param block_threshold: log every greenlet that holds the hub longer than this many
+        seconds, with its stack (see :class:`~geventsio.serving.monitor.BlockingMonitor`).
     """
+    check_patching(expect_patched)
     server = make_server(
         app, host, port, certfile=certfile, keyfile=keyfile, log_requests=log_requests
     )
+    run_server(server, app, block_threshold=block_threshold)
+
+
+def run_server(
+    server: pywsgi.WSGIServer, app: WSGIApplication, *, block_threshold: float | None = None
+) -> None:
+    """Start a server made by :func:`make_server`, serve until SIGINT or SIGTERM, then
+    :func:`shutdown`.
+
+    :param block_threshold: as for :func:`serve`.
+    """
     stopping = gevent.event.Event()
     handlers = [gevent.signal_handler(sig, stopping.set) for sig in (signal.SIGINT, signal.SIGTERM)]
+    monitor = BlockingMonitor(block_threshold).start() if block_threshold else None
     server.start()
-    logger.info("serving on %s://%s:%d", "https" if certfile else "http", host, server.server_port)
+    scheme = "https" if server.ssl_enabled else "http"
+    logger.info("serving on %s://%s:%d", scheme, server.server_host, server.server_port)
     try:
         stopping.wait()
         logger.info("shutting down")
         shutdown(server, app)
     finally:
+        if monitor is not None:
+            monitor.stop()
         for handler in handlers:
             handler.cancel()

@@ -14,6 +14,7 @@ from gevent import subprocess
 
 from geventsio._types import DisconnectReason
 from geventsio.protocol.engineio import decode_payload
+from geventsio.wsgi import WSGIApp
 from tests.support import (
     WsClient,
     assert_still_serving,
@@ -146,6 +147,22 @@ def test_close_all_tells_waiting_polls_and_websockets(echo_server):
     reasons = echo_server.handler.closed
     assert reasons[polling.sid] is reasons[data["sid"]] is DisconnectReason.SERVER_SHUTTING_DOWN
     assert_still_serving(echo_server)
+
+
+def test_after_a_final_close_all_new_sessions_are_refused_with_503(echo_server):
+    # A client reconnecting to a process that is shutting down must look elsewhere.
+    echo_server.engine.close_all(drain_timeout=0.1, refuse_new=True)
+    response = echo_server.http().get(eio_target(echo_server.path))
+    assert response.status == 503
+    assert response.json() == {"code": 3, "message": "Server shutting down"}
+    assert echo_server.session_count == 0
+
+
+def test_the_wsgi_app_shutdown_is_final(echo_server):
+    # WSGIApp.shutdown() is what serve() and the gunicorn workers call when the process
+    # stops: it refuses new sessions too (a plain close_all does not: see above).
+    WSGIApp(echo_server.engine).shutdown()
+    assert echo_server.http().get(eio_target(echo_server.path)).status == 503
 
 
 def test_close_all_forgets_idle_polling_sessions_within_the_drain_timeout(eio_server):

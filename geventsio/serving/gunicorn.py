@@ -1,0 +1,165 @@
+"""gunicorn worker classes that stop Socket.IO sessions gracefully.
+
+    gunicorn -k geventsio.serving.gunicorn.GeventWorker -w 1 module:app
+    gunicorn -k geventsio.serving.gunicorn.GeventWebSocketWorker -w 1 module:app
+
+gunicorn's gevent workers stop accepting when told to stop (SIGTERM, ``max_requests``
+reached, a reload), then wait up to ``graceful_timeout`` for the connections still open
+to end. A WebSocket or a long-polling session never ends by itself, so every such worker
+waits the whole timeout and then cuts its clients off mid-stream. These workers call the
+application's ``shutdown()`` as soon as they are told to stop: every session is closed
+with the reason "server shutting down" after its queued packets are written, and clients
+reconnect -- to another worker, or to this worker's replacement, their connection waiting
+in the listen queue meanwhile. Once gunicorn has closed the worker's listening sockets
+(within a second), ``shutdown()`` is called again for the clients that reconnected too
+early and reached this worker again; the worker then exits.
+
+The application is found in what gunicorn loaded: the object itself, or following
+``wsgi_app`` attributes (a Flask app whose ``wsgi_app`` is a :class:`geventsio.WSGIApp`),
+the first one with an ``engine`` and a ``shutdown()``.
+
+At start they also check that monkey-patching came early enough (with ``preload_app``
+the application was imported, unpatched, by the arbiter), and start a
+:class:`~geventsio.serving.monitor.BlockingMonitor` when ``GEVENTSIO_BLOCK_THRESHOLD``
+(seconds) is set in the environment (``--env GEVENTSIO_BLOCK_THRESHOLD=0.1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from geventwebsocket.gunicorn.workers import GeventWebSocketWorker as _GeventWebSocketWorker
+from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
+
+from geventsio.serving.monitor import BlockingMonitor
+from geventsio.serving.patching import check_patching
+
+#: Environment variable: enable the blocking monitor with this threshold in seconds.
+BLOCK_THRESHOLD_ENV = "GEVENTSIO_BLOCK_THRESHOLD"
+
+#: How often the stopping worker looks whether gunicorn closed its listeners.
+_LISTENER_POLL = 0.05
+
+#: Packages that gunicorn's arbiter imports before a worker can patch: not the user's.
+_ARBITER_PACKAGES = frozenset({"gunicorn", "geventwebsocket", "packaging", "geventsio"})
+
+#: How many ``wsgi_app`` wrappers deep to look for the geventsio application.
+_MAX_WRAPPERS = 8
+
+
+def find_shutdown_target(app: Any) -> Any:
+    """The geventsio application in ``app`` (itself, or down its ``wsgi_app`` chain),
+    or None."""
+    for _ in range(_MAX_WRAPPERS):
+        if app is None:
+            return None
+        if hasattr(app, "engine") and callable(getattr(app, "shutdown", None)):
+            return app
+        app = getattr(app, "wsgi_app", None)
+    return None
+
+
+def _imported_by_arbiter(loaded: frozenset[str]) -> Callable[[str], bool]:
+    """Modules loaded before the worker patched that are not the user's to fix."""
+
+    def ignore(name: str) -> bool:
+        top = name.partition(".")[0]
+        return name in loaded and (top in sys.stdlib_module_names or top in _ARBITER_PACKAGES)
+
+    return ignore
+
+
+def _listening(sock: Any) -> bool:
+    """Whether a listening socket is still open (gevent's server closes it underneath the
+    socket object, whose ``closed`` stays false: its descriptor becomes -1)."""
+    try:
+        return bool(sock.fileno() != -1)
+    except OSError:
+        return False
+
+
+class GracefulShutdownMixin:
+    """Close the geventsio sessions as soon as the worker stops accepting."""
+
+    _alive: bool = False
+    _stopping: Any = None
+    sockets: list[Any]
+    log: Any
+    cfg: Any
+    wsgi: Any
+
+    @property
+    def alive(self) -> bool:
+        """gunicorn's flag; setting it false (SIGTERM, max_requests) starts the shutdown."""
+        return self._alive
+
+    @alive.setter
+    def alive(self, value: bool) -> None:
+        was_alive, self._alive = self._alive, value
+        if was_alive and not value and self._stopping is None:
+            # Possibly in a signal handler: only schedule.
+            self._stopping = gevent.spawn(self._shut_down_sessions)
+
+    def patch(self) -> None:
+        loaded = frozenset(sys.modules)
+        super().patch()  # type: ignore[misc]
+        if self.cfg.preload_app:  # else the application is imported after patching
+            check_patching(True, ignore=_imported_by_arbiter(loaded))
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()  # type: ignore[misc]
+        if find_shutdown_target(self.wsgi) is None:
+            self.log.warning(
+                "%s: no geventsio.WSGIApp found in the application (looked at it and its "
+                "wsgi_app attributes): Socket.IO sessions will not be closed at shutdown",
+                type(self).__name__,
+            )
+
+    def run(self) -> None:
+        threshold = self._block_threshold()
+        monitor = BlockingMonitor(threshold).start() if threshold else None
+        try:
+            super().run()  # type: ignore[misc]
+        finally:
+            if monitor is not None:
+                monitor.stop()
+
+    def _block_threshold(self) -> float | None:
+        value = os.environ.get(BLOCK_THRESHOLD_ENV, "").strip()
+        try:
+            threshold = float(value) if value else None
+        except ValueError:
+            threshold = -1.0
+        if threshold is not None and not threshold > 0:
+            self.log.warning(
+                "ignored %s=%r: not a number of seconds above 0", BLOCK_THRESHOLD_ENV, value
+            )
+            return None
+        return threshold
+
+    def _shut_down_sessions(self) -> None:
+        target = find_shutdown_target(getattr(self, "wsgi", None))
+        if target is None:
+            return
+        # At once, while this worker still accepts: a long-polling client between two
+        # requests can still come and collect its CLOSE packet.
+        self.log.info("closing the Socket.IO sessions (worker stopping)")
+        target.shutdown()
+        # gunicorn's run loop closes the listeners within a second; a client that
+        # reconnected meanwhile landed here again: close those sessions too.
+        with gevent.Timeout(self.cfg.graceful_timeout / 2, False):
+            while any(_listening(listener) for listener in self.sockets):
+                gevent.sleep(_LISTENER_POLL)
+        target.shutdown()
+
+
+class GeventWorker(GracefulShutdownMixin, _GeventWorker):  # type: ignore[misc]
+    """gunicorn's ``-k gevent`` worker, with graceful Socket.IO shutdown."""
+
+
+class GeventWebSocketWorker(GracefulShutdownMixin, _GeventWebSocketWorker):  # type: ignore[misc]
+    """gevent-websocket's gunicorn worker, with graceful Socket.IO shutdown."""
