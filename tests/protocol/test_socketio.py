@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from geventsio.exceptions import LocalProtocolError, RemoteProtocolError
 from geventsio.protocol.socketio import (
     MAX_ACK_ID,
+    RESERVED_EVENTS,
     Decoder,
     DecoderLimits,
     Packet,
@@ -535,6 +536,9 @@ def json_like(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 PLAIN = json_like(SCALARS)
 WITH_BINARY = json_like(SCALARS | BYTES_LIKE)
+#: Event names a packet may carry (the reserved ones are refused both ways).
+EVENT_NAMES = st.text(max_size=12).filter(lambda name: name not in RESERVED_EVENTS)
+
 NAMESPACES = st.just("/") | st.text(
     st.characters(exclude_categories=("Cc", "Cs"), exclude_characters=","), max_size=20
 ).map(lambda name: "/" + name)
@@ -546,7 +550,7 @@ def packets(draw: st.DrawFn) -> Packet:
     packet_type = draw(st.sampled_from(PacketType))
     namespace = draw(NAMESPACES)
     if packet_type in (EVENT, BINARY_EVENT):
-        args = [draw(st.text(max_size=12)), *draw(st.lists(WITH_BINARY, max_size=4))]
+        args = [draw(EVENT_NAMES), *draw(st.lists(WITH_BINARY, max_size=4))]
         ack_id = draw(st.none() | ACK_IDS)
         return Packet(packet_type, namespace, draw(st.sampled_from([list, tuple]))(args), ack_id)
     if packet_type in (ACK, BINARY_ACK):
@@ -644,3 +648,13 @@ def test_decoder_survives_mutated_packets(
     position %= len(text) + 1
     mutated = text[:position] + insert + text[position + delete :]
     feed_fuzz(Decoder(ROUND_TRIP_LIMITS), [mutated, *attachments, '2["next"]'])
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_EVENTS))
+def test_reserved_event_names_are_refused_both_ways(name: str) -> None:
+    # socket.io-parser refuses them too: they are the sockets' own lifecycle events.
+    with pytest.raises(RemoteProtocolError, match="reserved"):
+        Decoder().feed(f'2["{name}",1]')
+    with pytest.raises(LocalProtocolError, match="reserved"):
+        encode(Packet(EVENT, "/", [name, 1]))
+    assert Decoder().feed(f'2["{name}-ish",1]') == Packet(EVENT, "/", [f"{name}-ish", 1])
