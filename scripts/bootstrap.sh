@@ -44,6 +44,7 @@ fi
 apt_updated=""
 ensure_debian_package() {  # ensure_debian_package COMMAND PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$1" ] && return 0  # not on a non-root user's PATH
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     if [ -z "$apt_updated" ]; then
       say "apt-get update"
@@ -59,3 +60,4 @@ ensure_debian_package() {  # ensure_debian_package COMMAND PACKAGE
 
 ensure_debian_package redis-server redis-server   # the Redis tests
 ensure_debian_package chromium chromium           # the browser tests (Playwright drives it)
+ensure_debian_package nginx nginx                 # the load-balancer tests
