@@ -16,10 +16,11 @@ from the handler's signature once, when it is registered.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from geventsio.server.handlers import positional_capacity
 
 if TYPE_CHECKING:
     from flask_ext.namespace import Namespace
@@ -41,21 +42,6 @@ def namespace_name(namespace: str | None) -> str:
     if namespace == CATCH_ALL or namespace.startswith("/"):
         return namespace
     return "/" + namespace
-
-
-def positional_capacity(function: Callable[..., Any]) -> int | None:
-    """How many positional arguments ``function`` accepts (None: any number)."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        return None
-    count = 0
-    for parameter in signature.parameters.values():
-        if parameter.kind is parameter.VAR_POSITIONAL:
-            return None
-        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
-            count += 1
-    return count
 
 
 @dataclass(frozen=True, slots=True)

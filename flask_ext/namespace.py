@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask_ext.handlers import LIFECYCLE, Call, positional_capacity
+from flask_ext.handlers import LIFECYCLE, Call
+from geventsio.server.handlers import positional_capacity
 
 if TYPE_CHECKING:
     from flask_ext.extension import SocketIO

@@ -85,6 +85,21 @@ class NamespaceView(Protocol):
         """The handler of an event sent by another server (``server_side_emit``)."""
 
 
+RoomsArgument = Room | str | Iterable[Room | str]
+"""One room, or several: broadcast selectors take any number of these."""
+
+
+def room_set(rooms: tuple[RoomsArgument, ...]) -> frozenset[Room]:
+    """The set of room names in selector arguments (strings, or iterables of them)."""
+    names: set[Room] = set()
+    for item in rooms:
+        if isinstance(item, str):
+            names.add(Room(item))
+        else:
+            names.update(Room(room) for room in item)
+    return frozenset(names)
+
+
 def encode_for_engine(packet: socketio.Packet) -> list[OutgoingPacket]:
     """Encode a Socket.IO packet once into the Engine.IO packets every recipient gets."""
     return [OutgoingPacket.message(part) for part in socketio.encode(packet)]

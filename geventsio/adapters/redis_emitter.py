@@ -12,35 +12,16 @@ Redis. Pass ``client=`` to bring your own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
 
-from geventsio._types import Room
 from geventsio.adapters import redis_wire as wire
-from geventsio.adapters.base import BroadcastFlags, BroadcastOptions
+from geventsio.adapters.base import BroadcastFlags, BroadcastOptions, RoomsArgument, room_set
 from geventsio.adapters.redis_wire import RequestType
 from geventsio.exceptions import LocalProtocolError
-from geventsio.protocol.socketio import Packet, PacketType
-
-#: Event names a client reserves for itself (Node's list): emitting them is refused.
-RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-)
-
-RoomsArgument = Room | str | Iterable[Room | str]
-
-
-def _room_set(rooms: tuple[RoomsArgument, ...]) -> frozenset[Room]:
-    names: set[Room] = set()
-    for item in rooms:
-        if isinstance(item, str):
-            names.add(Room(item))
-        else:
-            names.update(Room(room) for room in item)
-    return frozenset(names)
+from geventsio.protocol.socketio import RESERVED_EVENTS, Packet, PacketType
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +38,14 @@ class EmitterOperator:
     def to(self, *rooms: RoomsArgument) -> EmitterOperator:
         """Also reach the sockets in these rooms (rooms add up)."""
         return replace(
-            self, options=replace(self.options, rooms=self.options.rooms | _room_set(rooms))
+            self, options=replace(self.options, rooms=self.options.rooms | room_set(rooms))
         )
 
     in_ = to
 
     def except_(self, *rooms: RoomsArgument) -> EmitterOperator:
         """Leave out the sockets in these rooms."""
-        excluded = self.options.except_rooms | _room_set(rooms)
+        excluded = self.options.except_rooms | room_set(rooms)
         return replace(self, options=replace(self.options, except_rooms=excluded))
 
     @property
@@ -108,12 +89,12 @@ class EmitterOperator:
     def sockets_join(self, *rooms: RoomsArgument) -> None:
         """Make the selected sockets join rooms, on every server."""
         selection = wire.selection_to_wire(self.options)
-        self._request(RequestType.REMOTE_JOIN, opts=selection, rooms=sorted(_room_set(rooms)))
+        self._request(RequestType.REMOTE_JOIN, opts=selection, rooms=sorted(room_set(rooms)))
 
     def sockets_leave(self, *rooms: RoomsArgument) -> None:
         """Make the selected sockets leave rooms, on every server."""
         selection = wire.selection_to_wire(self.options)
-        self._request(RequestType.REMOTE_LEAVE, opts=selection, rooms=sorted(_room_set(rooms)))
+        self._request(RequestType.REMOTE_LEAVE, opts=selection, rooms=sorted(room_set(rooms)))
 
     def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect the selected sockets (``close``: their whole connections too)."""

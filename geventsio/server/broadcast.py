@@ -8,15 +8,14 @@ is encoded once per namespace by the adapter, however many sockets receive it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 from gevent.event import AsyncResult
 
-from geventsio._types import Room
-from geventsio.adapters.base import BroadcastFlags, BroadcastOptions
+from geventsio.adapters.base import BroadcastFlags, BroadcastOptions, RoomsArgument, room_set
 from geventsio.exceptions import AckTimeout, LocalProtocolError
 from geventsio.protocol.socketio import Packet, PacketType
 
@@ -25,24 +24,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RoomsArgument = Room | str | Iterable[Room | str]
-
 
 class BroadcastTarget(Protocol):
     """A namespace, or a parent namespace standing for all its children."""
 
     def broadcast_namespaces(self) -> list[Namespace]:
         """The namespaces a broadcast reaches."""
-
-
-def _room_set(rooms: tuple[RoomsArgument, ...]) -> frozenset[Room]:
-    names: set[Room] = set()
-    for item in rooms:
-        if isinstance(item, str):
-            names.add(Room(item))
-        else:
-            names.update(Room(r) for r in item)
-    return frozenset(names)
 
 
 class BroadcastAcks:
@@ -114,13 +101,13 @@ class BroadcastOperator:
 
     def to(self, *rooms: RoomsArgument) -> BroadcastOperator:
         """Also reach the sockets in these rooms (rooms add up: a union)."""
-        return self._with(rooms=self._options.rooms | _room_set(rooms))
+        return self._with(rooms=self._options.rooms | room_set(rooms))
 
     in_ = to
 
     def except_(self, *rooms: RoomsArgument) -> BroadcastOperator:
         """Leave out the sockets in these rooms."""
-        return self._with(except_rooms=self._options.except_rooms | _room_set(rooms))
+        return self._with(except_rooms=self._options.except_rooms | room_set(rooms))
 
     @property
     def volatile(self) -> BroadcastOperator:
@@ -237,12 +224,12 @@ class BroadcastOperator:
     def sockets_join(self, *rooms: RoomsArgument) -> None:
         """Make the selected sockets join rooms."""
         for namespace in self._target.broadcast_namespaces():
-            namespace.adapter.add_sockets(self._options, _room_set(rooms))
+            namespace.adapter.add_sockets(self._options, room_set(rooms))
 
     def sockets_leave(self, *rooms: RoomsArgument) -> None:
         """Make the selected sockets leave rooms."""
         for namespace in self._target.broadcast_namespaces():
-            namespace.adapter.del_sockets(self._options, _room_set(rooms))
+            namespace.adapter.del_sockets(self._options, room_set(rooms))
 
     def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect the selected sockets (``close``: their whole connections too)."""

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from geventsio._types import Room, SocketId
-from geventsio.adapters.base import Adapter
+from geventsio.adapters.base import Adapter, RoomsArgument
 from geventsio.exceptions import ConnectionRefused, LocalProtocolError
-from geventsio.server.broadcast import BroadcastOperator, RoomsArgument
+from geventsio.server.broadcast import BroadcastOperator
 from geventsio.server.handlers import BoundHandler, Handler, bind
 from geventsio.server.socket import Socket
 

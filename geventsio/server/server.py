@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from geventsio._types import DisconnectReason, EngineSid
-from geventsio.adapters.base import Adapter, NamespaceView
+from geventsio.adapters.base import Adapter, NamespaceView, RoomsArgument
 from geventsio.adapters.memory import InMemoryAdapter
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.engine.socket import EngineSocket
 from geventsio.exceptions import ConnectionRefused
 from geventsio.options import EngineOptions
 from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
-from geventsio.server.broadcast import BroadcastOperator, RoomsArgument
+from geventsio.server.broadcast import BroadcastOperator
 from geventsio.server.connection import Connection
 from geventsio.server.handlers import Handler
 from geventsio.server.namespace import ErrorHandler, Namespace, NamespaceMatcher, ParentNamespace
