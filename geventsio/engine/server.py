@@ -293,6 +293,21 @@ class EngineServer:
                 EngineErrorCode.BAD_REQUEST, message="This server does not support WebSocket"
             )
         websocket = self._accept(environ, start_response)
+        if websocket.detached:
+            # The connection no longer needs the HTTP request: serve it from a greenlet of
+            # its own and let the request's greenlet (and all it holds) end.
+            kept = handshake_environ(environ)  # not the request's: it holds the request
+            gevent.spawn(self._run_websocket, kept, session, websocket)
+            return None
+        self._run_websocket(environ, session, websocket)
+        return None
+
+    def _run_websocket(
+        self,
+        environ: dict[str, Any],
+        session: EngineSocket | None,
+        websocket: WebSocketConnection,
+    ) -> None:
         if session is not None and (
             session.websocket is not None or session.upgrading or session.polling is None
         ):
@@ -303,7 +318,6 @@ class EngineServer:
             self._run_direct_websocket(environ, websocket)
         elif session.upgrade(websocket):
             session.run_websocket()
-        return None
 
     def _accept(
         self, environ: dict[str, Any], start_response: StartResponse

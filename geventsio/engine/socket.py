@@ -240,7 +240,12 @@ class EngineSocket:
                 self.close(DisconnectReason.TRANSPORT_CLOSE)
                 break
             try:
-                self.receive_packet(engineio.decode_ws(message))
+                if type(message) is str and message[:1] == "4":  # MESSAGE: the common case
+                    self.handler.on_engine_message(self, message[1:])
+                elif type(message) is bytes:  # a binary message is always a MESSAGE
+                    self.handler.on_engine_message(self, message)
+                else:
+                    self.receive_packet(engineio.decode_ws(message))
             except RemoteProtocolError as exc:
                 logger.info("session %s: parse error: %s", self.sid, exc)
                 self.close(DisconnectReason.PARSE_ERROR)

@@ -74,6 +74,12 @@ class WebSocketConnection(ABC):
         self.close(code, reason)
 
     @property
+    def detached(self) -> bool:
+        """Whether the connection outlives its HTTP request (it may be served from another
+        greenlet once the request has returned)."""
+        return False
+
+    @property
     @abstractmethod
     def writable(self) -> bool:
         """Whether nothing is waiting to be written (a new message would leave at once)."""
@@ -98,14 +104,24 @@ class RawWebSocket(WebSocketConnection):
         max_fragments: int,
         max_buffer_size: int,
         owns_socket: bool = True,
+        detached: bool = False,
     ) -> None:
+        self._detached = detached
         self._sock = sock
         self._owns_socket = owns_socket
         self._reader = reader
+        # After one read1() the reader's buffer is empty (read1 hands over all it holds):
+        # from then on a plain gevent socket is read directly, skipping BufferedReader
+        # and SocketIO (and the 64 KiB buffer read1 allocates for each call).
+        self._raw = sock._sock if type(sock) is gevent.socket.socket else None
+        self._direct = False
         self._parser = ws_frames.FrameParser(
             max_message_size=max_message_size, max_fragments=max_fragments
         )
-        self._events: deque[object] = deque()
+        # A list and an index: a deque would cost 600 bytes per idle connection, and
+        # list.pop(0) is quadratic in the frames one read can hold.
+        self._events: list[object] = []
+        self._next_event = 0
         self._writer = SocketWriter(sock, max_buffer_size, on_error=self._abort)
         self._close_sent = False
         self._closed = False
@@ -113,10 +129,14 @@ class RawWebSocket(WebSocketConnection):
 
     def receive(self) -> str | bytes | None:
         while True:
-            while self._events:
-                message = self._handle_event(self._events.popleft())
+            while self._next_event < len(self._events):
+                event = self._events[self._next_event]
+                self._next_event += 1
+                message = self._handle_event(event)
                 if message is not None:
                     return message
+            self._events.clear()
+            self._next_event = 0
             if self._closed:
                 return None
             data = self._read()
@@ -132,9 +152,19 @@ class RawWebSocket(WebSocketConnection):
 
     def _read(self) -> bytes:
         try:
+            raw = self._raw
+            while raw is not None and self._direct:
+                try:
+                    received: bytes = raw.recv(65536)
+                    return received
+                except BlockingIOError:
+                    # Wait as gevent's own recv does (a close from another greenlet
+                    # cancels the wait), without its second try before waiting.
+                    self._sock._wait(self._sock._read_event)
             data: bytes = self._reader.read1(65536)
         except (OSError, ValueError):
             return b""
+        self._direct = self._raw is not None
         return data
 
     def _handle_event(self, event: object) -> str | bytes | None:
@@ -179,8 +209,13 @@ class RawWebSocket(WebSocketConnection):
                     break
         self._abort()
 
+    @property
+    def detached(self) -> bool:
+        return self._detached
+
     def _saw_close(self) -> bool:
-        return any(isinstance(event, ws_frames.CloseReceived) for event in self._events)
+        pending = self._events[self._next_event :]
+        return any(isinstance(event, ws_frames.CloseReceived) for event in pending)
 
     @property
     def writable(self) -> bool:
@@ -326,6 +361,23 @@ def can_take_over(environ: Mapping[str, Any]) -> bool:
     return any(key in environ for key in ("wsgi.websocket", TAKEOVER_KEY, GUNICORN_SOCKET_KEY))
 
 
+class PendingReader:
+    """``read1`` that first hands back the bytes read ahead of a taken-over request, then
+    reads the socket itself."""
+
+    __slots__ = ("_pending", "_sock")
+
+    def __init__(self, sock: gevent.socket.socket, pending: bytes) -> None:
+        self._sock = sock
+        self._pending = pending
+
+    def read1(self, size: int) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        return self._sock.recv(size)  # type: ignore[no-any-return]
+
+
 class _SocketReader:
     """``read1`` straight from a socket (gunicorn keeps no bytes of an upgrade request's
     connection buffered: the client waits for ``101`` before it sends a frame)."""
@@ -369,7 +421,7 @@ def accept_websocket(
         return GeventWebSocket(
             gevent_ws, max_message_size=max_message_size, max_buffer_size=max_buffer_size
         )
-    limits = {
+    limits: dict[str, Any] = {
         "max_message_size": max_message_size,
         "max_fragments": max_fragments,
         "max_buffer_size": max_buffer_size,
@@ -389,10 +441,7 @@ def accept_websocket(
         )
     sock, reader = takeover()
     sock.sendall(response)
-    return RawWebSocket(
-        sock,
-        reader,
-        max_message_size=max_message_size,
-        max_fragments=max_fragments,
-        max_buffer_size=max_buffer_size,
-    )
+    # A plain connection was duplicated off its request and may outlive it; a TLS one
+    # cannot be duplicated (its state is in the SSL object) and stays in the request.
+    detached = isinstance(reader, PendingReader)
+    return RawWebSocket(sock, reader, detached=detached, **limits)

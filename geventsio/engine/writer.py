@@ -17,6 +17,9 @@ import gevent.socket
 
 logger = logging.getLogger(__name__)
 
+#: Stands for an empty buffer (an empty deque costs ~600 bytes; most sockets never wait).
+_NO_PENDING: deque[bytes | memoryview] = deque(maxlen=0)
+
 
 class SocketWriter:
     """Writes bytes to one socket without blocking the caller.
@@ -38,7 +41,7 @@ class SocketWriter:
         self._raw = sock._sock if type(sock) is gevent.socket.socket else None
         self._max_buffer_size = max_buffer_size
         self._on_error = on_error
-        self._pending: deque[bytes | memoryview] = deque()
+        self._pending: deque[bytes | memoryview] = _NO_PENDING  # a deque once needed
         self._pending_size = 0
         self._flusher: gevent.Greenlet[[], None] | None = None
         self.failed = False
@@ -66,6 +69,8 @@ class SocketWriter:
             view = memoryview(data)[sent:]
         if self._pending_size + len(view) > self._max_buffer_size:
             return False
+        if self._pending is _NO_PENDING:
+            self._pending = deque()
         self._pending.append(view)
         self._pending_size += len(view)
         if self._flusher is None:
@@ -87,7 +92,7 @@ class SocketWriter:
         if self.failed:
             return
         self.failed = True
-        self._pending.clear()
+        self._pending = _NO_PENDING
         self._pending_size = 0
         if self._on_error is not None:
             self._on_error()

@@ -188,6 +188,7 @@ _DIGITS = "0123456"
 
 # After the type digit: attachment count, namespace, ack id. Every part is optional, so
 # this always matches; what it captured is checked afterwards, for precise errors.
+_ACK_DIGITS = re.compile(r"[0-9]*", re.ASCII)
 _HEADER = re.compile(r"(?:([0-9]*)-)?(?:(/[^,]*),?)?([0-9]*)", re.ASCII)
 # Not allowed in a namespace: C0 and C1 controls, DEL, and lone surrogates (not encodable).
 _FORBIDDEN_IN_NAMESPACE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -239,12 +240,33 @@ def encode(packet: Packet) -> list[str | bytes]:
     return [_header(rule.plain, 0, packet.namespace, packet.id) + payload]
 
 
+def encode_ack(namespace: str, ack_id: int, args: list[Any]) -> list[str | bytes]:
+    """Encode an ACK whose namespace and ack id are known good (they came from a packet
+    the decoder accepted): only the arguments are checked, by serialising them.
+
+    :raises LocalProtocolError: as :func:`encode`, for the arguments.
+    """
+    for arg in args:
+        if isinstance(arg, binary.BINARY_TYPES):  # orjson would refuse it: skip the try
+            return _encode_binary(
+                Packet(PacketType.ACK, namespace, args, ack_id), PacketType.BINARY_ACK, None
+            )
+    try:
+        payload = _json.dumps(args)
+    except LocalProtocolError:
+        return encode(Packet(PacketType.ACK, namespace, args, ack_id))
+    if namespace == "/":
+        return [f"3{ack_id}{payload}"]
+    return [f"3{namespace},{ack_id}{payload}"]
+
+
 def _encode_binary(
-    packet: Packet, packet_type: PacketType, error: LocalProtocolError
+    packet: Packet, packet_type: PacketType, error: LocalProtocolError | None
 ) -> list[str | bytes]:
     """Encode an EVENT or ACK whose data orjson refused, maybe for holding binary."""
     data, buffers = binary.deconstruct(packet.data)
     if not buffers:
+        assert error is not None
         raise error
     text = _header(packet_type, len(buffers), packet.namespace, packet.id)
     return [text + _json.dumps(data), *buffers]
@@ -377,8 +399,13 @@ def _parse_header(text: str, limits: DecoderLimits) -> tuple[_Rule, int, str, in
     rule = _RULE_BY_DIGIT.get(text[0])
     if rule is None:
         raise RemoteProtocolError(f"unknown packet type {text[0]!r}")
-    if text[1:2] in _NO_HEADER and not rule.has_attachments:
-        return rule, 0, "/", None, text[1:]  # the common "2[...]" needs no regular expression
+    if not rule.has_attachments:
+        if text[1:2] in _NO_HEADER:
+            return rule, 0, "/", None, text[1:]  # the common "2[...]" needs no regular expression
+        digits = _ACK_DIGITS.match(text, 1)
+        end = digits.end()  # type: ignore[union-attr]
+        if end > 1 and text[end : end + 1] in _NO_HEADER:  # "2<ack id>[...]": main namespace
+            return rule, 0, "/", _parse_ack_id(text[1:end], limits), text[end:]
     match = _HEADER.match(text, 1)
     assert match is not None  # every part of the pattern is optional
     count, namespace, ack_id = match.groups()

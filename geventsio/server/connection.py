@@ -44,8 +44,9 @@ class Connection:
         #: Connected sockets by namespace name.
         self.sockets: dict[str, Socket] = {}
         self._decoder = socketio.Decoder(server.decoder_limits)
-        self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
-        self._worker: gevent.Greenlet[[], None] | None = None
+        # A deque only while there is work (an empty deque costs ~600 bytes).
+        self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
+        self._working = False
         self.closed = False
         self._connect_timer: Any = gevent.get_hub().loop.timer(server.connect_timeout)
         self._connect_timer.start(self._on_connect_timeout)
@@ -54,20 +55,26 @@ class Connection:
 
     def run_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` in this connection's worker, after what is queued."""
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append((function, args))
-        if self._worker is None:
-            self._worker = gevent.spawn(self._run_worker)
+        if not self._working:
+            self._working = True
+            self.server.workers.submit(self._run_worker)
 
     def _run_worker(self) -> None:
+        queue = self._queue
         try:
-            while self._queue:
-                function, args = self._queue.popleft()
+            while queue:
+                function, args = queue.popleft()
                 try:
                     function(*args)
                 except Exception:
                     logger.exception("connection %s: unexpected error", self.engine.sid)
         finally:
-            self._worker = None
+            self._working = False
+            if not queue:
+                self._queue = None
 
     # -- from the engine -------------------------------------------------------------
 

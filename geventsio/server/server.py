@@ -19,6 +19,7 @@ from geventsio.server.connection import Connection
 from geventsio.server.handlers import Handler
 from geventsio.server.namespace import ErrorHandler, Namespace, NamespaceMatcher, ParentNamespace
 from geventsio.server.socket import Socket
+from geventsio.server.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Server:
         self.async_handlers = async_handlers
         self.error_handler: ErrorHandler | None = None
         self.engine = EngineServer(self, EngineOptions(**engine_options))
+        #: The greenlets that run the connections' queued work.
+        self.workers = WorkerPool()
         self.connections: dict[EngineSid, Connection] = {}
         self.namespaces: dict[str, Namespace] = {}
         self.parent_namespaces: list[ParentNamespace] = []
@@ -223,6 +226,7 @@ class Server:
         self.engine.close_all(refuse_new=refuse_new)
         for namespace in self.all_namespaces():
             namespace.adapter.close()
+        self.workers.close()
 
     def all_namespaces(self) -> list[Namespace]:
         """Every namespace: static ones and the children of dynamic parents."""

@@ -18,7 +18,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from geventsio._types import DisconnectReason, Room, SocketId
-from geventsio.adapters.base import encode_for_engine
+from geventsio.adapters.base import encode_ack_for_engine, encode_for_engine
 from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.exceptions import AckTimeout, GeventsioError, LocalProtocolError, NotConnected
 from geventsio.protocol.socketio import Packet, PacketType
@@ -268,16 +268,22 @@ class Socket:
         except Exception as exc:
             self._reject(event, exc)
             return
-        for listener in list(self._any_listeners):
-            self._call_user(listener, event, *args)
+        if self._any_listeners:
+            for listener in list(self._any_listeners):
+                self._call_user(listener, event, *args)
         result = self._dispatch(event, args)
         if packet.id is not None and self.connected and result is not NO_ACK:
             self._acknowledge(packet.id, result)
 
     def _acknowledge(self, ack_id: int, result: Any) -> None:
-        ack = Packet(PacketType.ACK, self.namespace.name, ack_arguments(result), ack_id)
+        args = ack_arguments(result)
         try:
-            self.write_packet(ack)
+            encoded = encode_ack_for_engine(self.namespace.name, ack_id, args)
+            if self._acknowledged and self.connected:
+                self.connection.write(encoded)  # acks are no EVENT: no outgoing listener
+            else:
+                source = Packet(PacketType.ACK, self.namespace.name, args, ack_id)
+                self.write_outgoing(encoded, False, source)
         except LocalProtocolError as exc:
             logger.exception("socket %s: the acknowledgement cannot be sent", self.id)
             self.namespace.report_error(self, exc)

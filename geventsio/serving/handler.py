@@ -14,19 +14,143 @@ from __future__ import annotations
 
 from typing import Any
 
+import gevent.socket
 from gevent import pywsgi
 
 from geventsio.engine.tcp import set_nodelay
-from geventsio.engine.websocket import TAKEOVER_KEY
+from geventsio.engine.websocket import TAKEOVER_KEY, PendingReader
+
+
+def _read_ahead(rfile: Any, sock: Any) -> bytes:
+    """What ``rfile`` holds (or the socket has ready) past the request, without waiting."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        data: bytes = rfile.read1(65536) or b""
+        return data
+    except OSError:
+        return b""
+    finally:
+        sock.settimeout(timeout)
+
+
+#: As http.client's limits: the longest header line, the most header lines.
+MAX_HEADER_LINE = 65536
+MAX_HEADERS = 100
+
+
+class RequestHeaders:
+    """A request's header fields, parsed straight from the stream.
+
+    pywsgi reads headers with ``http.client.parse_headers``, which runs the ``email``
+    package's parser: about 15 % of a long-polling request's CPU. This reads the lines
+    itself (the same limits) and offers what pywsgi uses of the result: ``status``,
+    ``get``/``getheader`` (first field of a name, any case), ``del``, ``typeheader`` and
+    ``headers`` (the ``"Name: value\r\n"`` lines, continuation lines included).
+    """
+
+    __slots__ = ("_fields", "status")
+
+    def __init__(self, fields: list[tuple[str, str]], status: str = "") -> None:
+        self._fields = fields
+        self.status = status
+
+    @classmethod
+    def read(cls, rfile: Any) -> RequestHeaders:
+        fields: list[tuple[str, str]] = []
+        while True:
+            line = rfile.readline(MAX_HEADER_LINE + 1)
+            if len(line) > MAX_HEADER_LINE:
+                return cls([], "Line too long")
+            if line in (b"\r\n", b"\n", b""):
+                return cls(fields)
+            if len(fields) >= MAX_HEADERS:
+                raise ValueError(f"got more than {MAX_HEADERS} headers")
+            text = line.decode("latin-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t") and fields:  # a continuation line (obsolete folding)
+                name, value = fields[-1]
+                fields[-1] = (name, f"{value}\r\n{text}")
+                continue
+            name, colon, value = text.partition(":")
+            if not colon:
+                raise ValueError(f"malformed header line {text[:40]!r}")
+            fields.append((name, value.lstrip(" \t")))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        name = name.lower()
+        for key, value in self._fields:
+            if key.lower() == name:
+                return value
+        return default
+
+    getheader = get
+
+    def __delitem__(self, name: str) -> None:
+        name = name.lower()
+        self._fields = [(k, v) for k, v in self._fields if k.lower() != name]
+
+    @property
+    def typeheader(self) -> str | None:
+        return self.get("content-type")  # type: ignore[no-any-return]
+
+    @property
+    def headers(self) -> list[str]:
+        return [f"{name}: {value}\r\n" for name, value in self._fields]
+
+
+#: The read buffer of each HTTP connection, in bytes.
+READ_BUFFER_SIZE = 1024
 
 
 class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
     """gevent's WSGI handler with TCP_NODELAY, honest ``Connection: close`` and take-over."""
 
+    socket: Any  # pywsgi's; None once the connection was taken over
+
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         set_nodelay(sock)
+        if rfile is None:
+            # pywsgi's default is an 8 KiB buffer, held for the connection's whole life
+            # (a WebSocket's too): request heads are far smaller, bodies are read past it.
+            rfile = sock.makefile("rb", READ_BUFFER_SIZE)
         super().__init__(sock, address, server, rfile)
         self.taken_over = False
+        # The kernel socket of a plain gevent socket, written to directly (TLS: None).
+        self._raw = sock._sock if type(sock) is gevent.socket.socket else None
+
+    def MessageClass(self, rfile: Any, *args: Any) -> RequestHeaders:
+        return RequestHeaders.read(rfile)
+
+    def _check_http_version(self) -> bool:
+        version = self.request_version
+        if version == "HTTP/1.1" or version == "HTTP/1.0":
+            return True
+        return bool(super()._check_http_version())
+
+    def log_request(self) -> None:
+        # pywsgi formats an access-log line (datetime.now(), string formatting) after
+        # every request, even when the server has no log to write it to.
+        if not isinstance(self.server.log, pywsgi._NoopLog):
+            super().log_request()
+
+    def _sendall(self, data: bytes) -> None:
+        # A response fits the socket buffer nearly always: one send() on the kernel
+        # socket, instead of gevent's sendall (a getsockopt and several Python calls).
+        raw = self._raw
+        if raw is not None:
+            try:
+                sent = raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0  # pywsgi's own _sendall meets the error again and reports it
+            if sent == len(data):
+                self.response_length += sent
+                return
+            if sent:
+                self.response_length += sent
+                data = memoryview(data)[sent:]  # type: ignore[assignment]
+        super()._sendall(data)
 
     def get_environ(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environ()
@@ -36,10 +160,20 @@ class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
         return environ
 
     def _take_over(self) -> tuple[Any, Any]:
-        """Hand the raw connection to the application (a WebSocket upgrade)."""
+        """Hand the connection to the application (a WebSocket upgrade), detached from
+        this request: a duplicate of the socket, and a reader that first gives back what
+        was read past the request. When the application returns, pywsgi closes its own
+        copy of the socket (the connection stays open) and this greenlet ends, so a
+        long-lived WebSocket keeps none of the request's stack, objects or buffer."""
         self.taken_over = True
         self.close_connection = True
-        return self.socket, self.rfile
+        sock = self.socket
+        if type(sock) is not gevent.socket.socket:  # TLS: its state cannot be duplicated
+            return sock, self.rfile
+        pending = _read_ahead(self.rfile, sock)
+        detached = sock.dup()
+        self.socket = None  # pywsgi's clean-up must not read the connection
+        return detached, PendingReader(detached, pending)
 
     def run_application(self) -> None:
         self.taken_over = False
