@@ -1,0 +1,862 @@
+#!/usr/bin/env python3
+"""geventsio's benchmark suite: geventsio against python-socketio on gevent, in one run.
+
+    python bench/run.py                       # every scenario, both servers (~5 minutes)
+    python bench/run.py --smoke --only geventsio   # ~15 s: does every scenario produce figures?
+    python bench/run.py --scenarios echo,binary --profile /tmp/prof   # py-spy the server
+
+Each scenario starts the server under test as a process of its own (pinned to core 0)
+and drives it with a Node.js load generator (``bench/js/loadgen.mjs``, pinned to core
+1) that speaks raw Engine.IO/Socket.IO frames. The generator reports its own CPU use,
+the server's, and the rest of the machine's, so a saturated generator or a noisy machine
+is visible next to the figures. Results go to stdout as a table and to a JSON file.
+
+The script needs only the standard library. The servers run in ``bench/.venv`` (created
+on first use: python-socketio, gevent, gevent-websocket at the versions pinned in
+``bench/requirements.txt``, and geventsio from this repository, editable); with
+``--only geventsio`` the current interpreter is used instead when it can import
+geventsio. ``bench/js/node_modules`` is installed with ``npm ci`` on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+VENV = BENCH / ".venv"
+JS = BENCH / "js"
+RESULTS = BENCH / "results"
+
+SERVER_CORE = 0
+GENERATOR_CORE = 1
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A server under test."""
+
+    name: str
+    script: Path
+    #: A directory holding a ``geventsio`` package to run instead of the installed one
+    #: (``--variant``: measure a patched copy of the core against the original).
+    pythonpath: str | None = None
+
+
+GEVENTSIO = Implementation("geventsio", BENCH / "servers" / "geventsio_server.py")
+PYSOCKETIO = Implementation("python-socketio", BENCH / "servers" / "pysocketio_server.py")
+IMPLEMENTATIONS = {impl.name: impl for impl in (GEVENTSIO, PYSOCKETIO)}
+BASELINE = PYSOCKETIO.name
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One measurement: a load generator scenario with its sizes, or an external module.
+
+    :param lower_is_better: the ratio target is a ceiling (memory), not a floor.
+    :param external: a module of bench/ that runs the scenario itself (see README.md).
+    """
+
+    name: str
+    title: str
+    unit: str
+    target: float
+    full: dict[str, Any] = field(default_factory=dict)
+    smoke: dict[str, Any] = field(default_factory=dict)
+    lower_is_better: bool = False
+    latency: bool = False
+    external: str | None = None
+
+    def describe(self, smoke: bool) -> str:
+        """The title, with this mode's sizes filled in."""
+        sizes = self.smoke if smoke else self.full
+        return self.title.format(clients=f"{sizes.get('clients', 0):,}")
+
+
+SCENARIOS = [
+    Scenario(
+        "echo",
+        "echo + ack, {clients} WS clients, 100 B JSON",
+        "acks/s",
+        4.0,
+        {"clients": 50},
+        {"clients": 10},
+        latency=True,
+    ),
+    Scenario(
+        "binary",
+        "echo + ack, {clients} WS clients, 1 KiB binary",
+        "acks/s",
+        8.0,
+        {"clients": 50},
+        {"clients": 10},
+        latency=True,
+    ),
+    Scenario(
+        "broadcast",
+        "broadcast to a room of {clients} WS clients",
+        "deliveries/s",
+        2.0,
+        {"clients": 1000},
+        {"clients": 50},
+    ),
+    Scenario(
+        "connect",
+        "connects, WebSocket-only, {clients} at a time",
+        "connects/s",
+        1.5,
+        {"clients": 20},
+        {"clients": 5},
+        latency=True,
+    ),
+    Scenario(
+        "idle",
+        "idle memory, {clients} WS connections",
+        "KiB/conn",
+        0.35,
+        {"clients": 5000, "settle": 3},
+        {"clients": 100, "settle": 0.5},
+        lower_is_better=True,
+    ),
+    Scenario(
+        "polling",
+        "long-polling echo + ack, {clients} clients",
+        "acks/s",
+        8.0,
+        {"clients": 20},
+        {"clients": 5},
+        latency=True,
+    ),
+    # Added by a colleague: two geventsio nodes sharing rooms through Redis.
+    Scenario(
+        "redis_broadcast",
+        "broadcast through Redis, two nodes",
+        "deliveries/s",
+        0.0,
+        external="redis_broadcast",
+    ),
+]
+
+FULL_TIMING = {"warmup": 1.0, "duration": 4.0}
+FULL_REPEAT = 3
+SMOKE_TIMING = {"warmup": 0.3, "duration": 1.0}
+
+
+# -- environment -------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def ensure_venv() -> Path:
+    """Create or update bench/.venv when bench/requirements.txt changed."""
+    requirements = BENCH / "requirements.txt"
+    stamp = VENV / ".bench-requirements"
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and venv_python().exists():
+        return venv_python()
+    log(f"installing the benchmark environment in {VENV} (once)")
+    if not venv_python().exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    pip = [str(venv_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(requirements), "-e", f"{ROOT}[redis]"], check=True)
+    stamp.write_text(digest)
+    return venv_python()
+
+
+def ensure_pyspy(python: Path) -> Path:
+    pyspy = python.parent / "py-spy"
+    if not pyspy.exists():
+        log("installing py-spy into the benchmark environment")
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "py-spy==0.4.3"], check=True)
+    return pyspy
+
+
+def can_import_geventsio(python: str) -> bool:
+    probe = subprocess.run([python, "-c", "import geventsio, gevent"], capture_output=True)
+    return probe.returncode == 0
+
+
+def choose_python(args: argparse.Namespace, implementations: list[Implementation]) -> Path:
+    if args.python:
+        return Path(args.python)
+    if PYSOCKETIO not in implementations and can_import_geventsio(sys.executable):
+        return Path(sys.executable)
+    return ensure_venv()
+
+
+def ensure_node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("bench: Node.js (20+) is needed for the load generator")
+    if not (JS / "node_modules" / "ws").is_dir():
+        log("installing the load generator's packages (npm ci in bench/js)")
+        npm = shutil.which("npm") or "npm"
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True
+        )
+    return node
+
+
+def machine_busy_cores(interval: float = 0.5) -> float:
+    """How many cores the machine kept busy over ``interval`` seconds (from /proc/stat)."""
+
+    def busy_and_total() -> tuple[int, int]:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        idle = ticks[3] + ticks[4]
+        return sum(ticks) - idle, sum(ticks)
+
+    try:
+        busy0, total0 = busy_and_total()
+        time.sleep(interval)
+        busy1, total1 = busy_and_total()
+    except (OSError, ValueError):
+        return 0.0
+    cores = os.cpu_count() or 1
+    return cores * (busy1 - busy0) / max(1, total1 - total0)
+
+
+def wait_for_quiet(limit: float, threshold: float = 0.15) -> float:
+    """Wait up to ``limit`` seconds for the machine to be idle; the load last seen."""
+    deadline = time.monotonic() + limit
+    load = machine_busy_cores()
+    while load > threshold and time.monotonic() < deadline:
+        load = machine_busy_cores(1.0)
+    if load > threshold:
+        log(f"the machine is busy ({load:.2f} cores used by others): figures will be noisy")
+    return load
+
+
+def pinned(core: int) -> Callable[[], None]:
+    """A preexec function: run on one core, with the open-files limit raised."""
+
+    def setup() -> None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        if (
+            hasattr(os, "sched_setaffinity")
+            and core in os.sched_getaffinity(0)
+            and (len(os.sched_getaffinity(0)) > 1)
+        ):
+            os.sched_setaffinity(0, {core})
+
+    return setup
+
+
+def machine_info(node: str, python: Path) -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = subprocess.run(
+        [str(python), "-c", VERSIONS_PROBE], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": subprocess.run(
+            [str(python), "-V"], capture_output=True, text=True
+        ).stdout.strip(),
+        "node": subprocess.run([node, "-v"], capture_output=True, text=True).stdout.strip(),
+        "packages": json.loads(versions or "{}"),
+        "pinning": f"server on core {SERVER_CORE}, load generator on core {GENERATOR_CORE}"
+        if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1
+        else "none (fewer than 2 cores)",
+    }
+
+
+VERSIONS_PROBE = """
+import json
+from importlib import metadata
+names = ["geventsio", "gevent", "greenlet", "gevent-websocket", "orjson", "websockets",
+         "python-socketio", "python-engineio"]
+found = {}
+for name in names:
+    try:
+        found[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        pass
+print(json.dumps(found))
+"""
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+@dataclass
+class ServerProcess:
+    """A running server under test."""
+
+    implementation: Implementation
+    process: subprocess.Popen[str]
+    port: int
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Bench:
+    """What a scenario needs: servers to start and a load generator to run.
+
+    External scenario modules (``bench/redis_broadcast.py``) get this object.
+    """
+
+    def __init__(
+        self,
+        python: Path,
+        node: str,
+        timing: dict[str, float],
+        profile_dir: Path | None,
+        pyspy: Path | None,
+    ) -> None:
+        self.python = python
+        self.node = node
+        self.timing = timing
+        self.profile_dir = profile_dir
+        self.pyspy = pyspy
+        self.clk_tck = os.sysconf("SC_CLK_TCK")
+
+    @contextmanager
+    def server(
+        self,
+        implementation: Implementation,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
+        core: int = SERVER_CORE,
+    ) -> Iterator[ServerProcess]:
+        """Start a server (``PORT <n>`` on its stdout says it is ready); stop it after."""
+        environment = {**os.environ, **(env or {})}
+        if implementation.pythonpath:
+            environment["PYTHONPATH"] = implementation.pythonpath
+        process = subprocess.Popen(
+            [str(self.python), str(implementation.script), "--port", "0", *extra_args],
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=pinned(core),
+            cwd=str(BENCH),
+            env=environment,
+        )
+        server = None
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line.startswith("PORT "):
+                raise RuntimeError(f"{implementation.name} server did not start: {line!r}")
+            server = ServerProcess(implementation, process, int(line.split()[1]))
+            yield server
+        finally:
+            if server is not None:
+                server.stop()
+            elif process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def loadgen(
+        self,
+        scenario: str,
+        server: ServerProcess,
+        options: dict[str, Any],
+        core: int = GENERATOR_CORE,
+    ) -> dict[str, Any]:
+        """Run one load generator scenario against ``server``; its JSON result."""
+        merged = {
+            "port": server.port,
+            "serverPid": server.pid,
+            "clkTck": self.clk_tck,
+            **self.timing,
+            **options,
+        }
+        budget = merged["warmup"] + merged["duration"] + 60
+        merged.setdefault("timeout", budget)
+        process = subprocess.run(
+            [self.node, str(JS / "loadgen.mjs"), scenario, json.dumps(merged)],
+            capture_output=True,
+            text=True,
+            preexec_fn=pinned(core),
+            cwd=str(JS),
+            timeout=budget + 10,
+        )
+        result = last_json_line(process.stdout)
+        if result is None:
+            result = {
+                "error": f"no result (exit {process.returncode}): {process.stderr.strip()[-2000:]}"
+            }
+        if not server.alive():
+            result["error"] = f"the server died (exit {server.process.returncode})"
+        return result
+
+    @contextmanager
+    def profiling(self, server: ServerProcess, label: str) -> Iterator[None]:
+        """Sample the server with py-spy while the block runs, when --profile is given."""
+        if self.profile_dir is None or self.pyspy is None:
+            yield
+            return
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        output = self.profile_dir / f"{label}.txt"
+        spy = subprocess.Popen(
+            [
+                str(self.pyspy),
+                "record",
+                "--pid",
+                str(server.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--nonblocking",
+                "--output",
+                str(output),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield
+        finally:
+            spy.send_signal(signal.SIGINT)
+            try:
+                spy.wait(20)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+            log(f"profile of {label}: {output}")
+
+
+def last_json_line(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+# -- scenarios ---------------------------------------------------------------------------
+
+
+def run_scenario(
+    bench: Bench, scenario: Scenario, implementation: Implementation, smoke: bool
+) -> dict[str, Any]:
+    if scenario.external is not None:
+        return run_external(bench, scenario, implementation, smoke)
+    options = scenario.smoke if smoke else scenario.full
+    with bench.server(implementation) as server:
+        label = f"{scenario.name}-{implementation.name}"
+        with bench.profiling(server, label):
+            return bench.loadgen(scenario.name, server, options)
+
+
+def run_external(
+    bench: Bench, scenario: Scenario, implementation: Implementation, smoke: bool
+) -> dict[str, Any]:
+    """An external scenario, ``bench/<name>.py``, measuring geventsio only.
+
+    The script runs with the servers' interpreter (``--smoke`` in smoke mode; a
+    ``--variant``'s copy of geventsio on its PYTHONPATH). Its result is its last JSON
+    line on stdout (the keys of a load generator result, at least ``rate``), or else the
+    first ``<n> deliveries/s`` figure it prints.
+    """
+    path = BENCH / f"{scenario.external}.py"
+    if not path.exists():
+        return {"skipped": f"bench/{path.name} is not there yet"}
+    if not implementation.name.startswith(GEVENTSIO.name):
+        return {"skipped": "geventsio only"}
+    environment = dict(os.environ)
+    if implementation.pythonpath:
+        environment["PYTHONPATH"] = implementation.pythonpath
+    process = subprocess.run(
+        [str(bench.python), str(path), *(["--smoke"] if smoke else [])],
+        capture_output=True,
+        text=True,
+        cwd=str(BENCH),
+        env=environment,
+        timeout=600,
+    )
+    found = last_json_line(process.stdout)
+    if found is None:
+        figure = re.search(r"([\d,.]+) deliveries/s", process.stdout)
+        found = {"rate": float(figure[1].replace(",", ""))} if figure else {}
+    found["output"] = process.stdout.strip().splitlines()
+    if process.returncode != 0 or "rate" not in found:
+        found["error"] = (
+            f"bench/{path.name} exited {process.returncode}: "
+            f"{(process.stderr or process.stdout).strip()[-1000:]}"
+        )
+    return found
+
+
+def best_run(scenario: Scenario, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best of the runs (highest rate; lowest for memory): on a machine shared with
+    other work, interference only ever makes a figure worse."""
+    good = [r for r in runs if isinstance(r.get("rate"), (int, float)) and "error" not in r]
+    if not good:
+        return runs[-1] if runs else {"error": "not run"}
+    pick = min if scenario.lower_is_better else max
+    best = dict(pick(good, key=lambda r: r["rate"]))
+    best["runs"] = len(runs)
+    if scenario.name != "idle":
+        costs = [
+            r["server_cpu"] / r["rate"] * 1e6
+            for r in good
+            if isinstance(r.get("server_cpu"), (int, float)) and r["rate"] > 0
+        ]
+        if costs:  # the least disturbed run's server CPU per operation
+            best["server_us_per_op"] = min(costs)
+    return best
+
+
+def ratio(
+    scenario: Scenario, results: dict[str, dict[str, Any]], name: str = GEVENTSIO.name
+) -> float | None:
+    ours = results.get(name, {}).get("rate")
+    theirs = results.get(BASELINE, {}).get("rate")
+    if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or not theirs:
+        return None
+    return float(ours) / float(theirs)
+
+
+def meets(scenario: Scenario, value: float | None) -> bool | None:
+    if value is None or not scenario.target:
+        return None
+    return value <= scenario.target if scenario.lower_is_better else value >= scenario.target
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def fmt_rate(result: dict[str, Any] | None, unit: str) -> str:
+    if not result:
+        return "-"
+    if "skipped" in result:
+        return "skipped"
+    if "error" in result:
+        return "ERROR"
+    rate = result.get("rate")
+    if not isinstance(rate, (int, float)):
+        return "-"
+    return f"{rate:,.1f}" if unit == "KiB/conn" else f"{rate:,.0f}"
+
+
+def fmt_latency(result: dict[str, Any] | None) -> str:
+    if not result or result.get("p50_ms") is None:
+        return ""
+    return f"{result['p50_ms']:.2f}/{result['p99_ms']:.2f}"
+
+
+def fmt_cpu(result: dict[str, Any] | None, key: str) -> str:
+    if not result or not isinstance(result.get(key), (int, float)):
+        return ""
+    return f"{100 * result[key]:.0f}%"
+
+
+def cpu_cost(result: dict[str, Any] | None, key: str) -> str:
+    """A process's CPU per operation, in microseconds (``key``: generator_cpu or
+    server_cpu): less sensitive to a busy machine than the rate."""
+    if not result:
+        return ""
+    cpu, rate = result.get(key), result.get("rate")
+    if not isinstance(cpu, (int, float)) or not isinstance(rate, (int, float)) or rate <= 0:
+        return ""
+    if result.get("connections"):  # idle: rate is KiB per connection, not per second
+        return ""
+    return f"{1e6 * cpu / rate:.0f}"
+
+
+def server_cost(result: dict[str, Any] | None) -> str:
+    if not result or not isinstance(result.get("server_us_per_op"), (int, float)):
+        return ""
+    return f"{result['server_us_per_op']:.0f}"
+
+
+def render_table(report: dict[str, Any], implementations: list[Implementation]) -> str:
+    names = [impl.name for impl in implementations]
+    compared = [n for n in names if n != BASELINE] if BASELINE in names else []
+    header = ["scenario", "unit", *names]
+    header += [f"ratio {short(n)}" if len(compared) > 1 else "ratio" for n in compared]
+    if compared:
+        header += ["target"]
+    header += [f"p50/p99 ms {short(n)}" for n in names]
+    header += [f"gen CPU {short(n)}" for n in names]
+    header += [f"gen µs/op {short(n)}" for n in names]
+    header += [f"srv CPU {short(n)}" for n in names]
+    header += [f"srv µs/op min {short(n)}" for n in names]
+    header += ["other CPU"]
+    rows = [header]
+    for entry in report["scenarios"]:
+        scenario = next(s for s in SCENARIOS if s.name == entry["name"])
+        results = entry["results"]
+        row = [
+            scenario.name,
+            scenario.unit,
+            *(fmt_rate(results.get(n), scenario.unit) for n in names),
+        ]
+        for name in compared:
+            value = ratio(scenario, results, name)
+            mark = {True: " ok", False: " MISS", None: ""}[meets(scenario, value)]
+            row.append(f"{value:.2f}x{mark}" if value is not None else "-")
+        if compared:
+            sign = "<=" if scenario.lower_is_better else ">="
+            row.append(f"{sign}{scenario.target:g}x" if scenario.target else "")
+        row += [fmt_latency(results.get(n)) if scenario.latency else "" for n in names]
+        row += [fmt_cpu(results.get(n), "generator_cpu") for n in names]
+        row += [cpu_cost(results.get(n), "generator_cpu") for n in names]
+        row += [fmt_cpu(results.get(n), "server_cpu") for n in names]
+        row += [server_cost(results.get(n)) for n in names]
+        others = [
+            results[n]["other_cpu"]
+            for n in names
+            if isinstance(results.get(n, {}).get("other_cpu"), (int, float))
+        ]
+        row.append(f"{100 * max(others):.0f}%" if others else "")
+        rows.append(row)
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append(
+            "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        )
+        if index == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def short(name: str) -> str:
+    return {"geventsio": "g", "python-socketio": "p"}.get(name, name.removeprefix("geventsio@"))
+
+
+def describe_machine(machine: dict[str, Any]) -> str:
+    packages = ", ".join(f"{k} {v}" for k, v in machine.get("packages", {}).items())
+    return (
+        f"{machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}; "
+        f"{machine['python']}, Node {machine['node']}; {machine['pinning']}\n{packages}"
+    )
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark geventsio against python-socketio on gevent."
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="about a second per scenario with small sizes; only checks "
+        "that every scenario produced numbers",
+    )
+    parser.add_argument(
+        "--only", choices=sorted(IMPLEMENTATIONS), help="measure one server only (no ratios)"
+    )
+    parser.add_argument(
+        "--scenarios",
+        default="",
+        help="comma-separated scenario names (default: all): "
+        + ", ".join(s.name for s in SCENARIOS),
+    )
+    parser.add_argument("--warmup", type=float, help="seconds before measuring")
+    parser.add_argument("--duration", type=float, help="seconds measured per run")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help=f"runs per scenario and server, alternating servers; the best "
+        f"is kept (default {FULL_REPEAT}; 1 in --smoke)",
+    )
+    parser.add_argument(
+        "--json", type=Path, help="where to write the results (default: bench/results/)"
+    )
+    parser.add_argument("--python", help="the interpreter that runs the servers")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        metavar="S",
+        help="before each measurement, wait up to S seconds for the rest "
+        "of the machine to be idle (default 10; 0 in --smoke)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also run geventsio from DIR (a directory holding a patched "
+        "copy of the geventsio package), reported as geventsio@NAME",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each geventsio server with py-spy into DIR",
+    )
+    return parser.parse_args(argv)
+
+
+def selected_scenarios(spec: str) -> list[Scenario]:
+    if not spec:
+        return SCENARIOS
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    known = {s.name: s for s in SCENARIOS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"bench: unknown scenario(s) {', '.join(unknown)}")
+    return [known[n] for n in names]
+
+
+def smoke_problems(report: dict[str, Any]) -> list[str]:
+    problems = []
+    for entry in report["scenarios"]:
+        for name, result in entry["results"].items():
+            if "skipped" in result:
+                continue
+            rate = result.get("rate")
+            if "error" in result:
+                problems.append(f"{entry['name']} / {name}: {result['error']}")
+            elif (
+                not isinstance(rate, (int, float))
+                or not math.isfinite(rate)
+                or (entry["name"] != "idle" and rate <= 0)
+            ):
+                problems.append(f"{entry['name']} / {name}: no figure ({rate!r})")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    implementations = [IMPLEMENTATIONS[args.only]] if args.only else [GEVENTSIO, PYSOCKETIO]
+    for spec in args.variant:
+        name, _, directory = spec.partition("=")
+        if not name or not (Path(directory) / "geventsio" / "__init__.py").exists():
+            raise SystemExit(f"bench: --variant {spec!r}: expected NAME=DIR, DIR/geventsio/")
+        variant = Implementation(
+            f"geventsio@{name}", GEVENTSIO.script, str(Path(directory).resolve())
+        )
+        last = max(
+            (i for i, impl in enumerate(implementations) if impl.name.startswith("geventsio")),
+            default=-1,
+        )
+        implementations.insert(last + 1, variant)
+    scenarios = selected_scenarios(args.scenarios)
+    python = choose_python(args, implementations)
+    node = ensure_node()
+    timing = dict(SMOKE_TIMING if args.smoke else FULL_TIMING)
+    if args.warmup is not None:
+        timing["warmup"] = args.warmup
+    if args.duration is not None:
+        timing["duration"] = args.duration
+    pyspy = ensure_pyspy(python) if args.profile else None
+    bench = Bench(python, node, timing, args.profile, pyspy)
+    quiet_wait = args.quiet_wait if args.quiet_wait is not None else (0 if args.smoke else 10)
+    repeat = args.repeat or (1 if args.smoke else FULL_REPEAT)
+
+    started = time.monotonic()
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mode": "smoke" if args.smoke else "full",
+        "timing": timing,
+        "machine": machine_info(node, python),
+        "scenarios": [],
+    }
+    for scenario in scenarios:
+        runs: dict[str, list[dict[str, Any]]] = {impl.name: [] for impl in implementations}
+        rounds = 1 if scenario.external else repeat
+        for round_number in range(rounds):
+            for implementation in implementations:  # alternate: both see the same noise
+                if quiet_wait and not scenario.external:
+                    wait_for_quiet(quiet_wait)
+                log(f"{scenario.name}: {implementation.name} ({round_number + 1}/{rounds})")
+                try:
+                    result = run_scenario(bench, scenario, implementation, args.smoke)
+                except Exception as exc:  # one broken scenario must not hide the others
+                    result = {"error": f"{type(exc).__name__}: {exc}"}
+                if "error" in result:
+                    log(f"  error: {result['error'][:500]}")
+                runs[implementation.name].append(result)
+        results = {name: best_run(scenario, found) for name, found in runs.items()}
+        value = ratio(scenario, results)
+        report["scenarios"].append(
+            {
+                "name": scenario.name,
+                "title": scenario.describe(args.smoke),
+                "unit": scenario.unit,
+                "target": scenario.target or None,
+                "lower_is_better": scenario.lower_is_better,
+                "results": results,
+                "ratio": value,
+                "meets": meets(scenario, value),
+                "runs": runs,
+            }
+        )
+    report["elapsed_s"] = round(time.monotonic() - started, 1)
+
+    table = render_table(report, implementations)
+    print(describe_machine(report["machine"]))
+    print(
+        f"mode: {report['mode']}, warm-up {timing['warmup']:g} s, measured "
+        f"{timing['duration']:g} s per run, best of {repeat} run(s) per scenario and server, "
+        f"total {report['elapsed_s']} s"
+    )
+    print(table)
+    for entry in report["scenarios"]:
+        print(f"  {entry['name']}: {entry['title']}")
+
+    path = args.json
+    if path is None:
+        RESULTS.mkdir(exist_ok=True)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = RESULTS / f"{report['mode']}-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results: {path}")
+
+    problems = smoke_problems(report)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
