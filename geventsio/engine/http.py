@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import orjson
 
@@ -83,19 +83,23 @@ def error_from(exc: RemoteProtocolError) -> HttpResponse:
 def parse_query(environ: Mapping[str, Any]) -> dict[str, str]:
     """The query parameters (first value of each), with hostile input refused.
 
+    The same answer as ``urllib.parse.parse_qsl(..., keep_blank_values=True)``, which
+    costs several times more on the short queries of every polling request.
+
     :raises RemoteProtocolError: the query string is too long or has too many fields.
     """
     query = str(environ.get("QUERY_STRING", ""))
     if len(query) > MAX_QUERY_LENGTH:
         raise RemoteProtocolError("query string too long", code=EngineErrorCode.BAD_REQUEST)
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
-    except ValueError:
-        raise RemoteProtocolError(
-            "too many query parameters", code=EngineErrorCode.BAD_REQUEST
-        ) from None
+    if query.count("&") >= MAX_QUERY_FIELDS:
+        raise RemoteProtocolError("too many query parameters", code=EngineErrorCode.BAD_REQUEST)
     params: dict[str, str] = {}
-    for key, value in pairs:
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        key, _, value = pair.partition("=")
+        if "%" in pair or "+" in pair:
+            key, value = unquote_plus(key), unquote_plus(value)
         params.setdefault(key, value)
     return params
 

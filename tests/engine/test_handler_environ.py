@@ -1,0 +1,101 @@
+"""geventsio's handler builds the same WSGI environ as pywsgi's, at a lower cost.
+
+Each raw request is read by both handlers from a real TCP connection, and the two
+environs are compared key by key.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from gevent import pywsgi
+
+from geventsio.engine.websocket import TAKEOVER_KEY
+from geventsio.serving.handler import GeventsioHandler
+
+#: Keys whose values are live objects (compared by kind, not by value).
+LIVE_KEYS = {"wsgi.input", "wsgi.errors", "geventsio.socket", TAKEOVER_KEY}
+#: Keys that differ between two connections (checked against the connection).
+PER_CONNECTION_KEYS = {"REMOTE_PORT"}
+
+REQUESTS = {
+    "polling GET": (
+        b"GET /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\n"
+        b"Host: 127.0.0.1:5000\r\nAccept: */*\r\nUser-Agent: node\r\n\r\n"
+    ),
+    "POST with a body": (
+        b"POST /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\n"
+        b"Host: h\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 5\r\n\r\n"
+        b"4helo"
+    ),
+    "escaped path and repeated fields": (
+        b"GET /a%20b/%C3%A9?q=%20x HTTP/1.1\r\nHost: h\r\nX-Many: 1\r\nx-many:  2 \r\n"
+        b"Cookie: a=1\r\nCookie: b=2\r\nAccept-Language: fr\r\n\r\n"
+    ),
+    "underscores and folded lines": (
+        b"GET / HTTP/1.1\r\nHost: h\r\nX_Smuggled: 1\r\nX-Folded: first\r\n  second\r\n"
+        b"X-Empty:\r\n\r\n"
+    ),
+    "chunked with a content length": (
+        b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 10\r\n\r\n0\r\n\r\n"
+    ),
+    "expect continue": (
+        b"POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
+    ),
+    "WebSocket upgrade": (
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: h\r\n"
+        b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    ),
+    "HTTP/1.0": b"GET /old HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n",
+}
+
+
+def environ_of(handler_class: type[Any], raw: bytes) -> tuple[dict[str, Any], Any]:
+    """The environ ``handler_class`` builds for ``raw``, read from a real connection."""
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    conn, address = listener.accept()
+    try:
+        client.sendall(raw)
+        handler = handler_class(conn, address, server)
+        line = handler.read_requestline()
+        assert handler.read_request(line)
+        return handler.get_environ(), handler
+    finally:
+        client.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+def test_the_environ_is_pywsgis(name):
+    raw = REQUESTS[name]
+    expected, _ = environ_of(pywsgi.WSGIHandler, raw)
+    actual, ours = environ_of(GeventsioHandler, raw)
+    skipped = LIVE_KEYS | PER_CONNECTION_KEYS
+    assert {k: v for k, v in actual.items() if k not in skipped} == {
+        k: v for k, v in expected.items() if k not in skipped
+    }
+    assert actual["REMOTE_PORT"] == str(ours.client_address[1])
+    # The body stream: pywsgi's Input, or the raw reader for an upgrade.
+    assert type(actual["wsgi.input"]) is type(expected["wsgi.input"])
+    assert actual["wsgi.input_terminated"] == expected["wsgi.input_terminated"]
+    assert (TAKEOVER_KEY in actual) == (name == "WebSocket upgrade")
+    assert actual["geventsio.socket"] is ours.socket
+    if name == "POST with a body":
+        assert actual["wsgi.input"].read() == b"4helo"
+
+
+def test_header_lookups_answer_the_first_field_in_any_case():
+    _, handler = environ_of(GeventsioHandler, REQUESTS["escaped path and repeated fields"])
+    headers = handler.headers
+    assert headers.get("x-MANY") == "1"
+    assert headers.getheader("cookie") == "a=1"
+    assert headers.get("missing", "dflt") == "dflt"
+    del headers["X-Many"]
+    assert headers.get("x-many") is None
+    assert not any(line.lower().startswith("x-many") for line in headers.headers)
