@@ -34,6 +34,7 @@ from gevent import socket
 from gevent.fileobject import FileObjectPosix
 
 from geventsio.protocol import websocket as ws
+from geventsio.protocol import websocket_handshake as handshake
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -86,9 +87,9 @@ class BenchClient:
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(std_socket.IPPROTO_TCP, std_socket.TCP_NODELAY, 1)
-        key = ws.new_client_key()
+        key = handshake.new_client_key()
         resource = "/socket.io/?EIO=4&transport=websocket"
-        self.sock.sendall(ws.client_handshake_request(f"127.0.0.1:{port}", resource, key))
+        self.sock.sendall(handshake.client_handshake_request(f"127.0.0.1:{port}", resource, key))
         head = b""
         while b"\r\n\r\n" not in head:
             head += self.sock.recv(4096)

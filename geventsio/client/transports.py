@@ -32,6 +32,7 @@ from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import Transport
 from geventsio.protocol import engineio
 from geventsio.protocol import websocket as ws
+from geventsio.protocol import websocket_handshake as handshake
 from geventsio.protocol.engineio import Packet
 
 _CLOSE_FRAME_TIMEOUT = 1.0
@@ -170,9 +171,9 @@ class WebSocketTransport:
         with gevent.Timeout(timeout, TimeoutError(message)):
             sock = open_socket(endpoint.address, options.ssl_context, timeout)
             try:
-                key = ws.new_client_key()
+                key = handshake.new_client_key()
                 resource = endpoint.target(Transport.WEBSOCKET, sid)
-                request = ws.client_handshake_request(
+                request = handshake.client_handshake_request(
                     endpoint.address.host_header, resource, key, endpoint.headers
                 )
                 sock.sendall(request)
@@ -181,7 +182,7 @@ class WebSocketTransport:
                 if head.status != 101:
                     detail = _error_detail(bytes(stream.buffer))
                     raise RemoteProtocolError(f"WebSocket refused with {head.status}: {detail}")
-                ws.check_server_response(head.status, head.headers, key)
+                handshake.check_server_response(head.status, head.headers, key)
             except BaseException:
                 sock.close()
                 raise

@@ -39,7 +39,7 @@ from geventsio.engine.websocket import (
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, Transport
 from geventsio.protocol.engineio import Packet, PacketType
-from geventsio.protocol.websocket import SUPPORTED_VERSION
+from geventsio.protocol.websocket_handshake import SUPPORTED_VERSION
 
 logger = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from geventsio.engine.tcp import set_nodelay
 from geventsio.engine.writer import SocketWriter
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 from geventsio.protocol import websocket as ws_frames
+from geventsio.protocol import websocket_handshake as handshake
 
 logger = logging.getLogger(__name__)
 
@@ -430,8 +431,8 @@ def accept_websocket(
     gunicorn_socket = environ.get(GUNICORN_SOCKET_KEY)
     if takeover is None and gunicorn_socket is None:
         raise UpgradeRefused("this server cannot upgrade to WebSocket", code=3)
-    key = ws_frames.check_client_handshake(lowercase_headers(environ))
-    response = ws_frames.server_handshake_response(key, extra_headers)
+    key = handshake.check_client_handshake(lowercase_headers(environ))
+    response = handshake.server_handshake_response(key, extra_headers)
     if takeover is None:
         status, headers = _split_response(response)
         start_response(status, headers)(b"")

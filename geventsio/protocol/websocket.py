@@ -1,4 +1,5 @@
-"""Sans-IO RFC 6455 WebSocket framing and opening-handshake helpers.
+"""Sans-IO RFC 6455 WebSocket framing (the opening handshake is in
+:mod:`geventsio.protocol.websocket_handshake`).
 
 Used by the server (frames from clients are masked) and by the Python client (frames
 from servers are unmasked, frames it sends are masked). No sockets, no clock, no gevent:
@@ -25,12 +26,9 @@ offset. Its invariants:
 
 from __future__ import annotations
 
-import base64
 import codecs
-import hashlib
-import os
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TypeAlias
@@ -38,7 +36,6 @@ from typing import TypeAlias
 from geventsio.exceptions import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
-    "SUPPORTED_VERSION",
     "BinaryMessage",
     "CloseCode",
     "CloseReceived",
@@ -49,20 +46,14 @@ __all__ = [
     "Pong",
     "TextMessage",
     "WebSocketProtocolError",
-    "accept_key",
     "apply_mask",
     "apply_mask_python",
-    "check_client_handshake",
-    "check_server_response",
-    "client_handshake_request",
     "encode_binary",
     "encode_close",
     "encode_frame",
     "encode_ping",
     "encode_pong",
     "encode_text",
-    "new_client_key",
-    "server_handshake_response",
 ]
 
 
@@ -508,149 +499,3 @@ def encode_pong(payload: bytes = b"", *, mask: bytes | None = None) -> bytes:
     :raises LocalProtocolError: if the payload is over 125 bytes.
     """
     return encode_frame(Opcode.PONG, payload, mask=mask)
-
-
-# ---------------------------------------------------------------------------- handshake
-
-#: The only ``Sec-WebSocket-Version`` supported; send it with a 426 answer.
-SUPPORTED_VERSION = "13"
-_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_FORBIDDEN_IN_HEADERS = frozenset("\r\n\0")
-
-
-def accept_key(sec_websocket_key: str) -> str:
-    """The ``Sec-WebSocket-Accept`` value answering ``sec_websocket_key``."""
-    digest = hashlib.sha1((sec_websocket_key + _GUID).encode("latin-1"), usedforsecurity=False)
-    return base64.b64encode(digest.digest()).decode("ascii")
-
-
-def new_client_key() -> str:
-    """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64 encoded."""
-    return base64.b64encode(os.urandom(16)).decode("ascii")
-
-
-def _tokens(value: str) -> set[str]:
-    return {token.strip().lower() for token in value.split(",")}
-
-
-def _shown(value: str) -> str:
-    return repr(value if len(value) <= 60 else value[:60] + "...")
-
-
-def _check_upgrade_headers(headers: Mapping[str, str]) -> None:
-    upgrade = headers.get("upgrade", "")
-    if "websocket" not in _tokens(upgrade):
-        raise RemoteProtocolError(f"expected 'Upgrade: websocket', got {_shown(upgrade)}")
-    connection = headers.get("connection", "")
-    if "upgrade" not in _tokens(connection):
-        raise RemoteProtocolError(f"'Connection' lacks the 'upgrade' token: {_shown(connection)}")
-
-
-def check_client_handshake(headers: Mapping[str, str]) -> str:
-    """Check the headers of a client's opening handshake (RFC 6455, 4.2.1).
-
-    The method (GET) and HTTP version are the caller's to check.
-
-    :param headers: the request headers, looked up by lower-case name: pass a mapping
-        whose keys are lower-cased, or a case-insensitive one (e.g. Werkzeug's
-        ``Headers``).
-    :returns: the ``Sec-WebSocket-Key``, for :func:`server_handshake_response`.
-    :raises RemoteProtocolError: with ``status`` 400 for a malformed handshake, 426 for
-        an unsupported ``Sec-WebSocket-Version`` (answer with the header
-        ``Sec-WebSocket-Version: 13``).
-    """
-    _check_upgrade_headers(headers)
-    version = headers.get("sec-websocket-version", "").strip()
-    if not version:
-        raise RemoteProtocolError("missing Sec-WebSocket-Version header")
-    if version != SUPPORTED_VERSION:
-        message = f"Sec-WebSocket-Version {_shown(version)} unsupported, only 13 is"
-        raise RemoteProtocolError(message, status=426)
-    key = headers.get("sec-websocket-key", "").strip()
-    try:
-        raw = base64.b64decode(key, validate=True)
-    except ValueError:  # binascii.Error, or a non-ASCII str
-        raw = b""
-    if len(raw) != 16:
-        raise RemoteProtocolError(f"Sec-WebSocket-Key is not 16 bytes in base64: {_shown(key)}")
-    return key
-
-
-def _header_lines(headers: Sequence[tuple[str, str]]) -> list[str]:
-    lines = []
-    for name, value in headers:
-        if not name or ":" in name or any(ch.isspace() for ch in name):
-            raise LocalProtocolError(f"invalid header name {name!r}")
-        if _FORBIDDEN_IN_HEADERS.intersection(value):
-            raise LocalProtocolError(f"invalid character in the value of header {name!r}")
-        lines.append(f"{name}: {value}")
-    return lines
-
-
-def _http_head(lines: list[str]) -> bytes:
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def server_handshake_response(key: str, extra_headers: Sequence[tuple[str, str]] = ()) -> bytes:
-    """The complete ``101 Switching Protocols`` response, headers and blank line.
-
-    :param key: the key returned by :func:`check_client_handshake`.
-    :param extra_headers: more ``(name, value)`` headers (e.g. ``Set-Cookie``).
-    :raises LocalProtocolError: if an extra header would break the response.
-    """
-    return _http_head(
-        [
-            "HTTP/1.1 101 Switching Protocols",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Accept: {accept_key(key)}",
-            *_header_lines(extra_headers),
-        ]
-    )
-
-
-def client_handshake_request(
-    host: str, resource: str, key: str, extra_headers: Sequence[tuple[str, str]] = ()
-) -> bytes:
-    """The complete opening-handshake ``GET`` request of a client.
-
-    :param host: the ``Host`` header, e.g. ``"example.com:8080"``.
-    :param resource: the path and query, ASCII (percent-encoded), starting with ``/``.
-    :param key: a key from :func:`new_client_key`; keep it for
-        :func:`check_server_response`.
-    :param extra_headers: more ``(name, value)`` headers (``Origin``, ``Cookie``...).
-        Offer no extension or subprotocol: :func:`check_server_response` refuses both.
-    :raises LocalProtocolError: for a malformed resource or header.
-    """
-    if not resource.startswith("/") or not resource.isascii() or " " in resource:
-        raise LocalProtocolError(f"resource must be an ASCII path starting with '/': {resource!r}")
-    headers = [("Host", host), ("Sec-WebSocket-Key", key), *extra_headers]
-    return _http_head(
-        [
-            f"GET {resource} HTTP/1.1",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Version: {SUPPORTED_VERSION}",
-            *_header_lines(headers),
-        ]
-    )
-
-
-def check_server_response(status: int, headers: Mapping[str, str], key: str) -> None:
-    """Check a server's answer to :func:`client_handshake_request` (RFC 6455, 4.1).
-
-    :param status: the response's status code.
-    :param headers: the response headers, looked up by lower-case name (as in
-        :func:`check_client_handshake`).
-    :param key: the key sent in the request.
-    :raises RemoteProtocolError: if the server refused or answered wrongly.
-    """
-    if status != 101:
-        raise RemoteProtocolError(f"expected status 101 Switching Protocols, got {status}")
-    _check_upgrade_headers(headers)
-    accept = headers.get("sec-websocket-accept", "").strip()
-    if accept != accept_key(key):
-        raise RemoteProtocolError(f"wrong Sec-WebSocket-Accept {_shown(accept)}")
-    for name in ("sec-websocket-extensions", "sec-websocket-protocol"):
-        if headers.get(name, "").strip():
-            raise RemoteProtocolError(f"server chose {name} {_shown(headers[name])}, none offered")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from geventsio.exceptions import LocalProtocolError, RemoteProtocolError
 from geventsio.protocol import websocket as ws
+from geventsio.protocol import websocket_handshake as handshake
 from geventsio.protocol.websocket import (
     BinaryMessage,
     CloseReceived,
@@ -457,7 +458,7 @@ GOOD_REQUEST = {
 
 
 def test_accept_key_rfc_example() -> None:
-    assert ws.accept_key(RFC_KEY) == RFC_ACCEPT
+    assert handshake.accept_key(RFC_KEY) == RFC_ACCEPT
 
 
 @pytest.mark.parametrize(
@@ -470,7 +471,7 @@ def test_accept_key_rfc_example() -> None:
     ],
 )
 def test_client_handshake_accepted(changes: dict[str, str]) -> None:
-    assert ws.check_client_handshake({**GOOD_REQUEST, **changes}) == RFC_KEY
+    assert handshake.check_client_handshake({**GOOD_REQUEST, **changes}) == RFC_KEY
 
 
 @pytest.mark.parametrize(
@@ -491,13 +492,13 @@ def test_client_handshake_accepted(changes: dict[str, str]) -> None:
 def test_client_handshake_refused(changes: dict[str, str | None], status: int, words: str) -> None:
     headers = {k: v for k, v in {**GOOD_REQUEST, **changes}.items() if v is not None}
     with pytest.raises(RemoteProtocolError) as info:
-        ws.check_client_handshake(headers)
+        handshake.check_client_handshake(headers)
     assert info.value.status == status
     assert words in info.value.message
 
 
 def test_server_handshake_response() -> None:
-    assert ws.server_handshake_response(RFC_KEY, [("Set-Cookie", "io=1")]) == (
+    assert handshake.server_handshake_response(RFC_KEY, [("Set-Cookie", "io=1")]) == (
         b"HTTP/1.1 101 Switching Protocols\r\n"
         b"Upgrade: websocket\r\n"
         b"Connection: Upgrade\r\n"
@@ -512,13 +513,13 @@ def test_server_handshake_response() -> None:
 )
 def test_header_injection_refused(header: tuple[str, str]) -> None:
     with pytest.raises(LocalProtocolError):
-        ws.server_handshake_response(RFC_KEY, [header])
+        handshake.server_handshake_response(RFC_KEY, [header])
     with pytest.raises(LocalProtocolError):
-        ws.client_handshake_request("h", "/", RFC_KEY, [header])
+        handshake.client_handshake_request("h", "/", RFC_KEY, [header])
 
 
 def test_client_handshake_request() -> None:
-    assert ws.client_handshake_request(
+    assert handshake.client_handshake_request(
         "server.example.com", "/chat?x=1", RFC_KEY, [("Origin", "http://example.com")]
     ) == (
         b"GET /chat?x=1 HTTP/1.1\r\n"
@@ -535,13 +536,13 @@ def test_client_handshake_request() -> None:
 @pytest.mark.parametrize("resource", ["chat", "/a b", "/caf\u00e9", "/a\r\nX: y"])
 def test_client_handshake_request_bad_resource(resource: str) -> None:
     with pytest.raises(LocalProtocolError):
-        ws.client_handshake_request("h", resource, RFC_KEY)
+        handshake.client_handshake_request("h", resource, RFC_KEY)
 
 
 def test_new_client_key() -> None:
-    key = ws.new_client_key()
+    key = handshake.new_client_key()
     assert len(base64.b64decode(key, validate=True)) == 16
-    assert key != ws.new_client_key()
+    assert key != handshake.new_client_key()
 
 
 def parse_head(head: bytes) -> tuple[str, dict[str, str]]:
@@ -551,14 +552,14 @@ def parse_head(head: bytes) -> tuple[str, dict[str, str]]:
 
 
 def test_handshake_between_client_and_server_helpers() -> None:
-    key = ws.new_client_key()
-    request_line, request = parse_head(ws.client_handshake_request("h:1", "/s", key))
+    key = handshake.new_client_key()
+    request_line, request = parse_head(handshake.client_handshake_request("h:1", "/s", key))
     assert request_line == "GET /s HTTP/1.1"
     status_line, response = parse_head(
-        ws.server_handshake_response(ws.check_client_handshake(request))
+        handshake.server_handshake_response(handshake.check_client_handshake(request))
     )
     assert status_line.startswith("HTTP/1.1 101 ")
-    ws.check_server_response(101, response, key)
+    handshake.check_server_response(101, response, key)
 
 
 GOOD_RESPONSE = {
@@ -575,7 +576,7 @@ GOOD_RESPONSE = {
         (101, {"upgrade": None}, "Upgrade"),
         (101, {"connection": "close"}, "Connection"),
         (101, {"sec-websocket-accept": None}, "Accept"),
-        (101, {"sec-websocket-accept": ws.accept_key(ws.new_client_key())}, "Accept"),
+        (101, {"sec-websocket-accept": handshake.accept_key(handshake.new_client_key())}, "Accept"),
         (101, {"sec-websocket-extensions": "permessage-deflate"}, "extensions"),
         (101, {"sec-websocket-protocol": "chat"}, "protocol"),
     ],
@@ -583,9 +584,9 @@ GOOD_RESPONSE = {
 def test_server_response_refused(status: int, changes: dict[str, str | None], words: str) -> None:
     headers = {k: v for k, v in {**GOOD_RESPONSE, **changes}.items() if v is not None}
     with pytest.raises(RemoteProtocolError) as info:
-        ws.check_server_response(status, headers, RFC_KEY)
+        handshake.check_server_response(status, headers, RFC_KEY)
     assert words in info.value.message
 
 
 def test_server_response_accepted() -> None:
-    ws.check_server_response(101, GOOD_RESPONSE, RFC_KEY)
+    handshake.check_server_response(101, GOOD_RESPONSE, RFC_KEY)

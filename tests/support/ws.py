@@ -14,6 +14,7 @@ import gevent
 
 from geventsio.exceptions import LocalProtocolError
 from geventsio.protocol import websocket as wsproto
+from geventsio.protocol import websocket_handshake as handshake
 from geventsio.protocol.websocket import (
     BinaryMessage,
     CloseReceived,
@@ -76,15 +77,16 @@ class WsClient:
             with its body, is on the exception).
         """
         http = HttpClient(host, port, timeout=timeout, rcvbuf=rcvbuf)
-        key = wsproto.new_client_key()
-        http.send(wsproto.client_handshake_request(http.host_header, resource, key, list(headers)))
+        key = handshake.new_client_key()
+        request = handshake.client_handshake_request(http.host_header, resource, key, list(headers))
+        http.send(request)
         head = http.read_head()
         if head.status != 101:
             if head.header("content-length") is not None:
                 head.body = http.read_exact(int(head.header("content-length") or 0))
             http.close()
             raise HandshakeRefused(head)
-        wsproto.check_server_response(head.status, {k.lower(): v for k, v in head.headers}, key)
+        handshake.check_server_response(head.status, {k.lower(): v for k, v in head.headers}, key)
         client = cls(http)
         if http.buffer:
             client._feed(bytes(http.buffer))
