@@ -7,12 +7,19 @@ WebSocket. Its invariants:
   WebSocket, the WebSocket after. An upgrade moves what the buffer still holds onto the
   WebSocket before anything else is written there, so order is kept.
 * Incoming MESSAGE packets are handed to the handler in arrival order, in the
-  transport's own greenlet (the WebSocket reader, the POST request). The handler must
+  transport's own greenlet (the WebSocket reader, the POST request). The handler does
   not block there: the layer above queues work for its own greenlets, so that a slow
   application handler never stops the heartbeat, and an acknowledgement that a blocked
-  handler waits for can still be read.
+  handler waits for can still be read. The one exception is back-pressure: when the
+  layer above has too much queued, it holds the transport's greenlet until it has room,
+  so that the client is read no further, and sets ``reading_held`` meanwhile.
 * The heartbeat is a hub timer, not a greenlet; an idle session costs its socket, its
-  buffer and, on WebSocket, the reader greenlet.
+  buffer and, on WebSocket, the reader greenlet. When reading was held at any moment
+  since the last heartbeat timer, an unanswered ping does not close the session: its
+  pong may be among the bytes not read yet. The ping is sent again instead, and judged
+  ``ping_timeout`` later (so the client, which expects a ping every ``ping_interval +
+  ping_timeout``, keeps getting them too); the first pong read answers it. A session
+  read freely for a whole ``ping_timeout`` without a pong is closed, as ever.
 * ``close()`` runs once, and tells the handler once, after every message delivered
   before it.
 """
@@ -71,7 +78,8 @@ class EngineHandler(Protocol):
         """A session opened (called in the handshake request's greenlet)."""
 
     def on_engine_message(self, socket: EngineSocket, data: str | bytes) -> None:
-        """A MESSAGE arrived (called in the transport's greenlet, in order; must not block)."""
+        """A MESSAGE arrived (called in the transport's greenlet, in order; must not block,
+        except to push back, with ``socket.reading_held`` set)."""
 
     def on_engine_close(self, socket: EngineSocket, reason: DisconnectReason) -> None:
         """The session ended (called once, last; must not block)."""
@@ -120,6 +128,8 @@ class EngineSocket:
         self._timer: Any = None
         self._close_grace: Any = None
         self._overflowed = False
+        self._reading_held = False
+        self._held_since_timer = False
 
     # -- properties ------------------------------------------------------------------
 
@@ -141,6 +151,18 @@ class EngineSocket:
     def connected(self) -> bool:
         """Whether packets sent now can still reach the client."""
         return self.state is SessionState.OPEN
+
+    @property
+    def reading_held(self) -> bool:
+        """Whether the handler holds the transport's greenlet to push back on the client
+        (set by the handler; no pong can be read meanwhile)."""
+        return self._reading_held
+
+    @reading_held.setter
+    def reading_held(self, held: bool) -> None:
+        self._reading_held = held
+        if held:
+            self._held_since_timer = True
 
     # -- sending ---------------------------------------------------------------------
 
@@ -190,7 +212,12 @@ class EngineSocket:
         if self.state is not SessionState.OPEN:
             return
         decision = self._heartbeat.on_timer()
+        held, self._held_since_timer = self._held_since_timer, self._reading_held
         if decision.action is HeartbeatAction.TIMED_OUT:
+            if held:  # reading was held since the last timer: the pong may be unread
+                self._schedule(self.options.ping_timeout)
+                self.send_packets((OutgoingPacket(engineio.PING),))
+                return
             logger.info("session %s: no pong within %.3g s", self.sid, self.options.ping_timeout)
             gevent.spawn(self.close, DisconnectReason.PING_TIMEOUT)
             return

@@ -1,21 +1,41 @@
 """One Engine.IO session and the namespace sockets multiplexed on it (Node's ``Client``).
 
 Theory of operation. The engine hands every message to :meth:`Connection.receive` in the
-transport's greenlet, which must not block: it decodes, settles acknowledgements at once
-(so a handler blocked in ``call()`` still gets its answer), and queues everything else —
-namespace connects, events, disconnects — for the connection's worker greenlet, which
-runs them in arrival order. The worker exists only while there is work; an idle
-connection has none.
+transport's greenlet: it decodes, settles acknowledgements at once (so a handler blocked
+in ``call()`` still gets its answer), and queues everything else — namespace connects,
+events, disconnects — for the connection's worker greenlet, which runs them in arrival
+order. The worker exists only while there is work; an idle connection has none.
+
+Back-pressure. ``receive`` never blocks, except when the queue has reached the server's
+``max_queued_events`` (the high-water mark): then it holds the transport's greenlet
+until the worker has brought the queue down to half of that (the low-water mark), so
+the client is read no further — TCP flow control stops a WebSocket client, and a
+polling POST is answered only once its packets are queued. Nothing is dropped and order
+is kept. Invariants:
+
+* Only ``receive`` waits, and only for room; the worker and the hub never wait for it.
+  Every change that can make room (the worker taking work, the connection closing, a
+  greenlet starting to wait for an acknowledgement) wakes the waiting greenlet, and the
+  wait is re-checked every :data:`RECHECK_INTERVAL` seconds as a safety net.
+* While a greenlet waits in ``call()`` for this client's acknowledgement (see
+  :meth:`Connection.awaiting_ack`), both marks are raised by ``max_queued_events``: the
+  acknowledgement is behind what the client sent before it, and a paused reader would
+  never reach it. The queue is still bounded (twice the option); a client that floods
+  past that before answering makes the ``call()`` time out instead.
+* While the greenlet waits, ``engine.reading_held`` is set, so that the heartbeat does
+  not take the unread pong for a missing one.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent.event import Event
 
 from geventsio._types import DisconnectReason
 from geventsio.engine.outgoing import OutgoingPacket
@@ -29,6 +49,9 @@ if TYPE_CHECKING:
     from geventsio.server.socket import Socket
 
 logger = logging.getLogger(__name__)
+
+#: Seconds after which a paused reader re-checks its wait, even if nothing woke it.
+RECHECK_INTERVAL = 1.0
 
 
 class Connection:
@@ -47,6 +70,15 @@ class Connection:
         # A deque only while there is work (an empty deque costs ~600 bytes).
         self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
         self._working = False
+        self._bound = server.max_queued_events
+        self._high_water = self._bound
+        self._low_water = self._bound // 2
+        self._acks_awaited = 0
+        #: Transport greenlets waiting for room in the queue, and what wakes them.
+        self._paused = 0
+        self._room: Event | None = None
+        #: How many times the reader was paused (back-pressure), for logs and tests.
+        self.pauses = 0
         self.closed = False
         self._connect_timer: Any = gevent.get_hub().loop.timer(server.connect_timeout)
         self._connect_timer.start(self._on_connect_timeout)
@@ -62,11 +94,23 @@ class Connection:
             self._working = True
             self.server.workers.submit(self._run_worker)
 
+    @property
+    def queued(self) -> int:
+        """How much work waits for the worker (the running item not counted)."""
+        return len(self._queue) if self._queue is not None else 0
+
+    @property
+    def paused(self) -> bool:
+        """Whether a transport greenlet is held until the queue has room (back-pressure)."""
+        return self._paused > 0
+
     def _run_worker(self) -> None:
         queue = self._queue
         try:
             while queue:
                 function, args = queue.popleft()
+                if self._paused:
+                    self._wake_if_room()
                 try:
                     function(*args)
                 except Exception:
@@ -79,7 +123,8 @@ class Connection:
     # -- from the engine -------------------------------------------------------------
 
     def receive(self, data: str | bytes) -> None:
-        """One Engine.IO message arrived (transport greenlet: never blocks)."""
+        """One Engine.IO message arrived (transport greenlet). Returns at once, unless the
+        queue is full: then it returns once the worker has made room (back-pressure)."""
         try:
             packet = self._decoder.feed(data)
         except RemoteProtocolError as exc:
@@ -88,6 +133,74 @@ class Connection:
             return
         if packet is not None:
             _RECEIVERS[packet.type](self, packet)
+            queue = self._queue
+            if queue is not None and len(queue) >= self._high_water:
+                self._wait_for_room()
+
+    # -- back-pressure ---------------------------------------------------------------
+
+    def _has_room(self) -> bool:
+        queue = self._queue
+        return (
+            queue is None
+            or len(queue) <= self._low_water
+            or self.closed
+            or not self.engine.connected
+        )
+
+    def _wake_if_room(self) -> None:
+        if self._room is not None and self._has_room():
+            self._room.set()
+
+    def _wait_for_room(self) -> None:
+        """Hold the transport's greenlet until the worker has drained the queue to the
+        low-water mark, or the connection closed."""
+        if self._has_room():
+            return
+        room = self._room
+        if room is None:
+            room = self._room = Event()
+        self.pauses += 1
+        logger.log(
+            logging.DEBUG if self.pauses > 1 else logging.INFO,
+            "connection %s: %d events queued; reading paused until the handlers catch up "
+            "(pause %d)",
+            self.engine.sid,
+            self.queued,
+            self.pauses,
+        )
+        self._paused += 1
+        self.engine.reading_held = True
+        try:
+            while not self._has_room():
+                room.clear()
+                room.wait(RECHECK_INTERVAL)
+        finally:
+            self._paused -= 1
+            if not self._paused:
+                self.engine.reading_held = False
+
+    @contextmanager
+    def awaiting_ack(self) -> Iterator[None]:
+        """Mark the ``with`` block as waiting for an acknowledgement from this client.
+
+        Meanwhile a paused reader reads on, up to twice ``max_queued_events``, so that
+        the acknowledgement can be read (see the module's theory of operation).
+        """
+        self._acks_awaited += 1
+        self._set_marks()
+        try:
+            yield
+        finally:
+            self._acks_awaited -= 1
+            self._set_marks()
+
+    def _set_marks(self) -> None:
+        extra = self._bound if self._acks_awaited else 0
+        self._high_water = self._bound + extra
+        self._low_water = self._bound // 2 + extra
+        if self._paused:
+            self._wake_if_room()
 
     def _on_connect(self, packet: Packet) -> None:
         self.run_soon(self.server.connect_namespace, self, packet.namespace, packet.data)
@@ -124,6 +237,8 @@ class Connection:
         self.closed = True
         self._connect_timer.close()
         self.run_soon(self._close_sockets, reason)
+        if self._room is not None:
+            self._room.set()
 
     def _close_sockets(self, reason: DisconnectReason) -> None:
         for socket in list(self.sockets.values()):

@@ -35,6 +35,10 @@ class Server:
     :param max_json_depth: nesting allowed in an incoming packet's JSON.
     :param async_handlers: run each incoming event in its own greenlet (events of one
         client may then be handled out of order); default False: in order, one by one.
+    :param max_queued_events: packets (events, namespace connects and disconnects) one
+        connection may have waiting for its handlers; when that many wait, the server
+        stops reading that client until its handlers have worked the queue down to half
+        (back-pressure: nothing is dropped, order is kept).
     :param engine_options: Engine.IO options (see :class:`~geventsio.EngineOptions`):
         ``ping_interval``, ``ping_timeout``, ``max_payload``, ``cors_allowed_origins``,
         ``path``, ``transports``, ``cookie``, ``allow_request``...
@@ -48,16 +52,20 @@ class Server:
         max_attachments: int = 10,
         max_json_depth: int = 32,
         async_handlers: bool = False,
+        max_queued_events: int = 1000,
         **engine_options: Any,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
+        if max_queued_events <= 0:
+            raise ValueError("max_queued_events must be positive")
         self.adapter_factory = adapter
         self.connect_timeout = connect_timeout
         self.decoder_limits = DecoderLimits(
             max_attachments=max_attachments, max_depth=max_json_depth
         )
         self.async_handlers = async_handlers
+        self.max_queued_events = max_queued_events
         self.error_handler: ErrorHandler | None = None
         self.engine = EngineServer(self, EngineOptions(**engine_options))
         #: The greenlets that run the connections' queued work.

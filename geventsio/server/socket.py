@@ -169,7 +169,8 @@ class Socket:
             timeout_error=lambda: AckTimeout(f"no ack for {event!r}"),
         )
         self._emit_packet(event, args, ack_id, volatile=False)
-        answer = result.get()
+        with self.connection.awaiting_ack():  # a paused reader must reach the answer
+            answer = result.get()
         if len(answer) == 1:
             return answer[0]
         return tuple(answer) if answer else None
