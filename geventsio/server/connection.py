@@ -236,6 +236,10 @@ class Connection:
         """The Engine.IO session ended: every socket disconnects, after queued work."""
         self.closed = True
         self._connect_timer.close()
+        # Now, not in the queue: a handler blocked in call() (perhaps without a timeout)
+        # would otherwise keep the queue, and this connection's close, waiting forever.
+        for socket in list(self.sockets.values()):
+            socket.fail_pending_acks(reason)
         self.run_soon(self._close_sockets, reason)
         if self._room is not None:
             self._room.set()

@@ -396,8 +396,14 @@ class Socket:
         self.connected = False
         self.namespace.remove(self)
         self.connection.namespace_disconnected(self)
-        self._acks.fail_all(NotConnected(f"socket {self.id} disconnected ({reason.value})"))
+        self.fail_pending_acks(reason)
         self.namespace.run_hook("disconnect", self, reason)
+
+    def fail_pending_acks(self, reason: DisconnectReason) -> None:
+        """No acknowledgement can arrive any more: fail every wait for one now (a
+        ``call()`` raises :class:`~geventsio.NotConnected`, a callback with a timeout
+        gets the error). Never blocks."""
+        self._acks.fail_all(NotConnected(f"socket {self.id} disconnected ({reason.value})"))
 
 
 class _NoAck:

@@ -11,7 +11,7 @@ import gevent
 import orjson
 import pytest
 
-from geventsio import ConnectionRefused
+from geventsio import ConnectionRefused, NotConnected
 from geventsio.protocol.engineio import PacketType, decode_payload
 from tests.server.sio_support import RawSio, record
 from tests.support import ConnectionEnded, build_request, elapsed, messages, wait_until
@@ -253,3 +253,28 @@ def test_a_gevent_timeout_in_a_handler_is_an_ordinary_handler_error(sio_server, 
     assert '31["after"]' in answers
     assert reported == ["Timeout"]
     assert any(r.levelno >= logging.ERROR for r in caplog.records)
+
+
+@pytest.mark.parametrize("timeout", [None, 30.0])
+def test_a_call_waiting_for_a_client_that_leaves_fails_at_once(sio_server, timeout):
+    app = sio_server()
+    outcome: list[object] = []
+
+    @app.sio.on("ask")
+    def ask(socket):
+        try:
+            outcome.append(socket.call("question", timeout=timeout))
+        except NotConnected as exc:
+            outcome.append(exc)
+
+    life = record(app.sio)
+    raw = app.raw()
+    socket_id = raw.connect()
+    raw.emit("ask")
+    message = raw.recv()
+    assert isinstance(message, str) and message.endswith('["question"]'), message
+    started = time.monotonic()
+    raw.ws.close()  # leaves without answering: nothing can answer the call any more
+    assert life.reason_of(socket_id) == "transport close"
+    assert elapsed(started) < 5.0  # not the call's timeout (nor forever)
+    assert len(outcome) == 1 and isinstance(outcome[0], NotConnected)
