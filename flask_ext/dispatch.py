@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import flask
 
 import geventsio
-from flask_ext.context import EventContext, event_context, optional_event
+from flask_ext.context import EventContext, EventContexts, optional_event
 from flask_ext.exceptions import ConnectionRefusedError
 from flask_ext.handlers import (
     CATCH_ALL,
@@ -70,6 +70,7 @@ class Dispatcher:
         self.app = app
         self.server = server
         self.table = table
+        self.contexts = EventContexts(app, self._on_error)
         self._routed: set[str] = set()
 
     def route(self, name: str) -> None:
@@ -85,19 +86,16 @@ class Dispatcher:
     # -- the routers (called by geventsio) ---------------------------------------------
 
     def _on_connect(self, socket: geventsio.Socket, auth: Any) -> None:
-        if self._run_event(socket, CONNECT, (auth,)) is False:
+        if self._on_event(socket, CONNECT, auth) is False:
             raise ConnectionRefusedError()
 
     def _on_disconnect(self, socket: geventsio.Socket, reason: geventsio.DisconnectReason) -> None:
         if socket.data.get(_DISCONNECTED_KEY):  # disconnect() called from the handler
             return
         socket.data[_DISCONNECTED_KEY] = True
-        self._run_event(socket, DISCONNECT, (reason,))
+        self._on_event(socket, DISCONNECT, reason)
 
     def _on_event(self, socket: geventsio.Socket, event: str, *args: Any) -> Any:
-        return self._run_event(socket, event, args)
-
-    def _run_event(self, socket: geventsio.Socket, event: str, args: tuple[Any, ...]) -> Any:
         found = self.table.resolve(socket.namespace.name, event, args)
         if found is None:
             logger.debug(
@@ -105,7 +103,12 @@ class Dispatcher:
             )
             return geventsio.NO_ACK
         function, call_args = found
-        return self.run(EventContext(self.socketio, socket, event, args), function, call_args)
+        current = EventContext(self.socketio, socket, event, args)
+        try:  # self.run(), inlined: this is the path of every event
+            return self.contexts.run(current, self.socketio.manage_session, function, call_args)
+        except Exception as exc:
+            self._escaped(current, exc)
+            raise
 
     # -- running application code ------------------------------------------------------
 
@@ -115,23 +118,27 @@ class Dispatcher:
         :returns: the function's return value, or its error handler's.
         """
         try:
-            with event_context(self.app, event, self.socketio.manage_session):
-                try:
-                    return function(*args)
-                except geventsio.ConnectionRefused:
-                    raise
-                except Exception as exc:
-                    error_handler = self.table.error_handler_for(event.namespace)
-                    if error_handler is None:
-                        raise
-                    return error_handler(exc)
-        except geventsio.ConnectionRefused:
-            raise
+            return self.contexts.run(event, self.socketio.manage_session, function, args)
         except Exception as exc:
-            recorder = event.socket.handshake.environ.get(TEST_RECORDER_KEY)
-            if recorder is not None:
-                recorder(exc)
+            self._escaped(event, exc)
             raise
+
+    def _escaped(self, event: EventContext, exc: Exception) -> None:
+        """``exc`` escaped the handlers of ``event``: tell the test client, if it is one
+        (a refused connection is not an error)."""
+        if isinstance(exc, geventsio.ConnectionRefused):
+            return
+        recorder = event.socket.handshake.environ.get(TEST_RECORDER_KEY)
+        if recorder is not None:
+            recorder(exc)
+
+    def _on_error(self, event: EventContext, exc: Exception) -> Any:
+        """A handler raised ``exc``: its namespace's error handler returns the
+        acknowledgement; without one (or for a refused connection) ``exc`` propagates."""
+        error_handler = self.table.error_handler_for(event.namespace)
+        if error_handler is None or isinstance(exc, geventsio.ConnectionRefused):
+            raise exc
+        return error_handler(exc)
 
     def bind_callback(self, callback: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap an acknowledgement callback so that it runs in Flask contexts: those of

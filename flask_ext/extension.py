@@ -237,9 +237,9 @@ class SocketIO:
         target = self._find_namespace(namespace)
         if target is None:
             return
-        operator = target.except_(*skip)
-        if to is not None:
-            operator = operator.to(to)
+        operator = target if to is None else target.to(to)  # the namespace: everyone
+        if skip:
+            operator = operator.except_(*skip)
         try:
             if callback is None:
                 operator.emit(event, *args)

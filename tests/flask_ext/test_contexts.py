@@ -1,0 +1,298 @@
+"""The Flask contexts around each event: what flask_ext keeps per socket between events
+must not show (``g``, request attributes, teardown functions, signals), on both ways of
+pushing the contexts (Flask's context variables directly, or the contexts' own push)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import flask
+import gevent
+import pytest
+from flask import Flask, current_app, g, request, url_for
+
+from flask_ext import SocketIO, disconnect
+from flask_ext import context as context_module
+from flask_ext.context import EventContext, EventContexts
+
+
+@pytest.fixture(params=["fast push", "plain push"])
+def push(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with either way of pushing the contexts (``plain push``: a Flask
+    without the context variables flask_ext knows)."""
+    if request.param == "plain push":
+        monkeypatch.setattr(context_module._FastPush, "available", staticmethod(lambda: False))
+    return str(request.param)
+
+
+@pytest.fixture
+def observed() -> list[Any]:
+    return []
+
+
+@pytest.fixture
+def events_app(app: Flask, push: str, observed: list[Any]) -> tuple[Flask, SocketIO]:
+    """An application whose handlers report what they see of the Flask contexts."""
+    socketio = SocketIO(app)
+
+    @app.route("/page/<int:number>")
+    def page(number: int) -> str:
+        return str(number)
+
+    @app.teardown_request
+    def teardown_request(exc: BaseException | None) -> None:
+        event = getattr(request, "event", {"message": "(not an event)"})
+        observed.append(("teardown_request", event["message"], repr(exc)))
+
+    @app.teardown_appcontext
+    def teardown_appcontext(exc: BaseException | None) -> None:
+        observed.append(("teardown_appcontext", getattr(g, "count", None), repr(exc)))
+
+    @socketio.on("count")
+    def count() -> int:
+        g.count = getattr(g, "count", 0) + 1
+        return int(g.count)
+
+    @socketio.on("mark")
+    def mark(value: str) -> None:
+        request.mark = value  # type: ignore[attr-defined]
+        request.event["args"] = ("changed",)
+
+    @socketio.on("peek")
+    def peek() -> dict[str, Any]:
+        return {
+            "mark": getattr(request, "mark", None),
+            "sid": request.sid,
+            "event": request.event,
+            "path": request.path,
+            "args": request.args.to_dict(),
+        }
+
+    @socketio.on("links")
+    def links() -> list[str]:
+        return [current_app.name, url_for("page", number=3), url_for("page", number=4)]
+
+    @socketio.on("fail")
+    def fail() -> None:
+        raise ValueError("boom")
+
+    @socketio.on("copy")
+    def copy() -> list[Any]:
+        @flask.copy_current_request_context
+        def later() -> list[Any]:
+            return [request.sid, request.event["message"]]
+
+        return gevent.spawn(later).get(timeout=5)
+
+    @socketio.on("kick")
+    def kick() -> None:
+        g.where = "kick"
+        disconnect()  # runs the disconnect handler now, nested in this event
+        observed.append(("kick", g.where, request.event["message"]))
+
+    @socketio.on("disconnect")
+    def on_disconnect(reason: str) -> None:
+        observed.append(("disconnect", getattr(g, "where", None), request.event["message"]))
+
+    return app, socketio
+
+
+def test_g_is_empty_at_each_event(events_app: tuple[Flask, SocketIO]) -> None:
+    app, socketio = events_app
+    one, two = socketio.test_client(app), socketio.test_client(app)
+    assert [one.emit("count", callback=True) for _ in range(3)] == [1, 1, 1]
+    assert two.emit("count", callback=True) == 1
+
+
+def test_teardown_functions_run_after_each_event(
+    events_app: tuple[Flask, SocketIO], observed: list[Any]
+) -> None:
+    app, socketio = events_app
+    client = socketio.test_client(app)
+    client.emit("count")
+    client.emit("count")
+    assert (
+        observed[-4:]
+        == [
+            ("teardown_request", "count", "None"),
+            ("teardown_appcontext", 1, "None"),
+        ]
+        * 2
+    )
+
+
+def test_teardown_functions_run_once_per_event_from_the_first(
+    events_app: tuple[Flask, SocketIO], push: str, observed: list[Any]
+) -> None:
+    if push == "plain push":
+        pytest.skip("without Flask's context variables the session is opened in a request")
+    app, socketio = events_app
+    client = socketio.test_client(app)  # the connect event has no handler: no contexts
+    client.emit("count")
+    assert observed == [("teardown_request", "count", "None"), ("teardown_appcontext", 1, "None")]
+
+
+def test_teardown_functions_get_the_handlers_exception(
+    events_app: tuple[Flask, SocketIO], observed: list[Any]
+) -> None:
+    app, socketio = events_app
+    client = socketio.test_client(app)
+    client.emit("count")
+    observed.clear()
+    with pytest.raises(ValueError, match="boom"):
+        client.emit("fail")
+    assert observed == [
+        ("teardown_request", "fail", "ValueError('boom')"),
+        ("teardown_appcontext", None, "ValueError('boom')"),
+    ]
+    client.emit("count")  # the socket's contexts are still usable
+    assert observed[-1] == ("teardown_appcontext", 1, "None")
+
+
+def test_request_attributes_do_not_leak_between_events(
+    events_app: tuple[Flask, SocketIO],
+) -> None:
+    app, socketio = events_app
+    client = socketio.test_client(app, query_string="room=blue")
+    client.emit("mark", "one")
+    seen = client.emit("peek", callback=True)
+    assert seen["mark"] is None  # set on the previous event's request object
+    assert seen["sid"] == client.get_sid()
+    assert seen["event"] == {"message": "peek", "args": []}
+    assert (seen["path"], seen["args"]["room"]) == ("/socket.io/", "blue")
+
+
+def test_request_attributes_do_not_leak_between_sockets(
+    events_app: tuple[Flask, SocketIO],
+) -> None:
+    app, socketio = events_app
+    one, two = socketio.test_client(app), socketio.test_client(app)
+    one.emit("mark", "one")
+    seen = two.emit("peek", callback=True)
+    assert (seen["mark"], seen["sid"]) == (None, two.get_sid())
+    assert one.emit("peek", callback=True)["sid"] == one.get_sid()
+
+
+def test_current_app_and_url_for(events_app: tuple[Flask, SocketIO]) -> None:
+    app, socketio = events_app
+    client = socketio.test_client(app)
+    assert client.emit("links", callback=True) == [app.name, "/page/3", "/page/4"]
+    assert client.emit("links", callback=True) == [app.name, "/page/3", "/page/4"]
+
+
+def test_copy_current_request_context_carries_the_event(
+    events_app: tuple[Flask, SocketIO],
+) -> None:
+    app, socketio = events_app
+    client = socketio.test_client(app)
+    assert client.emit("copy", callback=True) == [client.get_sid(), "copy"]
+
+
+def test_an_event_nested_in_an_event_of_the_same_socket_has_its_own_contexts(
+    events_app: tuple[Flask, SocketIO], observed: list[Any]
+) -> None:
+    app, socketio = events_app
+    client = socketio.test_client(app)
+    client.emit("kick")
+    events = [entry for entry in observed if entry[0] in ("disconnect", "kick")]
+    assert events == [("disconnect", None, "disconnect"), ("kick", "kick", "kick")]
+
+
+def test_signals_are_sent_for_each_event(events_app: tuple[Flask, SocketIO]) -> None:
+    app, socketio = events_app
+    client = socketio.test_client(app)
+    client.emit("count")  # the socket's first event (the plain push opens the session)
+    sent: list[str] = []
+    receivers = {
+        flask.appcontext_pushed: lambda sender, **extra: sent.append("pushed"),
+        flask.request_tearing_down: lambda sender, **extra: sent.append("request down"),
+        flask.appcontext_tearing_down: lambda sender, **extra: sent.append("app down"),
+        flask.appcontext_popped: lambda sender, **extra: sent.append("popped"),
+    }
+    for signal, receiver in receivers.items():
+        signal.connect(receiver, app)
+    try:
+        client.emit("count")
+        client.emit("count")
+    finally:
+        for signal, receiver in receivers.items():
+            signal.disconnect(receiver, app)
+    assert sent == ["pushed", "request down", "app down", "popped"] * 2
+
+
+def test_a_request_class_with_its_own_init_makes_a_request_per_event(push: str) -> None:
+    serials = itertools.count()
+
+    class CountingRequest(flask.Request):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.serial = next(serials)
+
+    app = Flask(__name__)
+    app.request_class = CountingRequest
+    socketio = SocketIO(app)
+
+    @socketio.on("serial")
+    def serial() -> int:
+        return int(request.serial)  # type: ignore[attr-defined]
+
+    client = socketio.test_client(app)
+    first, second = client.emit("serial", callback=True), client.emit("serial", callback=True)
+    assert first != second
+
+
+# -- concurrent events of one socket (async_handlers=True), without a server ---------------
+
+
+class _Namespace:
+    name = "/"
+
+
+class _Handshake:
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/socket.io/", "SERVER_NAME": "localhost"}
+    environ |= {"SERVER_PORT": "80", "wsgi.url_scheme": "http", "QUERY_STRING": "EIO=4"}
+
+
+class _Socket:
+    """What EventContexts reads of a geventsio socket."""
+
+    def __init__(self, id: str) -> None:
+        self.id = id
+        self.namespace = _Namespace()
+        self.handshake = _Handshake()
+        self.data: dict[str, Any] = {}
+
+
+def _raise(event: EventContext, exc: Exception) -> Any:
+    raise exc
+
+
+@pytest.fixture
+def contexts(app: Flask, push: str) -> Iterator[EventContexts]:
+    yield EventContexts(app, _raise)
+
+
+def test_concurrent_events_of_one_socket_have_their_own_contexts(
+    app: Flask, contexts: EventContexts
+) -> None:
+    socketio = SocketIO()
+    socket: Any = _Socket("s1")
+    seen: dict[str, Any] = {}
+
+    def handler(name: str) -> None:
+        g.name = name
+        gevent.sleep(0.01)  # the other event runs meanwhile
+        seen[name] = (g.name, request.event["message"], flask.session.get("who"))
+        flask.session["who"] = name
+
+    def run(name: str) -> None:
+        event = EventContext(socketio, socket, name, ())
+        contexts.run(event, True, handler, (name,))
+
+    gevent.joinall([gevent.spawn(run, "a"), gevent.spawn(run, "b")], raise_error=True)
+    assert seen["a"][:2] == ("a", "a")
+    assert seen["b"][:2] == ("b", "b")
+    # Both events had the socket's one managed session copy.
+    assert socket.data[context_module.SESSION_KEY]["who"] in {"a", "b"}
