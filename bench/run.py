@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""geventsio's benchmark suite: geventsio against python-socketio on gevent, in one run.
+"""geventsio's benchmark suite: geventsio against python-socketio on gevent, in one run,
+and the cost of the Flask extension (flask_ext) over the geventsio core.
 
-    python bench/run.py                       # every scenario, both servers (~5 minutes)
-    python bench/run.py --smoke --only geventsio   # ~15 s: does every scenario produce figures?
+    python bench/run.py                       # every scenario, all three servers (~8 minutes)
+    python bench/run.py --smoke --only geventsio,flask_ext   # ~25 s: every scenario has figures?
+    python bench/run.py --only geventsio,flask_ext --scenarios echo   # flask_ext's overhead
     python bench/run.py --scenarios echo,binary --profile /tmp/prof   # py-spy the server
 
 Each scenario starts the server under test as a process of its own (pinned to core 0)
@@ -13,9 +15,10 @@ is visible next to the figures. Results go to stdout as a table and to a JSON fi
 
 The script needs only the standard library. The servers run in ``bench/.venv`` (created
 on first use: python-socketio, gevent, gevent-websocket at the versions pinned in
-``bench/requirements.txt``, and geventsio from this repository, editable); with
-``--only geventsio`` the current interpreter is used instead when it can import
-geventsio. ``bench/js/node_modules`` is installed with ``npm ci`` on first use.
+``bench/requirements.txt``, and geventsio from this repository, editable, with Flask); when
+python-socketio is not measured (``--only geventsio,flask_ext``) the current interpreter is
+used instead when it can import geventsio (and Flask, for flask_ext).
+``bench/js/node_modules`` is installed with ``npm ci`` on first use.
 """
 
 from __future__ import annotations
@@ -59,12 +62,23 @@ class Implementation:
     #: A directory holding a ``geventsio`` package to run instead of the installed one
     #: (``--variant``: measure a patched copy of the core against the original).
     pythonpath: str | None = None
+    #: The implementation this one is a layer over: its overhead against that one is
+    #: reported (throughput loss, server CPU per operation), rather than a ratio to
+    #: python-socketio.
+    layer_over: str | None = None
 
 
 GEVENTSIO = Implementation("geventsio", BENCH / "servers" / "geventsio_server.py")
+FLASK_EXT = Implementation(
+    "flask_ext", BENCH / "servers" / "flask_ext_server.py", layer_over=GEVENTSIO.name
+)
 PYSOCKETIO = Implementation("python-socketio", BENCH / "servers" / "pysocketio_server.py")
-IMPLEMENTATIONS = {impl.name: impl for impl in (GEVENTSIO, PYSOCKETIO)}
+IMPLEMENTATIONS = {impl.name: impl for impl in (GEVENTSIO, FLASK_EXT, PYSOCKETIO)}
 BASELINE = PYSOCKETIO.name
+
+#: Issue 7: through flask_ext, the cost over the core stays under 15 % (throughput lost,
+#: and server CPU per operation added).
+OVERHEAD_TARGET = 0.15
 
 
 @dataclass(frozen=True)
@@ -171,18 +185,22 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
+#: geventsio's extras in bench/.venv: Redis for bench/redis_broadcast.py, Flask for flask_ext.
+GEVENTSIO_EXTRAS = "redis,flask"
+
+
 def ensure_venv() -> Path:
-    """Create or update bench/.venv when bench/requirements.txt changed."""
+    """Create or update bench/.venv when bench/requirements.txt (or the extras) changed."""
     requirements = BENCH / "requirements.txt"
     stamp = VENV / ".bench-requirements"
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    digest = hashlib.sha256(requirements.read_bytes() + GEVENTSIO_EXTRAS.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest and venv_python().exists():
         return venv_python()
     log(f"installing the benchmark environment in {VENV} (once)")
     if not venv_python().exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(venv_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(requirements), "-e", f"{ROOT}[redis]"], check=True)
+    subprocess.run([*pip, "-r", str(requirements), "-e", f"{ROOT}[{GEVENTSIO_EXTRAS}]"], check=True)
     stamp.write_text(digest)
     return venv_python()
 
@@ -195,15 +213,18 @@ def ensure_pyspy(python: Path) -> Path:
     return pyspy
 
 
-def can_import_geventsio(python: str) -> bool:
-    probe = subprocess.run([python, "-c", "import geventsio, gevent"], capture_output=True)
+def can_import_geventsio(python: str, flask: bool = False) -> bool:
+    modules = "geventsio, gevent" + (", flask, flask_ext" if flask else "")
+    probe = subprocess.run([python, "-c", f"import {modules}"], capture_output=True)
     return probe.returncode == 0
 
 
 def choose_python(args: argparse.Namespace, implementations: list[Implementation]) -> Path:
     if args.python:
         return Path(args.python)
-    if PYSOCKETIO not in implementations and can_import_geventsio(sys.executable):
+    if PYSOCKETIO not in implementations and can_import_geventsio(
+        sys.executable, flask=FLASK_EXT in implementations
+    ):
         return Path(sys.executable)
     return ensure_venv()
 
@@ -298,7 +319,7 @@ VERSIONS_PROBE = """
 import json
 from importlib import metadata
 names = ["geventsio", "gevent", "greenlet", "gevent-websocket", "orjson", "websockets",
-         "python-socketio", "python-engineio"]
+         "flask", "werkzeug", "python-socketio", "python-engineio"]
 found = {}
 for name in names:
     try:
@@ -565,6 +586,38 @@ def meets(scenario: Scenario, value: float | None) -> bool | None:
     return value <= scenario.target if scenario.lower_is_better else value >= scenario.target
 
 
+def overhead(
+    scenario: Scenario, results: dict[str, dict[str, Any]], layer: Implementation
+) -> dict[str, Any] | None:
+    """What ``layer`` (flask_ext) costs over the implementation it is a layer over, in
+    one run: ``rate``, the share of throughput lost (for memory: the share added), and
+    ``server_us_per_op``, the share of server CPU per operation added (each run's least
+    disturbed figure, "srv µs/op min"). Both must stay within :data:`OVERHEAD_TARGET`.
+    """
+    if layer.layer_over is None:
+        return None
+    base, ours = results.get(layer.layer_over, {}), results.get(layer.name, {})
+    base_rate, our_rate = base.get("rate"), ours.get("rate")
+    if not isinstance(base_rate, (int, float)) or not isinstance(our_rate, (int, float)):
+        return None
+    if base_rate <= 0 or "error" in base or "error" in ours:
+        return None
+    # Throughput lost; for memory (lower is better), memory added.
+    rate_cost = our_rate / base_rate - 1 if scenario.lower_is_better else 1 - our_rate / base_rate
+    base_cpu, our_cpu = base.get("server_us_per_op"), ours.get("server_us_per_op")
+    cpu_cost = None
+    if isinstance(base_cpu, (int, float)) and isinstance(our_cpu, (int, float)) and base_cpu > 0:
+        cpu_cost = our_cpu / base_cpu - 1
+    worst = max(cost for cost in (rate_cost, cpu_cost) if cost is not None)
+    return {
+        "over": layer.layer_over,
+        "rate": rate_cost,
+        "server_us_per_op": cpu_cost,
+        "target": OVERHEAD_TARGET,
+        "meets": worst <= OVERHEAD_TARGET,
+    }
+
+
 # -- output ------------------------------------------------------------------------------
 
 
@@ -614,7 +667,11 @@ def server_cost(result: dict[str, Any] | None) -> str:
 
 def render_table(report: dict[str, Any], implementations: list[Implementation]) -> str:
     names = [impl.name for impl in implementations]
-    compared = [n for n in names if n != BASELINE] if BASELINE in names else []
+    compared = (
+        [impl.name for impl in implementations if impl.name != BASELINE and not impl.layer_over]
+        if BASELINE in names
+        else []
+    )
     header = ["scenario", "unit", *names]
     header += [f"ratio {short(n)}" if len(compared) > 1 else "ratio" for n in compared]
     if compared:
@@ -653,7 +710,11 @@ def render_table(report: dict[str, Any], implementations: list[Implementation]) 
         ]
         row.append(f"{100 * max(others):.0f}%" if others else "")
         rows.append(row)
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    return markdown_table(rows)
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
         lines.append(
@@ -664,8 +725,58 @@ def render_table(report: dict[str, Any], implementations: list[Implementation]) 
     return "\n".join(lines)
 
 
+def render_overhead(report: dict[str, Any], implementations: list[Implementation]) -> str:
+    """The overhead table: each layer (flask_ext) against the core, scenario by scenario;
+    empty when no layer ran with its core."""
+    names = {impl.name for impl in implementations}
+    layers = [i for i in implementations if i.layer_over is not None and i.layer_over in names]
+    rows = [
+        [
+            "scenario",
+            "unit",
+            "server",
+            "over",
+            "rate",
+            "rate over",
+            "throughput loss",
+            "srv µs/op min",
+            "srv µs/op min over",
+            "srv µs/op increase",
+            "target",
+        ]
+    ]
+    for entry in report["scenarios"]:
+        scenario = next(s for s in SCENARIOS if s.name == entry["name"])
+        results = entry["results"]
+        for layer in layers:
+            found = entry.get("overhead", {}).get(layer.name)
+            if found is None:
+                continue
+            assert layer.layer_over is not None
+            mark = "met" if found["meets"] else "MISSED"
+            rate_label = "{:+.1f}% memory" if scenario.lower_is_better else "{:.1f}%"
+            cpu = found["server_us_per_op"]
+            rows.append(
+                [
+                    scenario.name,
+                    scenario.unit,
+                    layer.name,
+                    layer.layer_over,
+                    fmt_rate(results.get(layer.name), scenario.unit),
+                    fmt_rate(results.get(layer.layer_over), scenario.unit),
+                    rate_label.format(100 * found["rate"]),
+                    server_cost(results.get(layer.name)),
+                    server_cost(results.get(layer.layer_over)),
+                    f"{100 * cpu:.1f}%" if cpu is not None else "",
+                    f"<={100 * found['target']:g}% {mark}",
+                ]
+            )
+    return markdown_table(rows) if len(rows) > 1 else ""
+
+
 def short(name: str) -> str:
-    return {"geventsio": "g", "python-socketio": "p"}.get(name, name.removeprefix("geventsio@"))
+    known = {"geventsio": "g", "flask_ext": "f", "python-socketio": "p"}
+    return known.get(name, name.removeprefix("geventsio@"))
 
 
 def describe_machine(machine: dict[str, Any]) -> str:
@@ -681,7 +792,7 @@ def describe_machine(machine: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Benchmark geventsio against python-socketio on gevent."
+        description="Benchmark geventsio against python-socketio on gevent, and flask_ext over it."
     )
     parser.add_argument(
         "--smoke",
@@ -690,7 +801,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "that every scenario produced numbers",
     )
     parser.add_argument(
-        "--only", choices=sorted(IMPLEMENTATIONS), help="measure one server only (no ratios)"
+        "--only",
+        metavar="NAMES",
+        help="comma-separated servers to measure (default: all): "
+        + ", ".join(IMPLEMENTATIONS)
+        + "; ratios need python-socketio, flask_ext's overhead needs geventsio",
     )
     parser.add_argument(
         "--scenarios",
@@ -735,6 +850,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def selected_implementations(spec: str | None) -> list[Implementation]:
+    if not spec:
+        return list(IMPLEMENTATIONS.values())
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [n for n in names if n not in IMPLEMENTATIONS]
+    if unknown or not names:
+        raise SystemExit(
+            f"bench: unknown server(s) {', '.join(unknown) or spec!r}; "
+            f"known: {', '.join(IMPLEMENTATIONS)}"
+        )
+    # In the suite's order, whatever the order given (the tables' columns follow it).
+    return [impl for impl in IMPLEMENTATIONS.values() if impl.name in names]
+
+
 def selected_scenarios(spec: str) -> list[Scenario]:
     if not spec:
         return SCENARIOS
@@ -766,7 +895,7 @@ def smoke_problems(report: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    implementations = [IMPLEMENTATIONS[args.only]] if args.only else [GEVENTSIO, PYSOCKETIO]
+    implementations = selected_implementations(args.only)
     for spec in args.variant:
         name, _, directory = spec.partition("=")
         if not name or not (Path(directory) / "geventsio" / "__init__.py").exists():
@@ -817,6 +946,11 @@ def main(argv: list[str] | None = None) -> int:
                 runs[implementation.name].append(result)
         results = {name: best_run(scenario, found) for name, found in runs.items()}
         value = ratio(scenario, results)
+        overheads = {
+            impl.name: found
+            for impl in implementations
+            if (found := overhead(scenario, results, impl)) is not None
+        }
         report["scenarios"].append(
             {
                 "name": scenario.name,
@@ -827,6 +961,7 @@ def main(argv: list[str] | None = None) -> int:
                 "results": results,
                 "ratio": value,
                 "meets": meets(scenario, value),
+                "overhead": overheads,
                 "runs": runs,
             }
         )
@@ -842,6 +977,13 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     for entry in report["scenarios"]:
         print(f"  {entry['name']}: {entry['title']}")
+    overhead_table = render_overhead(report, implementations)
+    if overhead_table:
+        print(
+            f"overhead over the core (target: at most {100 * OVERHEAD_TARGET:g}% throughput "
+            "lost and server CPU per operation added):"
+        )
+        print(overhead_table)
 
     path = args.json
     if path is None:

@@ -1,5 +1,6 @@
 """The benchmark suite's smoke mode: every scenario runs briefly against geventsio and
-produces figures (``python bench/run.py --smoke --only geventsio``; no python-socketio).
+flask_ext and produces figures (``python bench/run.py --smoke --only geventsio,flask_ext``;
+no python-socketio), and flask_ext's overhead over the core is reported.
 
 Not a benchmark: it only checks that bench/ still works. It needs Node.js (skipped
 without it) and installs bench/js's packages with ``npm ci`` on first use.
@@ -19,29 +20,36 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "bench" / "run.py"
 SCENARIOS = ("echo", "binary", "broadcast", "connect", "idle", "polling")
+SERVERS = ("geventsio", "flask_ext")
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(180)
 def test_smoke_mode_produces_numbers(tmp_path: Path) -> None:
     if shutil.which("node") is None:
         pytest.skip("Node.js is not installed: the load generator needs `node` (20+)")
     output = tmp_path / "bench.json"
     process = subprocess.run(
-        [sys.executable, str(RUN), "--smoke", "--only", "geventsio", "--json", str(output)],
+        [sys.executable, str(RUN), "--smoke", "--only", ",".join(SERVERS), "--json", str(output)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=150,
     )
     assert process.returncode == 0, process.stdout + process.stderr
     report = json.loads(output.read_text())
     assert report["mode"] == "smoke"
-    results = {entry["name"]: entry["results"]["geventsio"] for entry in report["scenarios"]}
+    entries = {entry["name"]: entry for entry in report["scenarios"]}
     for name in SCENARIOS:
-        result = results[name]
-        assert "error" not in result, (name, result)
-        assert isinstance(result["rate"], (int, float)) and math.isfinite(result["rate"]), name
-        if name != "idle":
-            assert result["rate"] > 0, (name, result)
-        assert result["generator_cpu"] >= 0, (name, result)
+        for server in SERVERS:
+            result = entries[name]["results"][server]
+            assert "error" not in result, (name, server, result)
+            rate = result["rate"]
+            assert isinstance(rate, (int, float)) and math.isfinite(rate), (name, server)
+            if name != "idle":
+                assert rate > 0, (name, server, result)
+            assert result["generator_cpu"] >= 0, (name, server, result)
+        overhead = entries[name]["overhead"]["flask_ext"]
+        assert overhead["over"] == "geventsio"
+        assert math.isfinite(overhead["rate"]) and isinstance(overhead["meets"], bool), overhead
     assert "| echo" in process.stdout  # the table was printed
+    assert "overhead over the core" in process.stdout
