@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: How long a closing handshake may take before the socket is closed anyway.
 CLOSE_HANDSHAKE_TIMEOUT = 2.0
+#: The most bytes one read takes from a WebSocket's connection.
+READ_SIZE = 65536
 
 GUNICORN_SOCKET_KEY = "gunicorn.socket"
 TAKEOVER_KEY = "geventsio.takeover"
@@ -116,6 +118,7 @@ class RawWebSocket(WebSocketConnection):
         # and SocketIO (and the 64 KiB buffer read1 allocates for each call).
         self._raw = sock._sock if type(sock) is gevent.socket.socket else None
         self._direct = False
+        self._drained = False
         self._parser = ws_frames.FrameParser(
             max_message_size=max_message_size, max_fragments=max_fragments
         )
@@ -154,15 +157,22 @@ class RawWebSocket(WebSocketConnection):
     def _read(self) -> bytes:
         try:
             raw = self._raw
-            while raw is not None and self._direct:
-                try:
-                    received: bytes = raw.recv(65536)
-                    return received
-                except BlockingIOError:
-                    # Wait as gevent's own recv does (a close from another greenlet
-                    # cancels the wait), without its second try before waiting.
+            if raw is not None and self._direct:
+                if self._drained:
+                    # The last read emptied the kernel's buffer (it returned less than
+                    # asked): wait for more before reading, rather than first pay for a
+                    # recv() that fails with EAGAIN, as it nearly always would here.
                     self._sock._wait(self._sock._read_event)
-            data: bytes = self._reader.read1(65536)
+                while True:
+                    try:
+                        received: bytes = raw.recv(READ_SIZE)
+                        self._drained = len(received) < READ_SIZE
+                        return received
+                    except BlockingIOError:
+                        # Wait as gevent's own recv does (a close from another greenlet
+                        # cancels the wait), without its second try before waiting.
+                        self._sock._wait(self._sock._read_event)
+            data: bytes = self._reader.read1(READ_SIZE)
         except (OSError, ValueError):
             return b""
         self._direct = self._raw is not None

@@ -34,13 +34,26 @@ class Worker:
 
     def __init__(self, app: SioApp) -> None:
         self.gate = Event()
+        #: Events the handler may take while the gate is closed (see :meth:`allow`).
+        self.allowed = 0
+        self._allowance = Event()
         self.done: list[int] = []
         self.peaks: list[int] = []
         app.sio.on("work", self.work)
         app.sio.on("echo", lambda socket, *args: args)
 
+    def allow(self, count: int) -> None:
+        """Let ``count`` more events through while the gate stays closed."""
+        self.allowed += count
+        self._allowance.set()
+
     def work(self, socket: geventsio.Socket, number: int, padding: str = "") -> None:
-        self.gate.wait(GATE_TIMEOUT)
+        while not self.gate.is_set() and self.allowed == 0:
+            self._allowance.clear()
+            if not gevent.wait([self.gate, self._allowance], timeout=GATE_TIMEOUT, count=1):
+                break
+        if not self.gate.is_set() and self.allowed:
+            self.allowed -= 1
         self.done.append(number)
         gevent.sleep(0)  # let the reader refill the queue between events
 
@@ -122,6 +135,10 @@ def test_a_websocket_flood_stops_being_read_and_is_handled_in_order(
     assert connection.queued == queued
     assert_prompt_echo(app)
 
+    # Enough events handled for the reader to resume at half, not for it to stay
+    # resumed: it refills the queue and pauses again.
+    worker.allow(BOUND // 2 + 1)
+    wait_until(lambda: connection.pauses == 2 and connection.paused, 10, "a second pause")
     worker.gate.set()
     sender.join(GATE_TIMEOUT)
     assert sender.successful()
