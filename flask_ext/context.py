@@ -136,29 +136,26 @@ class SocketRequest:
         ``(url_rule, view_args, routing_exception)``.
     :ivar spare: the socket's request context when no event is using it
         (``manage_session=True``).
+    :ivar template: the request the socket's request contexts are created with (never
+        handed to application code: it only gives them their URL adapter).
     """
 
-    __slots__ = ("_clone", "_template", "environ", "route", "spare")
+    __slots__ = ("_clone", "environ", "route", "spare", "template")
 
     def __init__(self, app: flask.Flask, socket: geventsio.Socket) -> None:
         self.environ = request_environ(socket)
-        self._template: flask.Request = app.request_class(self.environ)
-        self._template.json_module = app.json
+        self.template: flask.Request = app.request_class(self.environ)
+        self.template.json_module = app.json
         # A request made from the environ only holds what werkzeug's Request.__init__
         # read from it: copying the template's attributes makes the same object, faster,
         # unless the application's request class adds an __init__ of its own.
-        self._clone = type(self._template).__init__ is werkzeug.wrappers.Request.__init__
+        self._clone = type(self.template).__init__ is werkzeug.wrappers.Request.__init__
         self.route: tuple[Any, Any, Any] | None = None
         self.spare: EventRequestContext | None = None
 
-    def template(self) -> flask.Request:
-        """The request the socket's request contexts are created with (never handed to
-        application code: it only gives them their URL adapter)."""
-        return self._template
-
     def request_for(self, app: flask.Flask, event: EventContext) -> flask.Request:
         """A fresh request object for ``event``, with ``sid``, ``namespace`` and ``event``."""
-        template = self._template
+        template = self.template
         if self._clone:
             request = object.__new__(type(template))
             state = vars(request)
@@ -192,7 +189,7 @@ class EventRequestContext(RequestContext):
         self.shared = shared
         self._event: EventContext | None = None
         self._request: flask.Request | None = None
-        super().__init__(app, shared.environ, request=shared.template(), session=session)
+        super().__init__(app, shared.environ, request=shared.template, session=session)
         self._request = None  # the template gave the URL adapter; events get their own
         self.app_context = app.app_context()
 

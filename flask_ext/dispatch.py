@@ -103,12 +103,7 @@ class Dispatcher:
             )
             return geventsio.NO_ACK
         function, call_args = found
-        current = EventContext(self.socketio, socket, event, args)
-        try:  # self.run(), inlined: this is the path of every event
-            return self.contexts.run(current, self.socketio.manage_session, function, call_args)
-        except Exception as exc:
-            self._escaped(current, exc)
-            raise
+        return self.run(EventContext(self.socketio, socket, event, args), function, call_args)
 
     # -- running application code ------------------------------------------------------
 

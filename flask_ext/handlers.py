@@ -95,10 +95,6 @@ class HandlerTable:
 
     def resolve(self, namespace: str, event: str, args: tuple[Any, ...]) -> Call | None:
         """The handler for ``event`` in ``namespace`` and its arguments, or None."""
-        table = self.functions.get(namespace)
-        target = None if table is None else table.get(event)
-        if target is not None:  # the usual case, first
-            return target.function, target.arguments(event, args)
         for name in (namespace, CATCH_ALL):
             table = self.functions.get(name)
             if table is None:

@@ -66,3 +66,31 @@ class Profiler:
             self._profile.disable()
             self._profile.dump_stats(self._path)
             self._profile = None
+
+
+def serve_on_geventsio_runner(app: Any) -> None:
+    """Serve the WSGI ``app`` on geventsio's runner (pywsgi with geventsio's handler)
+    until SIGTERM or SIGINT; what the geventsio and flask_ext servers share. The imports
+    are here: the python-socketio server imports this module without geventsio."""
+    import signal
+
+    import gevent
+    import gevent.event
+
+    from geventsio.serving import make_server
+
+    args = parse_args()
+    raise_fd_limit()
+    server = make_server(app, args.host, args.port)
+    stopping = gevent.event.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, stopping.set)
+    profiler = Profiler()
+    server.start()
+    announce(server.server_port)
+    profiler.start()
+    try:
+        stopping.wait()
+    finally:
+        profiler.stop()
+    server.stop(timeout=1)

@@ -7,20 +7,15 @@ Served by ``geventsio.serving.make_server``: gevent's pywsgi with geventsio's ha
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 from typing import Any
-
-import gevent
-import gevent.event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
 
 import geventsio
-from geventsio.serving import make_server
 
 
 def build_app() -> geventsio.WSGIApp:
@@ -44,22 +39,7 @@ def build_app() -> geventsio.WSGIApp:
 
 
 def main() -> None:
-    args = _common.parse_args()
-    _common.raise_fd_limit()
-    app = build_app()
-    server = make_server(app, args.host, args.port)
-    stopping = gevent.event.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(sig, stopping.set)
-    profiler = _common.Profiler()
-    server.start()
-    _common.announce(server.server_port)
-    profiler.start()
-    try:
-        stopping.wait()
-    finally:
-        profiler.stop()
-    server.stop(timeout=1)
+    _common.serve_on_geventsio_runner(build_app())
 
 
 if __name__ == "__main__":
