@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from geventsio._types import Room, SocketId
-from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.protocol import socketio
+from geventsio.protocol.outgoing import OutgoingPacket
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +98,6 @@ def room_set(rooms: tuple[RoomsArgument, ...]) -> frozenset[Room]:
         else:
             names.update(Room(room) for room in item)
     return frozenset(names)
-
-
-def encode_ack_for_engine(namespace: str, ack_id: int, args: list[Any]) -> list[OutgoingPacket]:
-    """:func:`encode_for_engine` for an ACK the server answers a client's event with."""
-    return [OutgoingPacket.message(part) for part in socketio.encode_ack(namespace, ack_id, args)]
-
-
-def encode_for_engine(packet: socketio.Packet) -> list[OutgoingPacket]:
-    """Encode a Socket.IO packet once into the Engine.IO packets every recipient gets."""
-    return [OutgoingPacket.message(part) for part in socketio.encode(packet)]
 
 
 class Adapter(ABC):

@@ -16,9 +16,9 @@ from geventsio.adapters.base import (
     BroadcastOptions,
     LocalSocket,
     NamespaceView,
-    encode_for_engine,
 )
 from geventsio.protocol import socketio
+from geventsio.protocol.outgoing import encode_for_engine
 
 
 class InMemoryAdapter(Adapter):

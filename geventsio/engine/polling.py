@@ -17,9 +17,9 @@ from gevent.event import Event
 
 from geventsio._types import DisconnectReason
 from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response, read_body
-from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 from geventsio.protocol import engineio
+from geventsio.protocol.outgoing import OutgoingPacket
 
 if TYPE_CHECKING:
     from geventsio.engine.socket import EngineSocket

@@ -27,7 +27,6 @@ from geventsio.engine.http import (
     error_response,
     parse_query,
 )
-from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.engine.socket import EngineHandler, EngineSocket, SessionState
 from geventsio.engine.tcp import set_nodelay
 from geventsio.engine.websocket import (
@@ -39,6 +38,7 @@ from geventsio.engine.websocket import (
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, Transport
 from geventsio.protocol.engineio import Packet, PacketType
+from geventsio.protocol.outgoing import OutgoingPacket
 from geventsio.protocol.websocket_handshake import SUPPORTED_VERSION
 
 logger = logging.getLogger(__name__)

@@ -35,13 +35,13 @@ import gevent
 from gevent import Timeout
 
 from geventsio._types import DisconnectReason, EngineSid
-from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.engine.polling import PollingBuffer
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, SlowConsumerPolicy, Transport
 from geventsio.protocol import engineio
 from geventsio.protocol.engineio import Packet, PacketType
 from geventsio.protocol.heartbeat import Heartbeat, HeartbeatAction
+from geventsio.protocol.outgoing import OutgoingPacket
 
 if TYPE_CHECKING:
     from geventsio.engine.websocket import WebSocketConnection

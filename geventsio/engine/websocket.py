@@ -27,12 +27,12 @@ from typing import Any
 import gevent
 import gevent.socket
 
-from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.engine.tcp import set_nodelay
 from geventsio.engine.writer import SocketWriter
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 from geventsio.protocol import websocket as ws_frames
 from geventsio.protocol import websocket_handshake as handshake
+from geventsio.protocol.outgoing import OutgoingPacket
 
 logger = logging.getLogger(__name__)
 

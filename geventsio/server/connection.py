@@ -38,10 +38,10 @@ import gevent
 from gevent.event import Event
 
 from geventsio._types import DisconnectReason
-from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.engine.socket import EngineSocket
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.protocol import socketio
+from geventsio.protocol.outgoing import OutgoingPacket, encode_for_engine
 from geventsio.protocol.socketio import Packet, PacketType
 
 if TYPE_CHECKING:
@@ -279,7 +279,7 @@ class Connection:
 
     def write_packet(self, packet: Packet) -> None:
         """Encode and send one Socket.IO packet."""
-        self.engine.send_packets([OutgoingPacket.message(part) for part in socketio.encode(packet)])
+        self.engine.send_packets(encode_for_engine(packet))
 
     def disconnect_all(self) -> None:
         """Disconnect every namespace (each client socket is told, none reconnects), then

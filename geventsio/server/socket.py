@@ -18,9 +18,8 @@ import gevent
 from gevent.event import AsyncResult
 
 from geventsio._types import DisconnectReason, Room, SocketId
-from geventsio.adapters.base import encode_ack_for_engine, encode_for_engine
-from geventsio.engine.outgoing import OutgoingPacket
 from geventsio.exceptions import AckTimeout, GeventsioError, LocalProtocolError, NotConnected
+from geventsio.protocol.outgoing import OutgoingPacket, encode_ack_for_engine, encode_for_engine
 from geventsio.protocol.socketio import Packet, PacketType
 from geventsio.server.acks import PendingAcks
 from geventsio.server.broadcast import BroadcastOperator

@@ -16,7 +16,7 @@ from geventsio.adapters import redis_wire as wire
 from geventsio.adapters.base import BroadcastFlags, BroadcastOptions
 from geventsio.adapters.redis import RedisAdapter, RedisAdapterFactory
 from geventsio.adapters.redis_link import DropLog
-from geventsio.engine.outgoing import OutgoingPacket
+from geventsio.protocol.outgoing import OutgoingPacket
 from geventsio.protocol.socketio import Packet, PacketType
 
 KEY = "k"

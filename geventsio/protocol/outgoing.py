@@ -3,10 +3,16 @@
 A broadcast builds one :class:`OutgoingPacket` and hands the same object to every
 recipient; each transport asks for the form it writes (a WebSocket frame, a WebSocket
 message for gevent-websocket, or a long-polling segment) and the first request caches it.
+
+This is where a Socket.IO packet becomes Engine.IO packets on the way out: the server,
+the adapters and the engine all deal in these objects, and none of them encodes again.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from geventsio.protocol import socketio
 from geventsio.protocol import websocket as ws_frames
 from geventsio.protocol.engineio import Packet, PacketType, encode_polling_segment, encode_ws
 
@@ -53,3 +59,13 @@ class OutgoingPacket:
         if self._segment is None:
             self._segment = encode_polling_segment(self.packet)
         return self._segment
+
+
+def encode_for_engine(packet: socketio.Packet) -> list[OutgoingPacket]:
+    """Encode a Socket.IO packet once into the Engine.IO packets every recipient gets."""
+    return [OutgoingPacket.message(part) for part in socketio.encode(packet)]
+
+
+def encode_ack_for_engine(namespace: str, ack_id: int, args: list[Any]) -> list[OutgoingPacket]:
+    """:func:`encode_for_engine` for an ACK the server answers a client's event with."""
+    return [OutgoingPacket.message(part) for part in socketio.encode_ack(namespace, ack_id, args)]
