@@ -242,9 +242,13 @@ class EngineSocket:
                 self._schedule(delay)
         elif kind is PacketType.CLOSE:
             self.close(DisconnectReason.TRANSPORT_CLOSE, final=engineio.NOOP, linger=True)
+        elif kind is PacketType.PING:
+            # In v4 only the server pings; the Node reference closes such a session.
+            logger.info("session %s: invalid heartbeat direction (a client ping)", self.sid)
+            self.close(DisconnectReason.TRANSPORT_ERROR)
         elif kind in (PacketType.OPEN, PacketType.UPGRADE):
             raise RemoteProtocolError(f"unexpected {kind.name} packet from the client")
-        # PING and NOOP from a client need no answer in v4.
+        # A NOOP from a client needs no answer.
 
     # -- WebSocket -------------------------------------------------------------------
 

@@ -196,6 +196,20 @@ def test_a_client_that_pongs_stays(eio_server):
     assert_still_serving(server)
 
 
+def test_a_ping_from_the_client_closes_the_session(echo_server):
+    client, socket = opened(echo_server)
+    get = client.spawn_get()
+    wait_get_pending(socket)
+    response = client.post_raw(payload(Packet(PacketType.PING), "4after"))
+    assert (response.status, response.body) == (200, b"ok")
+    assert get.get(timeout=5).body == b"1"
+    echo_server.wait_sessions(0)
+    assert echo_server.handler.closed[client.sid] is DisconnectReason.TRANSPORT_ERROR
+    assert echo_server.handler.messages_of(client.sid) == []
+    assert_sid_unknown(echo_server, client)
+    assert_still_serving(echo_server)
+
+
 def test_a_polling_client_that_never_polls_is_closed_at_its_buffer_limit(eio_server, caplog):
     limit = 64 * 1024
     server = eio_server(max_buffer_size=limit)

@@ -128,6 +128,19 @@ def test_a_client_that_pongs_stays(eio_server):
 # -- hostile clients --------------------------------------------------------------------
 
 
+def test_a_ping_from_the_client_closes_the_session(echo_server, caplog):
+    caplog.set_level(logging.INFO, "geventsio")
+    ws, data = open_websocket(echo_server)
+    ws.send_text("2")
+    ws.send_text("4after")
+    assert_closed_with(ws, None)
+    echo_server.wait_sessions(0)
+    assert echo_server.handler.closed[data["sid"]] is DisconnectReason.TRANSPORT_ERROR
+    assert echo_server.handler.messages == []
+    assert "invalid heartbeat direction" in caplog.text
+    assert_still_serving(echo_server)
+
+
 def test_an_oversize_frame_is_refused_from_its_header(eio_server):
     server = eio_server(max_payload=1_000_000)
     ws, data = open_websocket(server)
