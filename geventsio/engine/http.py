@@ -64,20 +64,22 @@ class HttpResponse:
         return f"{self.status} {reasons.get(self.status, 'Error')}"
 
 
-def error_response(
-    code: EngineErrorCode, status: int | None = None, message: str | None = None
-) -> HttpResponse:
-    """Node's answer to a refused request: ``{"code": N, "message": "..."}``."""
+def error_response(code: EngineErrorCode, status: int | None = None) -> HttpResponse:
+    """Node's answer to a refused request: ``{"code": N, "message": "..."}``.
+
+    The message is always the Node reference's message for the code; the detail of what
+    was wrong goes to the log, never to the client.
+    """
     if status is None:
         status = 403 if code is EngineErrorCode.FORBIDDEN else 400
-    body = orjson.dumps({"code": int(code), "message": message or ERROR_MESSAGES[code]})
+    body = orjson.dumps({"code": int(code), "message": ERROR_MESSAGES[code]})
     return HttpResponse(status, body, content_type="application/json")
 
 
 def error_from(exc: RemoteProtocolError) -> HttpResponse:
     """The response for a protocol error raised while serving a request."""
     code = EngineErrorCode(exc.code) if exc.code is not None else EngineErrorCode.BAD_REQUEST
-    return error_response(code, exc.status, exc.message)
+    return error_response(code, exc.status)
 
 
 def parse_query(environ: Mapping[str, Any]) -> dict[str, str]:

@@ -108,11 +108,11 @@ def handle_get(session: EngineSocket, environ: Mapping[str, Any]) -> HttpRespons
     """Answer a polling GET; None when the client hung up and there is no one to answer."""
     buffer = session.polling
     if buffer is None or session.websocket is not None:
-        return error_response(EngineErrorCode.BAD_REQUEST, message="Transport mismatch")
+        raise RemoteProtocolError("transport mismatch", code=EngineErrorCode.BAD_REQUEST)
     if buffer.get_active:
         logger.info("session %s: overlapping GET requests; closing the session", session.sid)
         session.close(DisconnectReason.TRANSPORT_ERROR)
-        return error_response(EngineErrorCode.BAD_REQUEST, message="Overlapping GET requests")
+        return error_response(EngineErrorCode.BAD_REQUEST)
     buffer.get_active = True
     try:
         deadline = session.options.ping_interval + session.options.ping_timeout
@@ -137,11 +137,11 @@ def handle_post(session: EngineSocket, environ: Mapping[str, Any]) -> HttpRespon
     """Take the packets of a polling POST."""
     buffer = session.polling
     if buffer is None or session.websocket is not None:
-        return error_response(EngineErrorCode.BAD_REQUEST, message="Transport mismatch")
+        raise RemoteProtocolError("transport mismatch", code=EngineErrorCode.BAD_REQUEST)
     if buffer.post_active:
         logger.info("session %s: overlapping POST requests; closing the session", session.sid)
         session.close(DisconnectReason.TRANSPORT_ERROR)
-        return error_response(EngineErrorCode.BAD_REQUEST, message="Overlapping POST requests")
+        return error_response(EngineErrorCode.BAD_REQUEST)
     buffer.post_active = True
     try:
         body = read_body(environ, session.options.max_payload)
@@ -150,11 +150,11 @@ def handle_post(session: EngineSocket, environ: Mapping[str, Any]) -> HttpRespon
     except PayloadTooLarge as exc:
         logger.info("session %s: %s; closing the session", session.sid, exc)
         session.close(DisconnectReason.TRANSPORT_ERROR)
-        return error_response(EngineErrorCode.BAD_REQUEST, 413, "Payload too large")
+        return error_response(EngineErrorCode.BAD_REQUEST, 413)
     except RemoteProtocolError as exc:
         logger.info("session %s: parse error: %s", session.sid, exc)
         session.close(DisconnectReason.PARSE_ERROR)
-        return error_response(EngineErrorCode.BAD_REQUEST, message="Bad request")
+        return error_response(EngineErrorCode.BAD_REQUEST)
     finally:
         buffer.post_active = False
     return HttpResponse(200, b"ok")

@@ -24,7 +24,6 @@ from geventsio.engine.http import (
     EngineErrorCode,
     HttpResponse,
     error_from,
-    error_response,
     parse_query,
 )
 from geventsio.engine.socket import EngineHandler, EngineSocket, SessionState
@@ -137,14 +136,16 @@ class EngineServer:
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "OPTIONS":
             if not origin_allowed(self.options.cors_allowed_origins, environ):
-                return error_response(EngineErrorCode.FORBIDDEN, message="Origin not allowed")
+                raise RemoteProtocolError(
+                    "Origin not allowed", code=EngineErrorCode.FORBIDDEN, status=403
+                )
             return HttpResponse(204)
         request = self._verify(environ)
         if _wants_websocket(environ):
             return self._serve_websocket(environ, start_response, request)
         if request.transport is not Transport.POLLING:
-            return error_response(
-                EngineErrorCode.BAD_REQUEST, message="WebSocket handshake expected"
+            raise RemoteProtocolError(
+                "WebSocket handshake expected", code=EngineErrorCode.BAD_REQUEST
             )
         if request.session is None:
             return self._open_polling(environ)
@@ -152,7 +153,7 @@ class EngineServer:
             return polling.handle_get(request.session, environ)
         if method == "POST":
             return polling.handle_post(request.session, environ)
-        return error_response(EngineErrorCode.BAD_REQUEST, message="Method not allowed")
+        raise RemoteProtocolError(f"method {method} not allowed", code=EngineErrorCode.BAD_REQUEST)
 
     # -- checks ------------------------------------------------------------------------
 
@@ -286,11 +287,14 @@ class EngineServer:
         self, environ: dict[str, Any], start_response: StartResponse, request: _Request
     ) -> HttpResponse | None:
         if request.transport is not Transport.WEBSOCKET:
-            return error_response(EngineErrorCode.BAD_REQUEST, message="Bad request")
+            raise RemoteProtocolError(
+                "a WebSocket upgrade on a polling URL", code=EngineErrorCode.BAD_REQUEST
+            )
         session = request.session
         if not can_take_over(environ):
-            return error_response(
-                EngineErrorCode.BAD_REQUEST, message="This server does not support WebSocket"
+            raise RemoteProtocolError(
+                "this server cannot take a connection over for WebSocket",
+                code=EngineErrorCode.BAD_REQUEST,
             )
         websocket = self._accept(environ, start_response)
         if websocket.detached:

@@ -154,7 +154,7 @@ def test_after_a_final_close_all_new_sessions_are_refused_with_503(echo_server):
     echo_server.engine.close_all(drain_timeout=0.1, refuse_new=True)
     response = echo_server.http().get(eio_target(echo_server.path))
     assert response.status == 503
-    assert response.json() == {"code": 3, "message": "Server shutting down"}
+    assert response.json() == {"code": 3, "message": "Bad request"}
     assert echo_server.session_count == 0
 
 

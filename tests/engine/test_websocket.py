@@ -262,14 +262,16 @@ def test_an_unsupported_websocket_version_is_told_the_supported_one(echo_server)
     assert response.header("sec-websocket-version") == "13"
 
 
-def test_polling_requests_for_a_websocket_session_are_refused(echo_server):
+def test_polling_requests_for_a_websocket_session_are_refused(echo_server, caplog):
+    caplog.set_level(logging.INFO, "geventsio")
     ws, data = open_websocket(echo_server)
     for method in ("GET", "POST"):
         response = echo_server.http().request(
             method, eio_target(echo_server.path, "polling", data["sid"]), body=b"4x"
         )
         assert response.status == 400
-        assert response.json() == {"code": 3, "message": "Transport mismatch"}
+        assert response.json() == {"code": 3, "message": "Bad request"}
+    assert "transport mismatch" in caplog.text
     ws.send_text("4unharmed")
     assert ws.recv() == "4unharmed"
     assert echo_server.handler.messages_of(data["sid"]) == ["unharmed"]

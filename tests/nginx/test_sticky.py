@@ -186,7 +186,7 @@ def test_same_origin_check_sees_the_public_host(backends: list[Backend], nginx: 
     assert same.status == 200 and same.text.startswith('0{"sid":'), same
     other = client.get(target, headers=[("Origin", "http://127.0.0.1:1")])
     assert other.status == 403, other
-    assert other.json() == {"code": 4, "message": "Origin not allowed"}
+    assert other.json() == {"code": 4, "message": "Forbidden"}
 
 
 def test_example_config_is_valid(tmp_path: Path) -> None:
