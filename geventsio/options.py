@@ -98,3 +98,52 @@ class EngineOptions:
                 raise ValueError(f"{name} must be positive")
         if self.max_payload <= 0 or self.max_buffer_size <= 0:
             raise ValueError("max_payload and max_buffer_size must be positive")
+
+
+@dataclass(frozen=True)
+class RecoveryOptions:
+    """Connection state recovery (Node's ``connectionStateRecovery``, in snake case).
+
+    A client that loses its connection for less than ``max_disconnection_duration``
+    comes back with the same socket id, its rooms, its ``socket.data`` and every
+    broadcast it missed (see docs/recovery.md).
+
+    :param max_disconnection_duration: seconds a disconnected session, and each packet
+        kept for it, stay recoverable.
+    :param skip_middlewares: a recovered socket skips the connection middlewares (its
+        connect handler still runs, with ``socket.recovered`` True).
+    :param max_buffered_packets: the most packets the in-memory adapter keeps for
+        recovery per namespace (the oldest go first); a client that missed more than
+        that gets a fresh session. Not in the Node reference, which bounds by time only.
+    """
+
+    max_disconnection_duration: float = 120.0
+    skip_middlewares: bool = True
+    max_buffered_packets: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.max_disconnection_duration <= 0:
+            raise ValueError("max_disconnection_duration must be positive")
+        if self.max_buffered_packets <= 0:
+            raise ValueError("max_buffered_packets must be positive")
+
+    @classmethod
+    def from_setting(cls, setting: RecoverySetting) -> RecoveryOptions | None:
+        """The options for the server's ``connection_state_recovery`` argument: None or
+        False (off), True (on, with the defaults), a mapping of option names, or options.
+
+        :raises TypeError: an unknown option name, or a setting of another type.
+        """
+        if setting is None or setting is False:
+            return None
+        if setting is True:
+            return cls()
+        if isinstance(setting, cls):
+            return setting
+        if isinstance(setting, Mapping):
+            return cls(**setting)
+        raise TypeError(f"connection_state_recovery takes a mapping or a bool, not {setting!r}")
+
+
+RecoverySetting = RecoveryOptions | Mapping[str, Any] | bool | None
+"""What the server's ``connection_state_recovery`` argument accepts."""

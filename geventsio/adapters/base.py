@@ -11,11 +11,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from geventsio._types import Room, SocketId
 from geventsio.protocol import socketio
 from geventsio.protocol.outgoing import OutgoingPacket
+
+if TYPE_CHECKING:
+    from geventsio.adapters.recovery import RestoredSession, SessionState
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,18 @@ class Adapter(ABC):
     def server_side_call(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
         """Send an event to the other servers and wait for their replies (none here)."""
         return []
+
+    # -- connection state recovery ------------------------------------------------------
+
+    def persist_session(self, state: SessionState) -> None:
+        """Keep a disconnected socket's state for its client to recover (connection
+        state recovery; an adapter without storage keeps nothing)."""
+        return None
+
+    def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        """The state left under private session id ``pid`` and the packets after
+        ``offset`` that reached it, or None: the client gets a fresh session."""
+        return None
 
     def close(self) -> None:
         """Release what the adapter holds (connections to a cluster)."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from geventsio._types import Room, SocketId
 from geventsio.adapters.base import Adapter, RoomsArgument
 from geventsio.exceptions import ConnectionRefused, LocalProtocolError
+from geventsio.options import RecoveryOptions
+from geventsio.protocol.socketio import Packet
 from geventsio.server.broadcast import BroadcastOperator
 from geventsio.server.handlers import BoundHandler, Handler, bind
 from geventsio.server.socket import Socket
@@ -87,6 +89,11 @@ class Namespace(_Handlers):
     def __repr__(self) -> str:
         return f"<Namespace {self.name} sockets={len(self.sockets)}>"
 
+    @property
+    def recovery(self) -> RecoveryOptions | None:
+        """The server's connection state recovery options (None: off)."""
+        return self.server.recovery
+
     def next_ack_id(self) -> int:
         """A fresh ack id (unique in this namespace, so a broadcast can share one)."""
         return next(self._ack_ids)
@@ -134,16 +141,26 @@ class Namespace(_Handlers):
 
     # -- connecting ------------------------------------------------------------------
 
-    def admit(self, socket: Socket, auth: Any) -> None:
+    def admit(self, socket: Socket, auth: Any, missed: Sequence[Packet] = ()) -> None:
         """Run middlewares and the connect handler for a new socket.
+
+        A recovered socket (``socket.recovered``) gets its rooms back and ``missed``
+        queued first; it skips the middlewares when the recovery options say so.
 
         :raises ConnectionRefused: the socket may not connect.
         """
         self.sockets[socket.id] = socket
-        self.adapter.add_all(socket.id, [Room(socket.id)])
+        self.adapter.add_all(socket.id, [Room(socket.id), *socket.restored_rooms])
         socket.connected = True  # handlers may emit and join; packets are held until ack
+        for packet in missed:
+            socket.write_packet(packet)
+        skip = (
+            socket.recovered
+            and self.server.recovery is not None
+            and (self.server.recovery.skip_middlewares)
+        )
         try:
-            for middleware in self._all_middlewares():
+            for middleware in () if skip else self._all_middlewares():
                 middleware(socket, auth)
             handler = self.handler_for("connect")
             if handler is not None and handler.call_with(socket, auth) is False:

@@ -9,10 +9,11 @@ from typing import Any
 from geventsio._types import DisconnectReason, EngineSid
 from geventsio.adapters.base import Adapter, NamespaceView, RoomsArgument
 from geventsio.adapters.memory import InMemoryAdapter
+from geventsio.adapters.recovery import RestoredSession, SessionAwareAdapter
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.engine.socket import EngineSocket
 from geventsio.exceptions import ConnectionRefused
-from geventsio.options import EngineOptions
+from geventsio.options import EngineOptions, RecoveryOptions, RecoverySetting
 from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
 from geventsio.server.broadcast import BroadcastOperator
 from geventsio.server.connection import Connection
@@ -29,7 +30,13 @@ AdapterFactory = Callable[[NamespaceView], Adapter]
 class Server:
     """A Socket.IO v5 server (Engine.IO v4 underneath), for the official clients.
 
-    :param adapter: builds the adapter of each namespace (default: in memory).
+    :param adapter: builds the adapter of each namespace (default: in memory, keeping
+        packets for recovery when ``connection_state_recovery`` is on).
+    :param connection_state_recovery: off by default; True, or a mapping of
+        :class:`~geventsio.options.RecoveryOptions` names (``max_disconnection_duration``,
+        ``skip_middlewares``, ``max_buffered_packets``), lets a client that lost its
+        connection briefly come back with the same socket id, rooms, ``data`` and the
+        broadcasts it missed (see docs/recovery.md).
     :param connect_timeout: seconds a new connection has to join a namespace.
     :param max_attachments: binary attachments one incoming packet may have.
     :param max_json_depth: nesting allowed in an incoming packet's JSON.
@@ -47,7 +54,8 @@ class Server:
     def __init__(
         self,
         *,
-        adapter: AdapterFactory = InMemoryAdapter,
+        adapter: AdapterFactory | None = None,
+        connection_state_recovery: RecoverySetting = None,
         connect_timeout: float = 45.0,
         max_attachments: int = 10,
         max_json_depth: int = 32,
@@ -59,7 +67,13 @@ class Server:
             raise ValueError("connect_timeout must be positive")
         if max_queued_events <= 0:
             raise ValueError("max_queued_events must be positive")
-        self.adapter_factory = adapter
+        #: The recovery options, or None when connection state recovery is off.
+        self.recovery: RecoveryOptions | None = RecoveryOptions.from_setting(
+            connection_state_recovery
+        )
+        if adapter is None:
+            adapter = SessionAwareAdapter if self.recovery is not None else InMemoryAdapter
+        self.adapter_factory: AdapterFactory = adapter
         self.connect_timeout = connect_timeout
         self.decoder_limits = DecoderLimits(
             max_attachments=max_attachments, max_depth=max_json_depth
@@ -270,9 +284,10 @@ class Server:
         if namespace is None:
             self._refuse(connection, name, {"message": "Invalid namespace"})
             return
-        socket = Socket(namespace, connection, auth)
+        restored = self._restore_session(namespace, auth)
+        socket = Socket(namespace, connection, auth, restored.state if restored else None)
         try:
-            namespace.admit(socket, auth)
+            namespace.admit(socket, auth, restored.missed if restored else ())
         except ConnectionRefused as refusal:
             logger.info(
                 "connection %s: %s refused: %s", connection.engine.sid, name, refusal.message
@@ -292,6 +307,20 @@ class Server:
             socket.on_close(DisconnectReason.TRANSPORT_CLOSE)
             return
         socket.acknowledge_connect()
+
+    def _restore_session(self, namespace: Namespace, auth: Any) -> RestoredSession | None:
+        """The session a client asks to recover (``pid`` and ``offset`` in its auth), if
+        recovery is on and the adapter still has it."""
+        if self.recovery is None or not isinstance(auth, dict):
+            return None
+        pid, offset = auth.get("pid"), auth.get("offset")
+        if not isinstance(pid, str) or not isinstance(offset, str):
+            return None
+        try:
+            return namespace.adapter.restore_session(pid, offset)
+        except Exception:
+            logger.exception("restoring session in %s failed; a fresh one follows", namespace.name)
+            return None
 
     def _refuse(self, connection: Connection, name: str, payload: dict[str, Any]) -> None:
         connection.write_packet(Packet(PacketType.CONNECT_ERROR, name, payload))

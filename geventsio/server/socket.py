@@ -18,6 +18,8 @@ import gevent
 from gevent.event import AsyncResult
 
 from geventsio._types import DisconnectReason, Room, SocketId
+from geventsio.adapters.base import BroadcastOptions
+from geventsio.adapters.recovery import RECOVERABLE_REASONS, SessionState, new_private_id
 from geventsio.exceptions import AckTimeout, GeventsioError, LocalProtocolError, NotConnected
 from geventsio.protocol.outgoing import OutgoingPacket, encode_ack_for_engine, encode_for_engine
 from geventsio.protocol.socketio import Packet, PacketType
@@ -53,13 +55,31 @@ class Socket:
     :ivar data: a dict for the application's own per-socket data.
     """
 
-    def __init__(self, namespace: Namespace, connection: Connection, auth: Any) -> None:
-        self.id = SocketId(secrets.token_urlsafe(15))
+    def __init__(
+        self,
+        namespace: Namespace,
+        connection: Connection,
+        auth: Any,
+        restored: SessionState | None = None,
+    ) -> None:
         self.namespace = namespace
         self.connection = connection
         self.server = namespace.server
         self.handshake = Handshake.from_environ(connection.engine.environ, auth)
-        self.data: dict[str, Any] = {}
+        #: Whether this socket resumed a session its client had lost (connection state
+        #: recovery): same id, rooms and ``data``, and the missed broadcasts were sent.
+        self.recovered = restored is not None
+        self.data: dict[str, Any]
+        if restored is not None:
+            self.id = restored.sid
+            self._pid: str | None = restored.pid
+            self.data = restored.data
+            self.restored_rooms: frozenset[Room] = restored.rooms
+        else:
+            self.id = SocketId(secrets.token_urlsafe(15))
+            self._pid = new_private_id() if self.server.recovery is not None else None
+            self.data = {}
+            self.restored_rooms = frozenset()
         self.connected = False
         self._closing = False
         self._acknowledged = False
@@ -186,7 +206,12 @@ class Socket:
         if not isinstance(event, str):
             raise LocalProtocolError(f"an event name must be a string, not {event!r}")
         packet = Packet(PacketType.EVENT, self.namespace.name, [event, *args], ack_id)
-        self.write_packet(packet, volatile)
+        if self._pid is not None and ack_id is None and not volatile:
+            # Through the adapter, as in Node, so that it is kept for recovery.
+            own_room = frozenset({Room(self.id)})
+            self.namespace.adapter.broadcast(packet, BroadcastOptions(rooms=own_room))
+        else:
+            self.write_packet(packet, volatile)
 
     def write_packet(self, packet: Packet, volatile: bool = False) -> None:
         """Encode and send one packet to this client."""
@@ -359,9 +384,8 @@ class Socket:
         """Send the CONNECT acknowledgement, then what was held back."""
         self.connected = True
         self.connection.namespace_connected(self)
-        self.connection.write_packet(
-            Packet(PacketType.CONNECT, self.namespace.name, {"sid": self.id})
-        )
+        payload = {"sid": self.id} if self._pid is None else {"sid": self.id, "pid": self._pid}
+        self.connection.write_packet(Packet(PacketType.CONNECT, self.namespace.name, payload))
         self._acknowledged = True
         held, self._held = self._held, []
         if held:
@@ -392,6 +416,9 @@ class Socket:
             return
         self._closing = True
         self.namespace.run_hook("disconnecting", self, reason)
+        if self._pid is not None and reason in RECOVERABLE_REASONS:
+            state = SessionState(self.id, self._pid, self.rooms, self.data)
+            self.namespace.adapter.persist_session(state)
         self.connected = False
         self.namespace.remove(self)
         self.connection.namespace_disconnected(self)

@@ -69,7 +69,18 @@ def run_node(
     else:
         source = str(script)
         command = [node, "--input-type=module", "-", *map(str, args)]
-    process = subprocess.Popen(
+    process = _popen(command, env)
+    return node_result(process, timeout, source.encode() if source else None)
+
+
+def start_node(script: str, *args: object, env: dict[str, str] | None = None) -> Any:
+    """Start a ``.mjs`` scenario of ``tests/js`` in the background (a gevent ``Popen``);
+    read its result with :func:`node_result`."""
+    return _popen([node_executable(), str(JS_DIR / script), *map(str, args)], env)
+
+
+def _popen(command: list[str], env: dict[str, str] | None) -> Any:
+    return subprocess.Popen(
         command,
         cwd=str(JS_DIR),
         env={**os.environ, **(env or {})},
@@ -77,8 +88,15 @@ def run_node(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def node_result(process: Any, timeout: float = 60, stdin: bytes | None = None) -> dict[str, Any]:
+    """Wait (at most ``timeout`` seconds) for a node process and return its JSON result.
+
+    :raises pytest.fail.Exception: no JSON object line on stdout, or a timeout.
+    """
     try:
-        out, err = process.communicate(source.encode() if source else None, timeout=timeout)
+        out, err = process.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         out, err = process.communicate()

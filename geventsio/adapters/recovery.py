@@ -1,0 +1,236 @@
+"""Connection state recovery: what a socket leaves behind, and the packets it may miss.
+
+Theory of operation (the Node reference's rules, ``SessionAwareAdapter``). With recovery
+on, every broadcast EVENT that asks for no acknowledgement and is not volatile gets an
+*offset* appended as its last argument, and is kept, with the rooms it was sent to, for
+``max_disconnection_duration``. The client remembers the last offset it received. A
+socket that disconnects for a reason the client recovers from (transport close or error,
+ping timeout, server shutdown) leaves a :class:`SessionState`: its id, a private session
+id (``pid``, sent only to its own client in the CONNECT acknowledgement), its rooms and
+its ``data``. When a client connects again with that ``pid`` and an offset, the adapter
+hands back the state and every kept packet after that offset whose rooms the session
+was in, and the socket resumes with the same id.
+
+Invariants of :class:`RecoveryLog` (the in-memory store):
+
+* Offsets and pids are random (``secrets``), so they cannot be guessed; an unknown pid,
+  an unknown offset or an expired session gives ``None`` (a fresh session), never
+  another session's packets.
+* A session can be restored once: looking it up removes it.
+* Nothing is kept once the window has passed: expired packets go on every append and on
+  a periodic prune (at least every quarter of the window, at most every 15 s), expired
+  sessions on the prune and on lookup. At most ``max_buffered_packets`` are kept.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+
+from geventsio._types import DisconnectReason, Room, SocketId
+from geventsio.adapters.base import BroadcastOptions, NamespaceView
+from geventsio.adapters.memory import InMemoryAdapter
+from geventsio.options import RecoveryOptions
+from geventsio.protocol import socketio
+
+#: The reasons after which a socket's state is kept (Node's RECOVERABLE_DISCONNECT_REASONS).
+RECOVERABLE_REASONS = frozenset(
+    {
+        DisconnectReason.TRANSPORT_ERROR,
+        DisconnectReason.TRANSPORT_CLOSE,
+        DisconnectReason.FORCED_CLOSE,
+        DisconnectReason.PING_TIMEOUT,
+        DisconnectReason.SERVER_SHUTTING_DOWN,
+        DisconnectReason.FORCED_SERVER_CLOSE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What a disconnected socket leaves behind for its client to recover.
+
+    :param sid: the socket id.
+    :param pid: the private session id its client presents to recover.
+    :param rooms: its rooms (its own id among them).
+    :param data: its ``socket.data``.
+    """
+
+    sid: SocketId
+    pid: str
+    rooms: frozenset[Room]
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RestoredSession:
+    """A session found again, with the packets its client missed, in order."""
+
+    state: SessionState
+    missed: list[socketio.Packet]
+
+
+def new_private_id() -> str:
+    """A fresh private session id (or offset): 120 random bits, URL-safe."""
+    return secrets.token_urlsafe(15)
+
+
+def is_recoverable(packet: socketio.Packet, options: BroadcastOptions) -> bool:
+    """Whether a broadcast is kept for recovery: an EVENT without an ack id, not volatile
+    (an acknowledgement callback cannot be restored elsewhere, as in Node)."""
+    return (
+        packet.type is socketio.PacketType.EVENT
+        and packet.id is None
+        and not options.flags.volatile
+    )
+
+
+def with_offset(packet: socketio.Packet, offset: str) -> socketio.Packet:
+    """The packet with ``offset`` appended to its arguments (what the client tracks)."""
+    return socketio.Packet(packet.type, packet.namespace, [*packet.data, offset], packet.id)
+
+
+def reaches(rooms: Iterable[Room], options: BroadcastOptions) -> bool:
+    """Whether a broadcast with ``options`` reached a socket in ``rooms``."""
+    room_set = rooms if isinstance(rooms, frozenset) else frozenset(rooms)
+    included = not options.rooms or not options.rooms.isdisjoint(room_set)
+    return included and options.except_rooms.isdisjoint(room_set)
+
+
+class _Kept:
+    """One kept packet."""
+
+    __slots__ = ("at", "offset", "options", "packet")
+
+    def __init__(
+        self, offset: str, packet: socketio.Packet, options: BroadcastOptions, at: float
+    ) -> None:
+        self.offset = offset
+        self.packet = packet
+        self.options = options
+        self.at = at
+
+
+class RecoveryLog:
+    """Sessions and recoverable packets of one namespace, in memory.
+
+    :param options: the recovery options (window and count bound).
+    :param clock: monotonic seconds (injectable for tests).
+    """
+
+    def __init__(
+        self, options: RecoveryOptions, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.options = options
+        self._clock = clock
+        self._packets: deque[_Kept] = deque()
+        #: offset → sequence number; the packet is ``_packets[seq - _first_seq]``.
+        self._index: dict[str, int] = {}
+        self._first_seq = 0
+        self._sessions: dict[str, tuple[SessionState, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._packets)
+
+    @property
+    def session_count(self) -> int:
+        """How many disconnected sessions are kept."""
+        return len(self._sessions)
+
+    def append(self, packet: socketio.Packet, options: BroadcastOptions) -> socketio.Packet:
+        """Keep a recoverable packet; returns it with its offset appended."""
+        now = self._clock()
+        self._drop_packets_before(now - self.options.max_disconnection_duration)
+        if len(self._packets) >= self.options.max_buffered_packets:
+            self._drop_oldest()
+        offset = new_private_id()
+        stamped = with_offset(packet, offset)
+        self._index[offset] = self._first_seq + len(self._packets)
+        self._packets.append(_Kept(offset, stamped, options, now))
+        return stamped
+
+    def persist(self, state: SessionState) -> None:
+        """Keep a disconnected socket's state."""
+        self._sessions[state.pid] = (state, self._clock())
+
+    def restore(self, pid: str, offset: str) -> RestoredSession | None:
+        """The session ``pid`` with the packets after ``offset`` that reached it, or None
+        (unknown or expired session, unknown or expired offset). A session is restored
+        at most once."""
+        found = self._sessions.pop(pid, None)
+        if found is None:
+            return None
+        state, disconnected_at = found
+        if disconnected_at + self.options.max_disconnection_duration < self._clock():
+            return None
+        seq = self._index.get(offset)
+        if seq is None:
+            return None
+        missed = [
+            kept.packet
+            for i, kept in enumerate(self._packets)
+            if i > seq - self._first_seq and reaches(state.rooms, kept.options)
+        ]
+        return RestoredSession(state, missed)
+
+    def prune(self) -> None:
+        """Forget the packets and sessions older than the window."""
+        threshold = self._clock() - self.options.max_disconnection_duration
+        self._drop_packets_before(threshold)
+        expired = [pid for pid, (_, at) in self._sessions.items() if at < threshold]
+        for pid in expired:
+            del self._sessions[pid]
+
+    def _drop_packets_before(self, threshold: float) -> None:
+        packets = self._packets
+        while packets and packets[0].at < threshold:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        kept = self._packets.popleft()
+        del self._index[kept.offset]
+        self._first_seq += 1
+
+
+def prune_interval(options: RecoveryOptions) -> float:
+    """Seconds between two prunes: a quarter of the window, at most 15 s."""
+    return min(options.max_disconnection_duration / 4, 15.0)
+
+
+class SessionAwareAdapter(InMemoryAdapter):
+    """The in-memory adapter with connection state recovery (the server uses it in place
+    of :class:`InMemoryAdapter` when ``connection_state_recovery`` is on).
+
+    :param namespace: the namespace this adapter serves.
+    :param options: the recovery options (default: the namespace's).
+    """
+
+    def __init__(self, namespace: NamespaceView, options: RecoveryOptions | None = None) -> None:
+        super().__init__(namespace)
+        options = options or getattr(namespace, "recovery", None) or RecoveryOptions()
+        self.log = RecoveryLog(options)
+        interval = prune_interval(options)
+        self._pruner: Any = gevent.get_hub().loop.timer(interval, interval)
+        self._pruner.ref = False  # never keeps the process alive
+        self._pruner.start(self.log.prune)
+
+    def broadcast(self, packet: socketio.Packet, options: BroadcastOptions) -> None:
+        if is_recoverable(packet, options):
+            packet = self.log.append(packet, options)
+        super().broadcast(packet, options)
+
+    def persist_session(self, state: SessionState) -> None:
+        self.log.persist(state)
+
+    def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        return self.log.restore(pid, offset)
+
+    def close(self) -> None:
+        self._pruner.close()
+        super().close()
