@@ -167,6 +167,7 @@ class SocketRequest:
             state = vars(request)
         state["sid"] = event.socket.id
         state["namespace"] = event.namespace
+        state["recovered"] = event.socket.recovered  # connection state recovery
         state["event"] = {"message": event.event, "args": event.args}
         return request
 

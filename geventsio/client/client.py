@@ -236,6 +236,12 @@ class Client:
         """The socket id of a namespace, while it is connected, else ``None``."""
         return self._manager.sid(namespace)
 
+    def recovered(self, namespace: str = "/") -> bool:
+        """Whether the namespace's current connection resumed the previous one (the
+        server has connection state recovery on and the client was away less than its
+        window): same sid, rooms and data, and the events it missed were delivered."""
+        return self._manager.recovered(namespace)
+
     @property
     def transport(self) -> str | None:
         """``"polling"`` or ``"websocket"`` while connected, else ``None``."""

@@ -124,6 +124,11 @@ class Manager:
         socket = self._sockets.get(namespace)
         return None if socket is None else socket.sid
 
+    def recovered(self, namespace: str) -> bool:
+        """Whether the namespace's last connection resumed its previous session."""
+        socket = self._sockets.get(namespace)
+        return socket is not None and socket.connected and socket.recovered
+
     def socket(self, namespace: str) -> Socket:
         """The socket of a namespace, to emit on.
 

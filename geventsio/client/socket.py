@@ -112,6 +112,11 @@ class Socket:
         self._buffer: deque[_Buffered] = deque()
         self._received: list[Packet] = []  # events that came before the CONNECT ack
         self._retry_queue: deque[_RetryEntry] = deque()
+        #: Whether the last CONNECT resumed the previous session (connection state
+        #: recovery: same sid, rooms and data, missed events delivered).
+        self.recovered = False
+        self._pid: str | None = None  # set by the server when recovery is on
+        self._last_offset: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -248,6 +253,11 @@ class Socket:
         :raises LocalProtocolError: ``auth`` is not a dict (nor ``None``).
         """
         self.settled = gevent.event.AsyncResult()
+        if self._pid is not None:  # ask to recover, as socket.io-client does
+            resume = {"pid": self._pid}
+            if self._last_offset is not None:
+                resume["offset"] = self._last_offset
+            auth = {**resume, **(auth or {})}
         self._owner.write(encode(Packet(PacketType.CONNECT, self.namespace, auth)))
 
     def on_packet(self, packet: Packet) -> None:
@@ -260,6 +270,9 @@ class Socket:
             self._on_refused(NamespaceRefused(self.namespace, "CONNECT without a sid"))
             return
         self.sid = sid
+        pid = packet.data.get("pid")
+        self.recovered = isinstance(pid, str) and pid == self._pid
+        self._pid = pid if isinstance(pid, str) else None
         self._dispatcher.fire(self.namespace, "connect")
         received, self._received = self._received, []
         for event in received:
@@ -298,6 +311,9 @@ class Socket:
             return
         ack = None if packet.id is None else self._ack_sender(packet.id)
         self._dispatcher.fire(self.namespace, event, tuple(args), ack)
+        if self._pid is not None and args and isinstance(args[-1], str):
+            # Node's rule: with recovery on, a last string argument is the offset.
+            self._last_offset = args[-1]
 
     def _ack_sender(self, ack_id: int) -> Callable[[Any], None]:
         generation = self._owner.generation

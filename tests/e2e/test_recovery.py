@@ -203,3 +203,35 @@ def test_a_forged_pid_or_offset_gets_a_fresh_session(sio_server, proxies):
     assert not seen.sockets[-1].recovered
     app.sio.emit("end")
     assert node_result(client, 20)["ok"]
+
+
+def test_the_python_client_recovers_too(sio_server, proxies):
+    app, seen = recovering_app(sio_server)
+    proxy = CuttableProxy((app.live.host, app.live.port))
+    proxies.append(proxy)
+    client = geventsio.Client(
+        reconnection_delay=0.05, reconnection_delay_max=0.2, randomization_factor=0
+    )
+    ticks: list[list[Any]] = []
+
+    @client.on("tick")
+    def tick(n: int, *rest: Any) -> None:
+        ticks.append([n, *rest])
+        client.emit("seen", n)
+
+    try:
+        client.connect(proxy.url, transports=["websocket"], wait_timeout=10)
+        first = connected_and_ticked(app, seen)
+        assert not client.recovered()
+        cut(proxy, seen)
+        for n in range(1, 4):
+            app.sio.to("news").emit("tick", n)
+        proxy.resume()
+        wait_until(lambda: len(seen.sockets) == 2, 10, "the client comes back")
+        wait_until(lambda: 3 in seen.ticks, 5, "the missed ticks arrive")
+        assert seen.sockets[1].recovered and seen.sockets[1].id == first.id
+        assert client.recovered() and client.sid() == first.id
+        assert [t[0] for t in ticks] == [0, 1, 2, 3]
+        assert all(isinstance(t[-1], str) for t in ticks)  # the offsets, as in JS
+    finally:
+        client.disconnect()

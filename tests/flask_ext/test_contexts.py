@@ -263,6 +263,7 @@ class _Socket:
         self.namespace = _Namespace()
         self.handshake = _Handshake()
         self.data: dict[str, Any] = {}
+        self.recovered = False
 
 
 def _raise(event: EventContext, exc: Exception) -> Any:
