@@ -16,7 +16,9 @@ import gevent
 from gevent.event import Event
 
 from geventsio._types import DisconnectReason
+from geventsio.engine.gevent_private import peer_hung_up
 from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response, read_body
+from geventsio.engine.takeover import client_socket
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 from geventsio.protocol import engineio
 from geventsio.protocol.outgoing import OutgoingPacket
@@ -25,9 +27,6 @@ if TYPE_CHECKING:
     from geventsio.engine.socket import EngineSocket
 
 logger = logging.getLogger(__name__)
-
-SOCKET_KEYS = ("geventsio.socket", "gunicorn.socket")
-"""Environ keys under which servers expose the client's socket."""
 
 _READ = 1
 
@@ -69,25 +68,6 @@ class PollingBuffer:
         self.waiter.set()
 
 
-def client_socket(environ: Mapping[str, Any]) -> stdlib_socket.socket | None:
-    """The client's socket, when the server under us exposes it."""
-    for key in SOCKET_KEYS:
-        sock = environ.get(key)
-        if sock is not None:
-            return sock  # type: ignore[no-any-return]
-    return None
-
-
-def _peer_hung_up(sock: stdlib_socket.socket) -> bool:
-    raw = getattr(sock, "_sock", sock)  # the kernel socket: gevent's would wait on EAGAIN
-    try:
-        return raw.recv(1, stdlib_socket.MSG_PEEK | stdlib_socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-
-
 def _wait(buffer: PollingBuffer, sock: stdlib_socket.socket | None, timeout: float) -> bool:
     """Wait for packets; False when the client hung up first."""
     if sock is None:
@@ -101,7 +81,7 @@ def _wait(buffer: PollingBuffer, sock: stdlib_socket.socket | None, timeout: flo
         watcher.close()
     if buffer.packets or buffer.final is not None:
         return True
-    return not _peer_hung_up(sock)
+    return not peer_hung_up(sock)
 
 
 def handle_get(session: EngineSocket, environ: Mapping[str, Any]) -> HttpResponse | None:

@@ -27,13 +27,13 @@ from geventsio.engine.http import (
     parse_query,
 )
 from geventsio.engine.socket import EngineHandler, EngineSocket, SessionState
-from geventsio.engine.tcp import set_nodelay
-from geventsio.engine.websocket import (
-    WebSocketConnection,
-    accept_websocket,
-    can_take_over,
-    close_gevent_websocket,
+from geventsio.engine.takeover import (
+    Hosts,
+    answered_by_server,
+    set_nodelay_for,
+    upgrade_requested,
 )
+from geventsio.engine.websocket import WebSocketConnection
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, Transport
 from geventsio.protocol.engineio import Packet, PacketType
@@ -81,6 +81,8 @@ class EngineServer:
         self.sessions: dict[EngineSid, EngineSocket] = {}
         #: Set by ``close_all(refuse_new=True)``: new sessions are refused with 503.
         self.shutting_down = False
+        #: How connections are taken over from the server running the application.
+        self.hosts = Hosts()
         # The last sids closed here: a late request for one of them is no routing mistake.
         self._recently_closed: OrderedDict[str, None] = OrderedDict()
 
@@ -90,8 +92,7 @@ class EngineServer:
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """Serve one HTTP request for the Engine.IO path."""
-        if "gunicorn.socket" in environ:  # gunicorn never switches Nagle's algorithm off
-            set_nodelay(environ["gunicorn.socket"])
+        set_nodelay_for(environ)
         cors = (
             cors_headers(self.options.cors_allowed_origins, self.options.cors_credentials, environ)
             if origin_allowed(self.options.cors_allowed_origins, environ)
@@ -110,10 +111,10 @@ class EngineServer:
             response = error_from(exc)
         if response is None:  # the connection was taken over or is gone
             return []
-        if "wsgi.websocket" in environ and response.status >= 400:
-            # gevent-websocket answered 101 before we saw the request: all that is left
-            # is to close the WebSocket it opened (1008: policy violation).
-            close_gevent_websocket(environ["wsgi.websocket"], 1008, response.body.decode())
+        if response.status >= 400 and answered_by_server(environ):
+            # The server (gevent-websocket) answered 101 before we saw the request: all
+            # that is left is to close the WebSocket it opened (1008: policy violation).
+            self.hosts.refuse_after_101(environ, _message_of(response))
             return []
         headers = [
             ("Content-Type", response.content_type),
@@ -141,7 +142,7 @@ class EngineServer:
                 )
             return HttpResponse(204)
         request = self._verify(environ)
-        if _wants_websocket(environ):
+        if upgrade_requested(environ):
             return self._serve_websocket(environ, start_response, request)
         if request.transport is not Transport.POLLING:
             raise RemoteProtocolError(
@@ -291,7 +292,7 @@ class EngineServer:
                 "a WebSocket upgrade on a polling URL", code=EngineErrorCode.BAD_REQUEST
             )
         session = request.session
-        if not can_take_over(environ):
+        if not self.hosts.can_take_over(environ):
             raise RemoteProtocolError(
                 "this server cannot take a connection over for WebSocket",
                 code=EngineErrorCode.BAD_REQUEST,
@@ -326,7 +327,7 @@ class EngineServer:
     def _accept(
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> WebSocketConnection:
-        return accept_websocket(
+        return self.hosts.accept(
             environ,
             start_response,
             max_message_size=self.options.max_payload,
@@ -374,7 +375,9 @@ class EngineServer:
             session.forget()
 
 
-def _wants_websocket(environ: Mapping[str, Any]) -> bool:
-    return (
-        str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket" or "wsgi.websocket" in environ
-    )
+def _message_of(response: HttpResponse) -> str:
+    """The message of one of Node's error bodies (the body itself otherwise)."""
+    try:
+        return str(orjson.loads(response.body)["message"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return response.body.decode("utf-8", "replace")

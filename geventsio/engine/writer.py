@@ -15,6 +15,8 @@ from collections.abc import Callable
 import gevent
 import gevent.socket
 
+from geventsio.engine.gevent_private import kernel_socket
+
 logger = logging.getLogger(__name__)
 
 #: Stands for an empty buffer (an empty deque costs ~600 bytes; most sockets never wait).
@@ -38,7 +40,7 @@ class SocketWriter:
         self._sock = sock
         # Only a plain gevent socket wraps a kernel socket we may write to directly;
         # a TLS socket must go through its own sendall.
-        self._raw = sock._sock if type(sock) is gevent.socket.socket else None
+        self._raw = kernel_socket(sock)
         self._max_buffer_size = max_buffer_size
         self._on_error = on_error
         self._pending: deque[bytes | memoryview] = _NO_PENDING  # a deque once needed

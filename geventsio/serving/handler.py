@@ -14,25 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import gevent.socket
 from gevent import pywsgi
 
+from geventsio.engine import gevent_private
+from geventsio.engine.gevent_private import HANDLER_FAST_PATHS
+from geventsio.engine.takeover import SOCKET_KEY, TAKEOVER_KEY, detach
 from geventsio.engine.tcp import set_nodelay
-from geventsio.engine.websocket import TAKEOVER_KEY, PendingReader
-
-
-def _read_ahead(rfile: Any, sock: Any) -> bytes:
-    """What ``rfile`` holds (or the socket has ready) past the request, without waiting."""
-    timeout = sock.gettimeout()
-    sock.settimeout(0.0)
-    try:
-        data: bytes = rfile.read1(65536) or b""
-        return data
-    except OSError:
-        return b""
-    finally:
-        sock.settimeout(timeout)
-
 
 #: As http.client's limits: the longest header line, the most header lines.
 MAX_HEADER_LINE = 65536
@@ -119,8 +106,14 @@ class RequestHeaders:
 READ_BUFFER_SIZE = 1024
 
 
-class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
-    """gevent's WSGI handler with TCP_NODELAY, honest ``Connection: close`` and take-over."""
+class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[misc]
+    """gevent's WSGI handler with TCP_NODELAY, honest ``Connection: close`` and take-over.
+
+    Where the gevent running allows (:mod:`geventsio.engine.gevent_private`), it also
+    skips pywsgi's per-request costs: the access-log line formatted for a server without
+    a log, a version check, and ``sendall``'s extra calls (one ``send()`` on the kernel
+    socket: a response fits the socket buffer nearly always).
+    """
 
     socket: Any  # pywsgi's; None once the connection was taken over
 
@@ -133,41 +126,10 @@ class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
         super().__init__(sock, address, server, rfile)
         self.taken_over = False
         # The kernel socket of a plain gevent socket, written to directly (TLS: None).
-        self._raw = sock._sock if type(sock) is gevent.socket.socket else None
+        self._raw = gevent_private.kernel_socket(sock)
 
     def MessageClass(self, rfile: Any, *args: Any) -> RequestHeaders:
         return RequestHeaders.read(rfile)
-
-    def _check_http_version(self) -> bool:
-        version = self.request_version
-        if version == "HTTP/1.1" or version == "HTTP/1.0":
-            return True
-        return bool(super()._check_http_version())
-
-    def log_request(self) -> None:
-        # pywsgi formats an access-log line (datetime.now(), string formatting) after
-        # every request, even when the server has no log to write it to.
-        if not isinstance(self.server.log, pywsgi._NoopLog):
-            super().log_request()
-
-    def _sendall(self, data: bytes) -> None:
-        # A response fits the socket buffer nearly always: one send() on the kernel
-        # socket, instead of gevent's sendall (a getsockopt and several Python calls).
-        raw = self._raw
-        if raw is not None:
-            try:
-                sent = raw.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                sent = 0  # pywsgi's own _sendall meets the error again and reports it
-            if sent == len(data):
-                self.response_length += sent
-                return
-            if sent:
-                self.response_length += sent
-                data = memoryview(data)[sent:]  # type: ignore[assignment]
-        super()._sendall(data)
 
     def get_environ(self) -> dict[str, Any]:
         # pywsgi's get_environ, the same variables at a third of the cost (it was ~12 % of
@@ -178,7 +140,7 @@ class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
         environ["REQUEST_METHOD"] = self.command
         environ["SCRIPT_NAME"] = ""
         path, _, query = self.path.partition("?")
-        environ["PATH_INFO"] = pywsgi.unquote_latin1(path) if "%" in path else path
+        environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
         environ["QUERY_STRING"] = query
         content_type = headers.typeheader
         if content_type is not None:
@@ -194,17 +156,12 @@ class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
         headers.add_cgi_variables(environ)
         expect_continue = environ.get("HTTP_EXPECT") == "100-continue"
         chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
-        upgrade = self._connection_upgrade_requested()
-        self.wsgi_input = pywsgi.Input(
-            self.rfile,
-            self.content_length,
-            socket=self.socket if expect_continue else None,
-            chunked_input=chunked,
-        )
+        upgrade = gevent_private.upgrade_requested(self)
+        self.wsgi_input = gevent_private.request_input(self, chunked, expect_continue)
         # An upgrade request's body is the connection itself: pywsgi hands over rfile.
         environ["wsgi.input"] = self.rfile if upgrade else self.wsgi_input
         environ["wsgi.input_terminated"] = not upgrade
-        environ["geventsio.socket"] = self.socket
+        environ[SOCKET_KEY] = self.socket
         if upgrade:
             environ[TAKEOVER_KEY] = self._take_over
         return environ
@@ -217,13 +174,11 @@ class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
         long-lived WebSocket keeps none of the request's stack, objects or buffer."""
         self.taken_over = True
         self.close_connection = True
-        sock = self.socket
-        if type(sock) is not gevent.socket.socket:  # TLS: its state cannot be duplicated
-            return sock, self.rfile
-        pending = _read_ahead(self.rfile, sock)
-        detached = sock.dup()
+        detached = detach(self.socket, self.rfile)
+        if detached is None:  # TLS: its state cannot be duplicated
+            return self.socket, self.rfile
         self.socket = None  # pywsgi's clean-up must not read the connection
-        return detached, PendingReader(detached, pending)
+        return detached
 
     def run_application(self) -> None:
         self.taken_over = False
@@ -236,8 +191,7 @@ class GeventsioHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
                 self.result = result
                 self.process_result()
             else:
-                self.status = b"101"
-                self._orig_status = "101 Switching Protocols"
+                gevent_private.mark_switched_protocols(self)
         finally:
             close = getattr(result, "close", None)
             if close is not None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from gevent import pywsgi
 
-from geventsio.engine.websocket import TAKEOVER_KEY
+from geventsio.engine.takeover import TAKEOVER_KEY
 from geventsio.serving.handler import GeventsioHandler
 
 #: Keys whose values are live objects (compared by kind, not by value).

@@ -140,10 +140,17 @@ class LiveServer:
         headers: Headers = (),
         timeout: float = DEFAULT_TIMEOUT,
         rcvbuf: int | None = None,
+        pipelined: bytes = b"",
     ) -> WsClient:
         """A raw WebSocket to ``resource`` (see :meth:`WsClient.connect`)."""
         ws = WsClient.connect(
-            self.host, self.port, resource, headers=headers, timeout=timeout, rcvbuf=rcvbuf
+            self.host,
+            self.port,
+            resource,
+            headers=headers,
+            timeout=timeout,
+            rcvbuf=rcvbuf,
+            pipelined=pipelined,
         )
         self._clients.append(ws.http)
         return ws

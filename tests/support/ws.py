@@ -70,8 +70,10 @@ class WsClient:
         headers: Headers = (),
         timeout: float = DEFAULT_TIMEOUT,
         rcvbuf: int | None = None,
+        pipelined: bytes = b"",
     ) -> WsClient:
-        """Open a TCP connection and perform the opening handshake.
+        """Open a TCP connection and perform the opening handshake (``pipelined``: bytes
+        sent in the same write as the request, before any answer).
 
         :raises HandshakeRefused: the server answered with another status (the response,
             with its body, is on the exception).
@@ -79,7 +81,7 @@ class WsClient:
         http = HttpClient(host, port, timeout=timeout, rcvbuf=rcvbuf)
         key = handshake.new_client_key()
         request = handshake.client_handshake_request(http.host_header, resource, key, list(headers))
-        http.send(request)
+        http.send(request + pipelined)
         head = http.read_head()
         if head.status != 101:
             if head.header("content-length") is not None:
