@@ -19,7 +19,7 @@ from geventwebsocket.handler import WebSocketHandler
 
 from geventsio.engine.server import EngineServer
 from geventsio.options import EngineOptions
-from geventsio.protocol.websocket import CloseReceived, Opcode
+from geventsio.protocol.websocket import CloseReceived
 from geventsio.wsgi import WSGIApp
 from tests.support import RecordingEcho, assert_still_serving, eio_target, open_websocket
 from tests.support.ws import HandshakeRefused
@@ -94,7 +94,7 @@ def test_gevent_websocket_is_named_once_in_the_log(serve, host, caplog):
 
 def test_an_unmasked_frame_is_closed_with_1002(serve):
     server = serve()
-    ws, data = open_websocket(server)
+    ws, _ = open_websocket(server)
     ws.send_raw(struct.pack("!BB", 0x81, 6) + b"4plain")
     assert_closed_with(ws, 1002)
     server.wait_sessions(0)
