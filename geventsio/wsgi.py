@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.serving.static import StaticFiles, StaticFilesMapping
+from geventsio.serving.stopping import watch_gunicorn_worker
 
 WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -51,8 +52,11 @@ class WSGIApp:
         self.static_files = StaticFiles(static_files) if static_files else None
         path = self.engine.options.path
         self._paths = (path, path.rstrip("/"))
+        self._host_seen = False
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if not self._host_seen:
+            self._first_request()
         if environ.get("PATH_INFO", "") in self._paths:
             return self.engine.handle_request(environ, start_response)
         if self.static_files is not None:
@@ -60,6 +64,12 @@ class WSGIApp:
             if response is not None:
                 return response
         return self.wsgi_app(environ, start_response)
+
+    def _first_request(self) -> None:
+        # Under a gunicorn worker that does not tell the application it stops (-k gevent,
+        # gevent-websocket's worker), notice it here: see geventsio.serving.stopping.
+        self._host_seen = True
+        watch_gunicorn_worker(self.shutdown)
 
     def shutdown(self) -> None:
         """The process is stopping (:func:`geventsio.serving.serve` on SIGTERM, the

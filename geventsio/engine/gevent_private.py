@@ -26,7 +26,6 @@ from gevent import pywsgi
 CHECKED_GEVENT = ((23, 9), (26, 99))
 
 
-
 def _release(version: str) -> tuple[int, int]:
     """(major, minor) of a version string; (0, 0) when it does not parse.
     (``gevent.version_info`` is not kept up to date by every release: the string is.)"""

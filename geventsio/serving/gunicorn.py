@@ -37,12 +37,10 @@ from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
 from geventsio.serving.monitor import BlockingMonitor
 from geventsio.serving.patching import check_patching
+from geventsio.serving.stopping import close_sessions_of_stopping_worker
 
 #: Environment variable: enable the blocking monitor with this threshold in seconds.
 BLOCK_THRESHOLD_ENV = "GEVENTSIO_BLOCK_THRESHOLD"
-
-#: How often the stopping worker looks whether gunicorn closed its listeners.
-_LISTENER_POLL = 0.05
 
 #: Packages that gunicorn's arbiter imports before a worker can patch: not the user's.
 _ARBITER_PACKAGES = frozenset({"gunicorn", "geventwebsocket", "packaging", "geventsio"})
@@ -73,17 +71,11 @@ def _imported_by_arbiter(loaded: frozenset[str]) -> Callable[[str], bool]:
     return ignore
 
 
-def _listening(sock: Any) -> bool:
-    """Whether a listening socket is still open (gevent's server closes it underneath the
-    socket object, whose ``closed`` stays false: its descriptor becomes -1)."""
-    try:
-        return bool(sock.fileno() != -1)
-    except OSError:
-        return False
-
-
 class GracefulShutdownMixin:
     """Close the geventsio sessions as soon as the worker stops accepting."""
+
+    #: Tells :func:`geventsio.serving.stopping.watch_gunicorn_worker` to stand aside.
+    closes_sessions_itself = True
 
     _alive: bool = False
     _stopping: Any = None
@@ -145,16 +137,7 @@ class GracefulShutdownMixin:
         target = find_shutdown_target(getattr(self, "wsgi", None))
         if target is None:
             return
-        # At once, while this worker still accepts: a long-polling client between two
-        # requests can still come and collect its CLOSE packet.
-        self.log.info("closing the Socket.IO sessions (worker stopping)")
-        target.shutdown()
-        # gunicorn's run loop closes the listeners within a second; a client that
-        # reconnected meanwhile landed here again: close those sessions too.
-        with gevent.Timeout(self.cfg.graceful_timeout / 2, False):
-            while any(_listening(listener) for listener in self.sockets):
-                gevent.sleep(_LISTENER_POLL)
-        target.shutdown()
+        close_sessions_of_stopping_worker(self, target.shutdown)
 
 
 class GeventWorker(GracefulShutdownMixin, _GeventWorker):  # type: ignore[misc]

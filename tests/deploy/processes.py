@@ -164,13 +164,14 @@ class Processes:
         app: str = "tests.deploy.sio_app:app",
         workers: int = 1,
         cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
     ) -> Server:
         """Start gunicorn on 127.0.0.1:0 with ``args`` and wait until it listens and its
         workers booted."""
         if not Path(GUNICORN).exists():
             pytest.fail(f"{GUNICORN} is missing: pip install -e '.[test]'")
         argv = [GUNICORN, "--bind", "127.0.0.1:0", "--workers", str(workers)]
-        process = self.start([*argv, "--no-control-socket", *args, app], cwd=cwd)
+        process = self.start([*argv, "--no-control-socket", *args, app], cwd=cwd, env=env)
         port = int(process.wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1))
         process.wait_for(r"Booting worker with pid", count=workers)
         return Server(process, port)

@@ -21,7 +21,18 @@ PATCHED_AT_IMPORT = monkey.is_module_patched("socket")
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-sio = geventsio.Server(cors_allowed_origins="*")
+#: ``SIO_APP_STRICT=1``: one allowed Origin and small limits (the hostile-input tests).
+STRICT = os.environ.get("SIO_APP_STRICT") == "1"
+
+sio = (
+    geventsio.Server(
+        cors_allowed_origins=["http://good.example"],
+        max_payload=1000,
+        max_websocket_fragments=1_000_000,
+    )
+    if STRICT
+    else geventsio.Server(cors_allowed_origins="*")
+)
 
 
 @sio.on("echo")

@@ -1,0 +1,100 @@
+"""Noticing that the gunicorn worker running the application is stopping.
+
+gunicorn's gevent workers (``-k gevent``, ``-k gevent_pywsgi``, gevent-websocket's
+worker) never tell the application that they stop: on SIGTERM, ``max_requests`` or a
+reload they clear their ``alive`` flag, close their listening sockets within a second,
+then wait ``graceful_timeout`` for the open connections to end. A WebSocket or a
+long-polling session never ends by itself, so without help every client stays on the
+old worker until it is killed.
+
+:func:`watch_gunicorn_worker` finds the worker from the application's side (on the main
+greenlet's stack: the worker's ``run()`` never returns while it serves) and watches its
+flag. When it clears, every session is closed with "server shutting down" and new
+handshakes are answered 503; clients reconnect to the replacement worker, their
+connection waiting in the listen queue meanwhile. Once the worker's listening sockets
+are closed, the sessions of clients that came back too early are closed too.
+
+geventsio's worker classes (:mod:`geventsio.serving.gunicorn`) do the same from inside
+the worker, without watching; with them the watcher stands aside.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from greenlet import getcurrent
+
+logger = logging.getLogger(__name__)
+
+#: How often the watcher looks at the worker's ``alive`` flag, in seconds.
+WATCH_INTERVAL = 0.1
+#: How often a stopping worker is checked for closed listening sockets, in seconds.
+LISTENER_POLL = 0.05
+#: How many frames of the main greenlet's stack are searched for the worker.
+_MAX_FRAMES = 64
+
+
+def listening(sock: Any) -> bool:
+    """Whether a listening socket is still open (gevent's server closes it underneath the
+    socket object, whose ``closed`` stays false: its descriptor becomes -1)."""
+    try:
+        return bool(sock.fileno() != -1)
+    except OSError:
+        return False
+
+
+def running_gunicorn_worker() -> Any:
+    """The gunicorn worker serving from this process, or None (not under gunicorn, or a
+    worker whose ``run()`` is not on the main greenlet's stack)."""
+    base = sys.modules.get("gunicorn.workers.base")
+    if base is None:
+        return None
+    root = getcurrent()
+    while root.parent is not None:
+        root = root.parent
+    frame = root.gr_frame if root is not getcurrent() else sys._getframe()
+    for _ in range(_MAX_FRAMES):
+        if frame is None:
+            return None
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, base.Worker):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+def close_sessions_of_stopping_worker(worker: Any, shutdown: Callable[[], None]) -> None:
+    """Close the sessions now, and again once the worker's listeners are closed."""
+    # At once, while the worker still accepts: a long-polling client between two
+    # requests can still come and collect its CLOSE packet.
+    worker.log.info("closing the Socket.IO sessions (worker stopping)")
+    shutdown()
+    # gunicorn's run loop closes the listeners within a second; a client that
+    # reconnected meanwhile landed here again: close those sessions too.
+    with gevent.Timeout(worker.cfg.graceful_timeout / 2, False):
+        while any(listening(listener) for listener in worker.sockets):
+            gevent.sleep(LISTENER_POLL)
+    shutdown()
+
+
+def _watch(worker: Any, shutdown: Callable[[], None]) -> None:
+    while worker.alive:
+        gevent.sleep(WATCH_INTERVAL)
+    close_sessions_of_stopping_worker(worker, shutdown)
+
+
+def watch_gunicorn_worker(shutdown: Callable[[], None]) -> gevent.Greenlet[..., Any] | None:
+    """Call ``shutdown`` when the gunicorn worker running this process starts stopping.
+
+    :returns: the watching greenlet; None when there is nothing to watch (not under
+        gunicorn, or under a worker that closes the sessions itself).
+    """
+    worker = running_gunicorn_worker()
+    if worker is None or getattr(worker, "closes_sessions_itself", False):
+        return None
+    logger.debug("watching %s for its stop", type(worker).__name__)
+    return gevent.spawn(_watch, worker, shutdown)
