@@ -8,14 +8,12 @@ runs, a refused WebSocket is closed with 1008 instead of answered 403.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import struct
 import time
 from collections.abc import Iterator
 
-import gevent
 import pytest
 
 from geventsio.protocol.websocket import CloseReceived
@@ -118,14 +116,7 @@ def test_an_unmasked_frame_is_closed_with_1002(strict: tuple[str, Server]) -> No
 
 def test_a_fragment_flood_is_closed_past_max_payload(strict: tuple[str, Server]) -> None:
     ws = opened(strict[1])
-    flood = [struct.pack("!BB", 0x01, 0x80 | 1) + b"\0\0\0\0" + b"4"]
-    flood += [struct.pack("!BB", 0x00, 0x80 | 1) + b"\0\0\0\0" + b"x"] * 5000
-
-    def send_flood() -> None:
-        with contextlib.suppress(OSError):  # the server closes before the flood ends
-            ws.send_raw(b"".join(flood))
-
-    sender = gevent.spawn(send_flood)
+    sender = ws.flood_with_fragments(5000)
     assert_closed_with(ws, 1009)
     sender.join(5)
 

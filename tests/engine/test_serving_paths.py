@@ -8,15 +8,14 @@ gunicorn processes, in ``tests/deploy/test_serving_paths.py``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import struct
 
-import gevent
 import pytest
 from gevent import pywsgi
 from geventwebsocket.handler import WebSocketHandler
 
+from geventsio._types import DisconnectReason
 from geventsio.engine.server import EngineServer
 from geventsio.options import EngineOptions
 from geventsio.protocol.websocket import CloseReceived
@@ -102,21 +101,20 @@ def test_an_unmasked_frame_is_closed_with_1002(serve):
     assert_still_serving(server)
 
 
-def test_a_fragment_flood_is_closed_past_max_payload(serve):
-    server = serve(max_payload=1000, max_websocket_fragments=1_000_000)
-    ws, _ = open_websocket(server)
-    flood = [struct.pack("!BB", 0x01, 0x80 | 1) + b"\0\0\0\0" + b"4"]
-    flood += [struct.pack("!BB", 0x00, 0x80 | 1) + b"\0\0\0\0" + b"x"] * 5000
-
-    def send_flood() -> None:
-        with contextlib.suppress(OSError):  # the server closes before the flood ends
-            ws.send_raw(b"".join(flood))
-
-    sender = gevent.spawn(send_flood)
-    assert_closed_with(ws, 1009)
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [({"max_payload": 1000, "max_websocket_fragments": 1_000_000}, 1009), ({}, 1008)],
+    ids=["past-max-payload", "past-max-fragments"],
+)
+def test_a_fragment_flood_is_closed(serve, options, code):
+    server = serve(**options)
+    ws, data = open_websocket(server)
+    sender = ws.flood_with_fragments(5000)
+    assert_closed_with(ws, code)
     sender.join(5)
     server.wait_sessions(0)
     assert server.handler.messages == []
+    assert server.handler.closed[data["sid"]] is DisconnectReason.TRANSPORT_ERROR
     assert_still_serving(server)
 
 

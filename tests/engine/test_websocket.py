@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import struct
 import time
@@ -151,24 +150,6 @@ def test_an_oversize_frame_is_refused_from_its_header(eio_server):
     server.wait_sessions(0)
     assert server.handler.closed[data["sid"]] is DisconnectReason.TRANSPORT_ERROR
     assert_still_serving(server)
-
-
-def test_a_flood_of_tiny_fragments_is_refused(echo_server):
-    ws, data = open_websocket(echo_server)
-    flood = [struct.pack("!BB", 0x01, 0x80 | 1) + b"\0\0\0\0" + b"4"]
-    flood += [struct.pack("!BB", 0x00, 0x80 | 1) + b"\0\0\0\0" + b"x"] * 5000
-
-    def send_flood() -> None:
-        with contextlib.suppress(OSError):  # the server may close before the flood ends
-            ws.send_raw(b"".join(flood))
-
-    sender = gevent.spawn(send_flood)
-    assert_closed_with(ws, 1008)
-    sender.join(5)
-    echo_server.wait_sessions(0)
-    assert echo_server.handler.messages == []
-    assert echo_server.handler.closed[data["sid"]] is DisconnectReason.TRANSPORT_ERROR
-    assert_still_serving(echo_server)
 
 
 @pytest.mark.parametrize(

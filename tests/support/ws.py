@@ -105,6 +105,19 @@ class WsClient:
         """Send one masked frame."""
         self.http.send(wsproto.encode_frame(opcode, payload, fin=fin, mask=os.urandom(4)))
 
+    def flood_with_fragments(self, count: int) -> gevent.Greenlet[[], None]:
+        """Start sending, from another greenlet, one text message in ``count`` + 1
+        one-byte unmasked-length fragments that never ends (the server may close first)."""
+        mask = b"\0\0\0\0"
+        first = bytes([0x01, 0x80 | 1]) + mask + b"4"
+        flood = first + (bytes([0x00, 0x80 | 1]) + mask + b"x") * count
+
+        def send() -> None:
+            with contextlib.suppress(OSError):
+                self.send_raw(flood)
+
+        return gevent.spawn(send)
+
     def send_text(self, text: str) -> None:
         """Send a text message in one frame."""
         self.send_frame(Opcode.TEXT, text.encode("utf-8"))
