@@ -63,7 +63,11 @@ class _Builder:
     """Collects translated values, refusing two options that set the same thing."""
 
     def __init__(self) -> None:
-        self.server: dict[str, Any] = {"async_handlers": False}
+        # namespaces="*" accepts any name: its children go when their last client leaves.
+        self.server: dict[str, Any] = {
+            "async_handlers": False,
+            "cleanup_empty_child_namespaces": True,
+        }
         self.settings: dict[str, Any] = {}
         self._given_as: dict[str, str] = {}
 

@@ -82,9 +82,13 @@ class Namespace(_Handlers):
         self.name = name
         self.parent = parent
         self.sockets: dict[SocketId, Socket] = {}
+        #: Sockets between their CONNECT and the end of their admission.
+        self.admitting = 0
         self._ack_ids = itertools.count()
         self._server_side: dict[str, Handler] = {}
-        self.adapter: Adapter = server.adapter_factory(self)
+        # A dynamic child gets its adapter (and, on Redis, its subscriptions) only when
+        # it is first used: a refused connection leaves nothing behind.
+        self._adapter: Adapter | None = server.adapter_factory(self) if parent is None else None
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name} sockets={len(self.sockets)}>"
@@ -93,6 +97,19 @@ class Namespace(_Handlers):
     def recovery(self) -> RecoveryOptions | None:
         """The server's connection state recovery options (None: off)."""
         return self.server.recovery
+
+    @property
+    def adapter(self) -> Adapter:
+        """The namespace's adapter: its rooms, and its broadcasts."""
+        adapter = self._adapter
+        if adapter is None:
+            adapter = self._adapter = self.server.adapter_factory(self)
+        return adapter
+
+    def close_adapter(self) -> None:
+        """Close the adapter, if the namespace ever had one (shutdown, or a child removed)."""
+        if self._adapter is not None:
+            self._adapter.close()
 
     def next_ack_id(self) -> int:
         """A fresh ack id (unique in this namespace, so a broadcast can share one)."""
@@ -142,26 +159,27 @@ class Namespace(_Handlers):
     # -- connecting ------------------------------------------------------------------
 
     def admit(self, socket: Socket, auth: Any, missed: Sequence[Packet] = ()) -> None:
-        """Run middlewares and the connect handler for a new socket.
+        """Run middlewares, then (the socket in the namespace and in its own room) the
+        connect handler for a new socket. A dynamic child joins its parent's children
+        once the middlewares accepted its first socket.
 
         A recovered socket (``socket.recovered``) gets its rooms back and ``missed``
         queued first; it skips the middlewares when the recovery options say so.
 
         :raises ConnectionRefused: the socket may not connect.
         """
-        self.sockets[socket.id] = socket
-        self.adapter.add_all(socket.id, [Room(socket.id), *socket.restored_rooms])
         socket.connected = True  # handlers may emit and join; packets are held until ack
         for packet in missed:
             socket.write_packet(packet)
-        skip = (
-            socket.recovered
-            and self.server.recovery is not None
-            and (self.server.recovery.skip_middlewares)
-        )
+        skip = socket.recovered and self.recovery is not None and self.recovery.skip_middlewares
+        self.admitting += 1
         try:
             for middleware in () if skip else self._all_middlewares():
                 middleware(socket, auth)
+            if self.parent is not None:
+                self.parent.adopt(self)
+            self.sockets[socket.id] = socket
+            self.adapter.add_all(socket.id, [Room(socket.id), *socket.restored_rooms])
             handler = self.handler_for("connect")
             if handler is not None and handler.call_with(socket, auth) is False:
                 raise ConnectionRefused("Connection refused")
@@ -169,12 +187,23 @@ class Namespace(_Handlers):
             socket.connected = False
             self.remove(socket)
             raise
+        finally:
+            self.admitting -= 1
+            if not socket.connected:
+                self.discard_if_empty()
 
     def remove(self, socket: Socket) -> None:
-        """Forget a socket that left."""
-        self.adapter.delete_all(socket.id)
+        """Forget a socket that left (its rooms with it)."""
+        if self._adapter is not None:
+            self._adapter.delete_all(socket.id)
         if self.sockets.get(socket.id) is socket:
             del self.sockets[socket.id]
+
+    def discard_if_empty(self) -> None:
+        """A socket is gone for good: a dynamic child left empty may be removed (see
+        :meth:`ParentNamespace.discard`)."""
+        if self.parent is not None and not self.sockets and not self.admitting:
+            self.parent.discard(self)
 
     # -- broadcasting ----------------------------------------------------------------
 
@@ -279,6 +308,14 @@ class ParentNamespace(_Handlers):
     Handlers and middleware registered here apply to every child; broadcasting here
     reaches every child.
 
+    A child exists (in :attr:`children`, with an adapter) from the moment the middlewares
+    accept its first socket. Until then it is *pending*: shared by the sockets connecting
+    to it, reachable by no broadcast, and forgotten if they are all refused. The number
+    of children (pending ones included) is capped by the server's
+    ``max_child_namespaces``: a CONNECT over the cap gets a ``connect_error``. With the
+    server's ``cleanup_empty_child_namespaces`` (Node's ``cleanupEmptyChildNamespaces``),
+    a child whose last socket left is removed and its adapter closed.
+
     :param server: the server.
     :param matcher: a compiled regular expression (full match) or ``f(name, auth)``.
     """
@@ -292,6 +329,8 @@ class ParentNamespace(_Handlers):
         self.server = server
         self.matcher = matcher
         self.children: dict[str, Namespace] = {}
+        self._pending: dict[str, Namespace] = {}
+        self._cap_reported = False
 
     def matches(self, name: str, auth: Any) -> bool:
         """Whether a namespace name belongs to this parent."""
@@ -300,12 +339,44 @@ class ParentNamespace(_Handlers):
         return bool(self.matcher(name, auth))
 
     def child(self, name: str) -> Namespace:
-        """The child namespace called ``name`` (created on first use)."""
-        namespace = self.children.get(name)
-        if namespace is None:
-            namespace = Namespace(self.server, name, parent=self)
-            self.children[name] = namespace
+        """The child namespace called ``name``, pending if it has no socket admitted yet.
+
+        :raises ConnectionRefused: a new child would pass ``max_child_namespaces``.
+        """
+        namespace = self.children.get(name) or self._pending.get(name)
+        if namespace is not None:
+            return namespace
+        cap = self.server.max_child_namespaces
+        if len(self.children) + len(self._pending) >= cap:
+            logger.log(
+                logging.DEBUG if self._cap_reported else logging.WARNING,
+                "dynamic namespace %s refused: this parent has %d children (max_child_namespaces)",
+                name[:64],
+                cap,
+            )
+            self._cap_reported = True
+            raise ConnectionRefused("Too many namespaces")
+        namespace = self._pending[name] = Namespace(self.server, name, parent=self)
         return namespace
+
+    def adopt(self, namespace: Namespace) -> None:
+        """The middlewares accepted a socket of a pending child: it exists from now on."""
+        if self._pending.get(namespace.name) is namespace:
+            del self._pending[namespace.name]
+            self.children[namespace.name] = namespace
+
+    def discard(self, namespace: Namespace) -> None:
+        """Forget an empty child: always when it never admitted a socket, and with
+        ``cleanup_empty_child_namespaces`` once its last socket left."""
+        name = namespace.name
+        if self._pending.get(name) is namespace:
+            del self._pending[name]
+        elif self.children.get(name) is namespace and self.server.cleanup_empty_child_namespaces:
+            del self.children[name]
+        else:
+            return
+        namespace.close_adapter()
+        logger.debug("dynamic namespace %s removed (empty)", name)
 
     def broadcast_namespaces(self) -> list[Namespace]:
         """A parent broadcasts in every child."""

@@ -46,6 +46,10 @@ class Server:
         connection may have waiting for its handlers; when that many wait, the server
         stops reading that client until its handlers have worked the queue down to half
         (back-pressure: nothing is dropped, order is kept).
+    :param cleanup_empty_child_namespaces: remove a dynamic child namespace (and close
+        its adapter) when its last socket leaves (Node's ``cleanupEmptyChildNamespaces``).
+    :param max_child_namespaces: children one dynamic parent may have at once; a client
+        connecting to one more gets a ``connect_error`` ("Too many namespaces").
     :param engine_options: Engine.IO options (see :class:`~geventsio.EngineOptions`):
         ``ping_interval``, ``ping_timeout``, ``max_payload``, ``cors_allowed_origins``,
         ``path``, ``transports``, ``cookie``, ``allow_request``...
@@ -61,12 +65,18 @@ class Server:
         max_json_depth: int = 32,
         async_handlers: bool = False,
         max_queued_events: int = 1000,
+        cleanup_empty_child_namespaces: bool = False,
+        max_child_namespaces: int = 10_000,
         **engine_options: Any,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
         if max_queued_events <= 0:
             raise ValueError("max_queued_events must be positive")
+        if max_child_namespaces <= 0:
+            raise ValueError("max_child_namespaces must be positive")
+        self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
+        self.max_child_namespaces = max_child_namespaces
         #: The recovery options, or None when connection state recovery is off.
         self.recovery: RecoveryOptions | None = RecoveryOptions.from_setting(
             connection_state_recovery
@@ -144,7 +154,7 @@ class Server:
                 logger.exception("the dynamic namespace matcher raised for %r", name)
                 continue
             if matched:
-                return parent.child(name)
+                return parent.child(name)  # may refuse: too many children
         return None
 
     # -- the main namespace's broadcasts ---------------------------------------------
@@ -247,7 +257,7 @@ class Server:
         """
         self.engine.close_all(refuse_new=refuse_new)
         for namespace in self.all_namespaces():
-            namespace.adapter.close()
+            namespace.close_adapter()
         self.workers.close()
 
     def all_namespaces(self) -> list[Namespace]:
@@ -280,7 +290,11 @@ class Server:
         if name in connection.sockets:
             logger.info("connection %s: already connected to %s", connection.engine.sid, name)
             return
-        namespace = self._namespace_for(name, auth)
+        try:
+            namespace = self._namespace_for(name, auth)
+        except ConnectionRefused as refusal:
+            self._refuse(connection, name, refusal.error_payload())
+            return
         if namespace is None:
             self._refuse(connection, name, {"message": "Invalid namespace"})
             return
@@ -301,6 +315,7 @@ class Server:
             return
         if not socket.connected:  # disconnect() was called while connecting
             namespace.remove(socket)
+            namespace.discard_if_empty()
             self._refuse(connection, name, {"message": "Connection refused"})
             return
         if connection.closed:

@@ -424,6 +424,7 @@ class Socket:
         self.connection.namespace_disconnected(self)
         self.fail_pending_acks(reason)
         self.namespace.run_hook("disconnect", self, reason)
+        self.namespace.discard_if_empty()
 
     def fail_pending_acks(self, reason: DisconnectReason) -> None:
         """No acknowledgement can arrive any more: fail every wait for one now (a

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from flask import Flask
 
+from flask_ext import SocketIO
 from tests.flask_ext.app import create_app
-from tests.support import LiveServer, wait_until
+from tests.server.sio_support import RawSio
+from tests.support import LiveServer, open_websocket, wait_until
 from tests.support.node import run_node
 
 ServeApp = Callable[..., LiveServer]
@@ -53,3 +56,23 @@ def test_flask_app_with_the_javascript_client(serve_app: ServeApp) -> None:
         "the disconnect handler",
     )
     assert ("chat disconnect", "client namespace disconnect") in events
+
+
+def test_catch_all_namespaces_are_removed_when_empty(serve_app: ServeApp) -> None:
+    # namespaces="*" accepts any name: without the cleanup, every name a client ever
+    # tried would stay in memory (and, on Redis, subscribed).
+    app = Flask(__name__)
+    socketio = SocketIO(app, namespaces="*")
+    assert socketio.server is not None
+    server = serve_app(app, engine=socketio.server.engine)
+    (parent,) = socketio.server.parent_namespaces
+    ws, open_data = open_websocket(server)
+    raw = RawSio(ws, open_data)
+    names = [f"/a{i}" for i in range(30)]
+    for name in names:
+        raw.connect(name)
+    assert len(parent.children) == len(names)
+    for name in names:
+        raw.send(f"1{name},")
+    wait_until(lambda: not parent.children, 5.0, "the empty children removed")
+    ws.close()
