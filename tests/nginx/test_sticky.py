@@ -50,13 +50,28 @@ def check_served(records: dict[str, dict[str, Any]], backends: list[Backend], em
     assert set(served) == set(NAMES), f"ip_hash did not spread the clients: {served}"
 
 
+def last_transport_logged(requests: list[Request], record: dict[str, Any]) -> bool:
+    """Whether the log has the client's request on the transport it ended on."""
+    mine = [r for r in requests if r.addr == record["address"]]
+    if record["transport"] == "websocket":
+        return any(r.transport == "websocket" and r.status == 101 for r in mine)
+    return bool(mine)
+
+
 def check_sticky(
     nginx: Nginx, records: dict[str, dict[str, Any]], backends: list[Backend]
 ) -> list[Request]:
     """In nginx's log: every request of a client went to the server its ``whoami``
-    names, and none was refused. Returns the log."""
+    names, and none was refused. Returns the log.
+
+    nginx logs a request when its response is complete, a WebSocket (101) only once it
+    closed: the check starts when every client's last transport is in the log.
+    """
     address_of = {backend.name: backend.address for backend in backends}
-    requests = nginx.requests()
+    requests = nginx.wait_requests(
+        lambda logged: all(last_transport_logged(logged, r) for r in records.values()),
+        "every client's requests, its WebSocket's too",
+    )
     for record in records.values():
         mine = {r.upstream for r in requests if r.addr == record["address"]}
         assert mine == {address_of[record["whoami"]["node"]]}, (record, mine)
@@ -118,13 +133,7 @@ def test_websocket_and_upgrading_clients(backends: list[Backend], nginx: Nginx) 
         assert record["whoami"]["headers"]["x-forwarded-for"] == record["address"]
         assert record["whoami"]["address"] == record["address"]
 
-    # A WebSocket is logged (status 101) when it closes: the clients have disconnected.
-    def websockets_logged(requests: list[Request]) -> bool:
-        upgraded = {r.addr for r in requests if r.transport == "websocket" and r.status == 101}
-        return upgraded == set(addresses)
-
-    requests = nginx.wait_requests(websockets_logged, "a WebSocket (101) for every client")
-    check_sticky(nginx, records, backends)
+    requests = check_sticky(nginx, records, backends)
     for record in records.values():
         transports = [r.transport for r in requests if r.addr == record["address"]]
         if record["name"].startswith("ws"):
