@@ -255,6 +255,12 @@ class Server:
         :param refuse_new: the process is going away: refuse new connections (503) so
             that reconnecting clients find another server.
         """
+        if self.recovery is not None:
+            # Keep every session before any client hears of the shutdown, so that a
+            # client reconnecting at once to another server finds its session there.
+            for connection in list(self.connections.values()):
+                for socket in list(connection.sockets.values()):
+                    socket.on_close(DisconnectReason.SERVER_SHUTTING_DOWN)
         self.engine.close_all(refuse_new=refuse_new)
         for namespace in self.all_namespaces():
             namespace.close_adapter()

@@ -315,3 +315,44 @@ def redis_answers(url: str) -> bool:
         return False
     finally:
         client.close()
+
+
+class StreamsServer(JsonLinesProcess):
+    """A server of a Redis Streams cluster with connection state recovery: geventsio's
+    (``streams_node.py``) or the Node reference's (``streams_node.mjs``)."""
+
+    def __init__(self, name: str, redis_url: str, stream: str, *, node: bool = False) -> None:
+        if node:
+            argv = [node_executable(), str(JS_DIR / "streams_node.mjs"), redis_url, stream, name]
+            super().__init__(argv, name, JS_DIR)
+        else:
+            script = str(HERE / "streams_node.py")
+            argv = [sys.executable, script, "--redis", redis_url, "--stream", stream]
+            super().__init__([*argv, "--name", name], name)
+        self.port = 0
+
+    def ready(self) -> StreamsServer:
+        """Wait until it listens."""
+        self.port = self.wait_message(lambda m: "port" in m, START_TIMEOUT, "listening")["port"]
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``("127.0.0.1", port)``."""
+        return ("127.0.0.1", self.port)
+
+    def connections(self) -> list[dict[str, Any]]:
+        """Every connection it reported: ``{id, recovered}``."""
+        return [m["connection"] for m in self.messages if "connection" in m]
+
+    def seen(self, socket_id: str) -> list[Any]:
+        """The ``seen`` events of one socket, in order."""
+        return [m["seen"][1] for m in self.messages if "seen" in m and m["seen"][0] == socket_id]
+
+    def disconnects(self) -> list[dict[str, Any]]:
+        """Every disconnect it reported: ``{id, reason}``."""
+        return [m["disconnect"] for m in self.messages if "disconnect" in m]
+
+    def emit(self, event: str, *args: Any, to: list[str] | None = None) -> None:
+        """Broadcast from this server."""
+        self.command("emit", event=event, args=list(args), to=to or [])

@@ -1,0 +1,72 @@
+// The Node reference server with @socket.io/redis-streams-adapter and connection state
+// recovery, in one cluster with geventsio servers, driven by the tests over stdin/stdout.
+//
+//   node streams_node.mjs REDIS_URL STREAM_NAME NAME
+//
+// Prints {"port": N} once listening on 127.0.0.1, then answers one JSON command per line
+// ({"id", "cmd", ...} -> {"id", "result"} or {"id", "error"}):
+//   emit {to?, event, args}      a broadcast (to rooms, or to everyone)
+//   sockets                      [{id, rooms, recovered, data}] of this server's sockets
+// A new socket joins the room "news" and gets data {"node": NAME}; every connection is
+// reported as {"connection": {id, recovered}}, each disconnect as {"disconnect": {id,
+// reason}} and each "seen" event of a client as {"seen": [id, n]}.
+import { createServer } from "node:http";
+import { createInterface } from "node:readline";
+import { Server } from "socket.io";
+import { createAdapter } from "@socket.io/redis-streams-adapter";
+import { createClient } from "redis";
+
+const [url, streamName, name] = process.argv.slice(2);
+const write = (message) => process.stdout.write(JSON.stringify(message) + "\n");
+
+const redisClient = createClient({ url });
+await redisClient.connect();
+
+const httpServer = createServer();
+const io = new Server(httpServer, {
+  adapter: createAdapter(redisClient, { streamName, blockTimeInMs: 1000 }),
+  connectionStateRecovery: { maxDisconnectionDuration: 60000 },
+});
+io.on("connection", (socket) => {
+  if (!socket.recovered) {
+    socket.join("news");
+    socket.data.node = name;
+  }
+  write({ connection: { id: socket.id, recovered: socket.recovered } });
+  socket.on("seen", (n) => write({ seen: [socket.id, n] }));
+  socket.on("disconnect", (reason) => write({ disconnect: { id: socket.id, reason } }));
+});
+
+const commands = {
+  emit(c) {
+    const target = c.to && c.to.length ? io.to(c.to) : io;
+    target.emit(c.event, ...(c.args || []));
+    return null;
+  },
+  sockets: () =>
+    [...io.of("/").sockets.values()].map((s) => ({
+      id: s.id,
+      rooms: [...s.rooms].sort(),
+      recovered: s.recovered,
+      data: s.data,
+    })),
+};
+
+httpServer.listen(0, "127.0.0.1", () => write({ port: httpServer.address().port }));
+
+const lines = createInterface({ input: process.stdin });
+lines.on("line", async (line) => {
+  if (!line.trim()) return;
+  const command = JSON.parse(line);
+  try {
+    const result = await commands[command.cmd](command);
+    write({ id: command.id, result: result ?? null });
+  } catch (err) {
+    write({ id: command.id, error: String(err && err.stack ? err.stack : err) });
+  }
+});
+lines.on("close", async () => {
+  io.close();
+  await redisClient.quit().catch(() => {});
+  process.exit(0);
+});
