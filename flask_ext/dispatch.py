@@ -1,109 +1,176 @@
-"""Routing a geventsio server's events to the application's Flask-SocketIO handlers.
+"""Registering the application's handlers in geventsio's namespaces, wrapped.
 
-Each geventsio namespace the application uses gets three routers: ``connect``,
-``disconnecting`` and the catch-all ``"*"``. A router finds the application's handler in
-the :class:`~flask_ext.handlers.HandlerTable` and runs it with the event's arguments only,
-inside the Flask contexts of the connection (:mod:`flask_ext.context`). Exceptions are
-given to the application's ``on_error`` handler, whose return value becomes the
-acknowledgement; without one they propagate to geventsio, which logs them.
+Each Flask-SocketIO handler becomes one geventsio handler of the same event, so geventsio
+finds it with its own single lookup. The wrapper makes the :class:`EventContext`, runs
+the handler with the event's arguments only, inside the Flask contexts of the
+connection (:mod:`flask_ext.context`), and gives its exceptions to the application's
+``on_error`` handler, whose return value becomes the acknowledgement; without one they
+propagate to geventsio, which logs them and calls its error hook.
 
-The application's ``disconnect`` handler runs in geventsio's ``disconnecting`` hook, while
-the client is still in its rooms, as python-socketio runs it: ``rooms()``, ``leave_room()``
-and ``emit(..., to=room)`` work there. Clients cannot send the lifecycle events
-themselves: geventsio's codec refuses reserved event names.
+* ``connect`` is geventsio's ``connect`` (returning False refuses, as in geventsio);
+  ``auth`` is passed only to handlers that take an argument (read once, at
+  registration).
+* ``disconnect`` is registered as geventsio's ``disconnecting`` hook, which runs while
+  the client is still in its rooms, as python-socketio runs it: ``rooms()``,
+  ``leave_room()`` and ``emit(..., to=room)`` work there.
+* ``"*"`` (an event handler) is geventsio's catch-all, called as ``f(event, *args)``;
+  a class-based namespace is registered as the catch-all and lifecycle hooks of its
+  namespace (a function handler of an event wins over its method).
+* ``namespace="*"`` is a geventsio parent namespace that accepts any name.
+
+Clients cannot send the lifecycle events themselves: geventsio's codec refuses reserved
+event names.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import flask
 
 import geventsio
-from flask_ext.context import EventContext, EventContexts, optional_event
+from flask_ext.context import EventContexts
+from flask_ext.event import EventContext, optional_event
 from flask_ext.exceptions import ConnectionRefusedError
 from flask_ext.handlers import (
     CATCH_ALL,
     CONNECT,
     DISCONNECT,
+    ClassNamespace,
     Handler,
-    HandlerTable,
+    Registry,
 )
 
-if TYPE_CHECKING:
-    from flask_ext.extension import SocketIO
-
 logger = logging.getLogger(__name__)
-
-#: The namespace the test client uses to wait until the server has handled everything it
-#: sent; no namespace of the application may have this name.
-TEST_BARRIER_NAMESPACE = "/flask_ext.test-client-barrier"
-
-#: Environ key of the test client's error recorder (``recorder(exception)``).
-TEST_RECORDER_KEY = "flask_ext.test_client.record_error"
-
-_DISCONNECTED_KEY = "flask_ext.disconnected"
 
 #: geventsio's hook that runs before a socket leaves its rooms.
 DISCONNECTING = "disconnecting"
 
+#: A geventsio namespace, or the parent namespace of ``"*"``.
+Target = geventsio.Namespace | geventsio.ParentNamespace
+
 
 def _any_namespace(name: str, auth: Any) -> bool:
-    return name != TEST_BARRIER_NAMESPACE
+    return True
+
+
+def refuse_on_false(result: Any) -> None:
+    """A ``connect`` handler that returns False refuses, with Flask-SocketIO's message."""
+    if result is False:
+        raise ConnectionRefusedError()
 
 
 class Dispatcher:
-    """Runs one Flask application's handlers for one geventsio server.
+    """Registers one Flask application's handlers on one geventsio server.
 
-    :param socketio: the extension (its ``manage_session`` is read at each event).
     :param app: the Flask application whose contexts the handlers run in.
     :param server: the geventsio server.
-    :param table: the application's handlers.
+    :param registry: the application's error handlers (read when a handler raises).
+    :param manage_session: read at each event (``SocketIO.manage_session``).
     """
 
     def __init__(
-        self, socketio: SocketIO, app: flask.Flask, server: geventsio.Server, table: HandlerTable
+        self,
+        app: flask.Flask,
+        server: geventsio.Server,
+        registry: Registry,
+        manage_session: Callable[[], bool],
     ) -> None:
-        self.socketio = socketio
         self.app = app
         self.server = server
-        self.table = table
+        self.registry = registry
+        self.manage_session = manage_session
         self.contexts = EventContexts(app, self._on_error)
-        self._routed: set[str] = set()
+        self._catch_all: geventsio.ParentNamespace | None = None
+        #: The wrapped handlers of ``namespace="*"``: every namespace without a handler
+        #: of its own for the event gets them, as in python-socketio.
+        self._everywhere: list[tuple[str, Handler]] = []
 
-    def route(self, name: str) -> None:
-        """Accept connections to namespace ``name`` (``"*"``: any) and route its events."""
-        if name in self._routed:
-            return
-        self._routed.add(name)
-        target = self.server.of(_any_namespace if name == CATCH_ALL else name)
-        target.on(CONNECT, self._on_connect)
-        target.on(DISCONNECTING, self._on_disconnect)
-        target.on(CATCH_ALL, self._on_event)
+    def namespace(self, name: str) -> Target:
+        """The geventsio namespace ``name`` (``"*"``: any), accepting connections."""
+        if name != CATCH_ALL:
+            known = self.server.get_namespace(name) is not None
+            namespace: geventsio.Namespace = self.server.of(name)
+            if not known:
+                for event, handler in self._everywhere:
+                    namespace.on(event, handler)
+            return namespace
+        if self._catch_all is None:
+            self._catch_all = self.server.of(_any_namespace)
+        return self._catch_all
 
-    # -- the routers (called by geventsio) ---------------------------------------------
+    # -- registering -----------------------------------------------------------------
 
-    def _on_connect(self, socket: geventsio.Socket, auth: Any) -> None:
-        if self._on_event(socket, CONNECT, auth) is False:
-            raise ConnectionRefusedError()
+    def register(self, namespace: str, event: str, function: Handler) -> None:
+        """Register ``function`` for ``event`` in ``namespace``, wrapped."""
+        if not callable(function):
+            raise TypeError(f"a Socket.IO handler must be callable, not {function!r}")
+        if event == CONNECT:
+            hook, handler = CONNECT, self._lifecycle(CONNECT, function)
+        elif event == DISCONNECT:
+            hook, handler = DISCONNECTING, self._lifecycle(DISCONNECT, function)
+        elif event == CATCH_ALL:
+            hook, handler = CATCH_ALL, self._catch_all_handler(function)
+        else:
+            hook, handler = event, self._event_handler(event, function)
+        self.namespace(namespace).on(hook, handler)
+        if namespace == CATCH_ALL:
+            self._everywhere.append((hook, handler))
+            for target in self.server.all_namespaces():
+                if target.handler_for(hook) is None:
+                    target.on(hook, handler)
 
-    def _on_disconnect(self, socket: geventsio.Socket, reason: geventsio.DisconnectReason) -> None:
-        if socket.data.get(_DISCONNECTED_KEY):  # disconnect() called from the handler
-            return
-        socket.data[_DISCONNECTED_KEY] = True
-        self._on_event(socket, DISCONNECT, reason)
+    def register_class(self, name: str, handlers: ClassNamespace) -> None:
+        """Register a class-based namespace: its lifecycle methods and its catch-all."""
+        run = self.run
+        resolve = handlers.resolve
 
-    def _on_event(self, socket: geventsio.Socket, event: str, *args: Any) -> Any:
-        found = self.table.resolve(socket.namespace.name, event, args)
-        if found is None:
-            logger.debug(
-                "socket %s: no handler for %r in %s", socket.id, event, socket.namespace.name
-            )
-            return geventsio.NO_ACK
-        function, call_args = found
-        return self.run(EventContext(self.socketio, socket, event, args), function, call_args)
+        def connect(socket: geventsio.Socket, auth: Any) -> None:
+            refuse_on_false(run(EventContext(socket, CONNECT, (auth,)), *resolve(CONNECT, (auth,))))
+
+        def disconnecting(socket: geventsio.Socket, reason: Any) -> Any:
+            return run(EventContext(socket, DISCONNECT, (reason,)), *resolve(DISCONNECT, (reason,)))
+
+        def any_event(socket: geventsio.Socket, event: str, *args: Any) -> Any:
+            return run(EventContext(socket, event, args), *resolve(event, args))
+
+        target = self.namespace(name)
+        target.on(CONNECT, connect)
+        target.on(DISCONNECTING, disconnecting)
+        target.on(CATCH_ALL, any_event)
+
+    def _event_handler(self, event: str, function: Handler) -> Handler:
+        run = self.run
+
+        def handle(socket: geventsio.Socket, *args: Any) -> Any:
+            return run(EventContext(socket, event, args), function, args)
+
+        return handle
+
+    def _catch_all_handler(self, function: Handler) -> Handler:
+        run = self.run
+
+        def handle(socket: geventsio.Socket, event: str, *args: Any) -> Any:
+            return run(EventContext(socket, event, args), function, (event, *args))
+
+        return handle
+
+    def _lifecycle(self, event: str, function: Handler) -> Handler:
+        """``connect(auth)`` / ``disconnect(reason)``: the argument only for handlers
+        that take one."""
+        run = self.run
+        takes = geventsio.positional_capacity(function)
+
+        def handle(socket: geventsio.Socket, argument: Any) -> Any:
+            args = (argument,)
+            result = run(EventContext(socket, event, args), function, args[:takes])
+            if event == CONNECT:
+                refuse_on_false(result)
+            return result
+
+        return handle
 
     # -- running application code ------------------------------------------------------
 
@@ -112,25 +179,12 @@ class Dispatcher:
 
         :returns: the function's return value, or its error handler's.
         """
-        try:
-            return self.contexts.run(event, self.socketio.manage_session, function, args)
-        except Exception as exc:
-            self._escaped(event, exc)
-            raise
-
-    def _escaped(self, event: EventContext, exc: Exception) -> None:
-        """``exc`` escaped the handlers of ``event``: tell the test client, if it is one
-        (a refused connection is not an error)."""
-        if isinstance(exc, geventsio.ConnectionRefused):
-            return
-        recorder = event.socket.handshake.environ.get(TEST_RECORDER_KEY)
-        if recorder is not None:
-            recorder(exc)
+        return self.contexts.run(event, self.manage_session(), function, args)
 
     def _on_error(self, event: EventContext, exc: Exception) -> Any:
         """A handler raised ``exc``: its namespace's error handler returns the
         acknowledgement; without one (or for a refused connection) ``exc`` propagates."""
-        error_handler = self.table.error_handler_for(event.namespace)
+        error_handler = self.registry.error_handler_for(event.namespace)
         if error_handler is None or isinstance(exc, geventsio.ConnectionRefused):
             raise exc
         return error_handler(exc)

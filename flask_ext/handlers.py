@@ -1,29 +1,18 @@
-"""Flask-SocketIO-style handlers, found the way python-socketio finds them.
+"""The application's handlers as registered, before and after a server exists.
 
-flask_ext keeps its own table of the application's handlers: functions by namespace and
-event, class-based namespaces, error handlers. For an event in namespace ``ns`` the
-handler is the first of:
-
-1. the function registered for the event in ``ns``;
-2. the catch-all function ``"*"`` of ``ns`` (called as ``f(event, *args)``);
-3. the same two in the catch-all namespace ``"*"``;
-4. the class-based namespace of ``ns``, then that of ``"*"`` (its ``trigger_event``).
-
-``connect`` and ``disconnect`` are never caught by ``"*"`` event handlers. Their optional
-argument (``auth``, ``reason``) is passed only to handlers that accept it, which is read
-from the handler's signature once, when it is registered.
+flask_ext does not dispatch events itself: each handler is wrapped
+(:mod:`flask_ext.dispatch`) and registered in geventsio's own namespaces, so an event
+costs one lookup, geventsio's. This module only records what the application
+registered, so that ``init_app`` (delayed, or called again) can register it all on its
+new server, and keeps the error handlers, which are looked up only when a handler
+raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from geventsio.server.handlers import positional_capacity
-
-if TYPE_CHECKING:
-    from flask_ext.namespace import Namespace
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 CATCH_ALL = "*"
 CONNECT = "connect"
@@ -44,72 +33,34 @@ def namespace_name(namespace: str | None) -> str:
     return "/" + namespace
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A handler and how many arguments of a lifecycle event it takes."""
+class ClassNamespace(Protocol):
+    """What the dispatcher needs of a class-based namespace (:class:`flask_ext.Namespace`)."""
 
-    function: Handler
-    capacity: int | None
+    namespace: str
 
-    @classmethod
-    def of(cls, function: Handler) -> Target:
-        """Inspect ``function`` once."""
-        if not callable(function):
-            raise TypeError(f"a Socket.IO handler must be callable, not {function!r}")
-        return cls(function, positional_capacity(function))
-
-    def arguments(self, event: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        """The arguments to call with: lifecycle events drop what the handler cannot take."""
-        if event in LIFECYCLE and self.capacity is not None:
-            return args[: self.capacity]
-        return args
+    def resolve(self, event: str, args: tuple[Any, ...]) -> tuple[Handler, tuple[Any, ...]]:
+        """The call that handles ``event``: a function and its arguments."""
 
 
-#: A resolved call: the function and its arguments.
-Call = tuple[Handler, tuple[Any, ...]]
+@dataclass
+class Registry:
+    """What the application registered, in order.
 
+    :ivar functions: ``(namespace, event, function)``, in registration order.
+    :ivar class_namespaces: class-based namespaces, in registration order.
+    :ivar error_handlers: by namespace.
+    :ivar default_error_handler: for namespaces without their own.
+    """
 
-class HandlerTable:
-    """The application's handlers, by namespace."""
-
-    def __init__(self) -> None:
-        self.functions: dict[str, dict[str, Target]] = {}
-        self.class_namespaces: dict[str, Namespace] = {}
-        self.error_handlers: dict[str, ErrorHandler] = {}
-        self.default_error_handler: ErrorHandler | None = None
+    functions: list[tuple[str, str, Handler]] = field(default_factory=list)
+    class_namespaces: list[ClassNamespace] = field(default_factory=list)
+    error_handlers: dict[str, ErrorHandler] = field(default_factory=dict)
+    default_error_handler: ErrorHandler | None = None
 
     def namespace_names(self) -> set[str]:
-        """Every namespace a handler is registered for (error handlers do not count: they
-        do not make a namespace accept connections)."""
-        return {*self.functions, *self.class_namespaces}
-
-    def add(self, namespace: str, event: str, function: Handler) -> None:
-        """Register ``function`` for ``event`` in ``namespace``."""
-        if not isinstance(event, str):
-            raise TypeError(f"an event name must be a string, not {event!r}")
-        self.functions.setdefault(namespace_name(namespace), {})[event] = Target.of(function)
-
-    def add_namespace(self, namespace: Namespace) -> None:
-        """Register a class-based namespace."""
-        self.class_namespaces[namespace_name(namespace.namespace)] = namespace
-
-    def resolve(self, namespace: str, event: str, args: tuple[Any, ...]) -> Call | None:
-        """The handler for ``event`` in ``namespace`` and its arguments, or None."""
-        for name in (namespace, CATCH_ALL):
-            table = self.functions.get(name)
-            if table is None:
-                continue
-            target = table.get(event)
-            if target is not None:
-                return target.function, target.arguments(event, args)
-            catch_all = table.get(CATCH_ALL)
-            if catch_all is not None and event not in LIFECYCLE:
-                return catch_all.function, (event, *args)
-        for name in (namespace, CATCH_ALL):
-            class_namespace = self.class_namespaces.get(name)
-            if class_namespace is not None:
-                return class_namespace.resolve(event, args)
-        return None
+        """Every namespace a handler is registered for."""
+        names = {namespace for namespace, _, _ in self.functions}
+        return names | {namespace_name(n.namespace) for n in self.class_namespaces}
 
     def error_handler_for(self, namespace: str) -> ErrorHandler | None:
         """The error handler of ``namespace``, or the default one."""

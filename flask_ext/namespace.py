@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Unpack
 
-from flask_ext.handlers import LIFECYCLE, Call
-from geventsio.server.handlers import positional_capacity
-
-if TYPE_CHECKING:
-    from flask_ext.extension import SocketIO
+import geventsio
+from flask_ext.handlers import LIFECYCLE, Handler
+from flask_ext.sending import EmitOptions, Sender, event_args
 
 
 class Namespace:
@@ -26,18 +24,18 @@ class Namespace:
 
     def __init__(self, namespace: str | None = None) -> None:
         self.namespace = namespace or "/"
-        self.socketio: SocketIO | None = None
+        self.socketio: Sender | None = None
         self._capacities: dict[str, int | None] = {}
 
-    def _set_socketio(self, socketio: SocketIO) -> None:
+    def _set_socketio(self, socketio: Sender) -> None:
         """Called once, by :meth:`SocketIO.on_namespace`: inspects the lifecycle methods."""
         self.socketio = socketio
         for event in LIFECYCLE:
             method = getattr(self, "on_" + event, None)
             if method is not None:
-                self._capacities[event] = positional_capacity(method)
+                self._capacities[event] = geventsio.positional_capacity(method)
 
-    def resolve(self, event: str, args: tuple[Any, ...]) -> Call:
+    def resolve(self, event: str, args: tuple[Any, ...]) -> tuple[Handler, tuple[Any, ...]]:
         """The call that handles ``event``: :meth:`trigger_event` with its arguments."""
         capacity = self._capacities.get(event)
         if event in LIFECYCLE and capacity is not None:
@@ -54,7 +52,7 @@ class Namespace:
             return None
         return handler(*args)
 
-    def _extension(self) -> SocketIO:
+    def _extension(self) -> Sender:
         if self.socketio is None:
             raise RuntimeError(
                 f"namespace {self.namespace} is not registered: call "
@@ -64,13 +62,17 @@ class Namespace:
 
     # -- Flask-SocketIO's conveniences, defaulting to this namespace --------------------
 
-    def emit(self, event: str, *args: Any, namespace: str | None = None, **kwargs: Any) -> None:
+    def emit(self, event: str, *args: Any, **options: Unpack[EmitOptions]) -> None:
         """:meth:`SocketIO.emit` in this namespace (unless ``namespace`` is given)."""
-        self._extension().emit(event, *args, namespace=namespace or self.namespace, **kwargs)
+        self._extension().emit_event(
+            event, event_args(args), options, namespace=self.namespace, reply=False
+        )
 
-    def send(self, data: Any, namespace: str | None = None, **kwargs: Any) -> None:
+    def send(self, data: Any, json: bool = False, **options: Unpack[EmitOptions]) -> None:
         """:meth:`SocketIO.send` in this namespace."""
-        self._extension().send(data, namespace=namespace or self.namespace, **kwargs)
+        self._extension().emit_event(
+            "json" if json else "message", (data,), options, namespace=self.namespace, reply=False
+        )
 
     def call(self, event: str, *args: Any, namespace: str | None = None, **kwargs: Any) -> Any:
         """:meth:`SocketIO.call` in this namespace."""

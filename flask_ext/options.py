@@ -17,7 +17,6 @@ from typing import Any
 
 import geventsio
 from flask_ext.exceptions import MessageQueueNotAvailable
-from geventsio.options import CookieOptions
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +145,13 @@ _COOKIE_ATTRIBUTES = {
 
 def _cookie(builder: _Builder, name: str, value: Any) -> None:
     if isinstance(value, str):
-        value = CookieOptions(name=value)
+        value = geventsio.CookieOptions(name=value)
     elif isinstance(value, dict):
         unknown = sorted(set(value) - set(_COOKIE_ATTRIBUTES))
         if unknown:
             raise TypeError(f"SocketIO option cookie: unknown attribute(s) {unknown}")
-        value = CookieOptions(**{_COOKIE_ATTRIBUTES[k]: v for k, v in value.items()})
-    elif value is not None and not isinstance(value, CookieOptions):
+        value = geventsio.CookieOptions(**{_COOKIE_ATTRIBUTES[k]: v for k, v in value.items()})
+    elif value is not None and not isinstance(value, geventsio.CookieOptions):
         raise TypeError(f"SocketIO option cookie must be a name, a dict or None, not {value!r}")
     builder.server_option("cookie", value, name)
 

@@ -16,7 +16,6 @@ from werkzeug.debug import DebuggedApplication
 
 import geventsio
 from flask_ext import logs
-from geventsio.serving import make_server
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class Runner:
 
     def _serve(self, on_started: Callable[[Any], None]) -> None:
         options = self.options
-        self.server = make_server(
+        self.server = geventsio.make_server(
             self.app,
             options.host,
             options.port,

@@ -1,93 +1,46 @@
 """``SocketIOTestClient``: Flask-SocketIO's test client, in process, on the real server.
 
-Theory of operation. The client plays one Engine.IO session. :class:`_TestEngineSocket`
-has the part of geventsio's ``EngineSocket`` that the Socket.IO layer uses (``sid``,
-``environ``, ``transport``, ``writable``, ``send_packets``, ``close``). What the client
-sends is encoded by the real Socket.IO codec and handed to ``Server.on_engine_message``,
-as the transports do; what the server sends arrives in ``send_packets`` and is decoded by
-the real codec. Handlers therefore run through the real connection code, in the
-connection's worker greenlet, with the real contexts.
-
-Flask-SocketIO's tests read results right after ``emit()``. So every call that sends
-something then waits until the server has handled it: it sends a CONNECT for a namespace
-that never exists (the barrier) and waits for its CONNECT_ERROR. The server handles one
-connection's packets in order, so once that answer is back everything sent before it has
-been handled: handlers ran, acknowledgements and events were written. Waits are bounded
-by :attr:`SocketIOTestClient.timeout`. An exception a handler lets escape is raised again
+It is a client of :class:`geventsio.testing.InMemoryHost`: what it sends is encoded by
+the real codec and handled by the real connection code, in the connection's worker
+greenlet, with the real contexts. Flask-SocketIO's tests read results right after
+``emit()``, so every call that sends something then waits until the server has handled
+it (:meth:`geventsio.testing.InMemorySession.settle`), bounded by
+:attr:`SocketIOTestClient.timeout`. An exception a handler lets escape is raised again
 by the call that sent the event, as Flask-SocketIO's synchronous test client does.
 """
 
 from __future__ import annotations
 
 import itertools
-import secrets
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import flask
 from flask.testing import EnvironBuilder
-from gevent.event import Event
+from werkzeug.test import Client
 
 import geventsio
-from flask_ext.dispatch import TEST_BARRIER_NAMESPACE, TEST_RECORDER_KEY
-from geventsio.options import Transport
-from geventsio.protocol import socketio as codec
-
-if TYPE_CHECKING:
-    from flask_ext.extension import SocketIO
+from flask_ext.sending import Sender
+from geventsio.testing import InMemoryHost, InMemorySession, Packet, PacketType
 
 _PLAIN = (str, int, float, bool)
 
+#: Flask-Login's remember-me cookie (``REMEMBER_COOKIE_NAME``), besides the session's.
+_REMEMBER_COOKIE = "remember_token"
 
-class _TestEngineSocket:
-    """The Engine.IO session of a test client (the surface the Socket.IO layer uses)."""
 
-    def __init__(
-        self,
-        server: geventsio.Server,
-        environ: dict[str, Any],
-        on_packet: Callable[[codec.Packet], None],
-        on_close: Callable[[], None],
-    ) -> None:
-        self.sid = geventsio.EngineSid(secrets.token_urlsafe(15))
-        self.environ = environ
-        self.transport = Transport.POLLING
-        self.closed = False
-        self._server = server
-        self._decoder = codec.Decoder()
-        self._on_packet = on_packet
-        self._on_close = on_close
-
-    @property
-    def writable(self) -> bool:
-        """Packets sent now are delivered at once."""
-        return not self.closed
-
-    @property
-    def connected(self) -> bool:
-        """The session is open."""
-        return not self.closed
-
-    def send_packets(self, packets: Sequence[Any]) -> None:
-        """Decode what the server sends (Engine.IO MESSAGE packets)."""
-        for outgoing in packets:
-            if self.closed:
-                return
-            if outgoing.packet.type.name != "MESSAGE":
-                continue
-            packet = self._decoder.feed(outgoing.packet.data)
-            if packet is not None:
-                self._on_packet(packet)
-
-    def close(
-        self, reason: geventsio.DisconnectReason = geventsio.DisconnectReason.FORCED_CLOSE, **_: Any
-    ) -> None:
-        """End the session (the server's side hears ``reason``)."""
-        if self.closed:
-            return
-        self.closed = True
-        self._server.on_engine_close(cast(Any, self), reason)
-        self._on_close()
+def _cookie_header(app: flask.Flask, client: Client) -> str | None:
+    """The ``Cookie`` header the Flask test client would send: the session cookie and
+    Flask-Login's remember-me cookie, read with the client's public ``get_cookie``."""
+    names = (
+        app.config.get("SESSION_COOKIE_NAME", "session"),
+        app.config.get("REMEMBER_COOKIE_NAME", _REMEMBER_COOKIE),
+    )
+    pairs = []
+    for name in names:
+        cookie = client.get_cookie(name)
+        if cookie is not None:
+            pairs.append(f"{cookie.key}={cookie.value}")
+    return "; ".join(pairs) or None
 
 
 class SocketIOTestClient:
@@ -112,19 +65,18 @@ class SocketIOTestClient:
     def __init__(
         self,
         app: flask.Flask,
-        socketio: SocketIO,
+        socketio: Sender,
         namespace: str | None = None,
         query_string: str | None = None,
         headers: dict[str, str] | None = None,
         auth: Any = None,
-        flask_test_client: Any = None,
+        flask_test_client: Client | None = None,
     ) -> None:
-        if socketio.server is None:
-            raise RuntimeError("SocketIO is not attached to an application yet")
         self.app = app
         self.socketio = socketio
-        self.server = socketio.server
+        self.server = socketio.require_server()
         self.server.async_handlers = False
+        self.host = InMemoryHost(self.server)
         self.flask_test_client = flask_test_client
         #: Namespaces and whether they are connected.
         self.connected: dict[str, bool] = {}
@@ -135,16 +87,14 @@ class SocketIOTestClient:
         self.queue: list[dict[str, Any]] = []
         self._acks: dict[int, list[Any]] = {}
         self._ack_ids = itertools.count(1)
-        self._replies: dict[str, Event] = {}
-        self._errors: list[Exception] = []
-        self._engine: _TestEngineSocket | None = None
+        self._session: InMemorySession | None = None
         self._handshake: tuple[str | None, tuple[tuple[str, str], ...]] = (None, ())
         self.connect(namespace=namespace, query_string=query_string, headers=headers, auth=auth)
 
     @property
     def eio_sid(self) -> str | None:
         """The id of the client's Engine.IO session (None when it has none)."""
-        return self._engine.sid if self._engine is not None else None
+        return self._session.sid if self._session is not None else None
 
     def get_sid(self, namespace: str | None = None) -> str | None:
         """The socket id the server gave this client in ``namespace``."""
@@ -171,33 +121,28 @@ class SocketIOTestClient:
         name = namespace or "/"
         if self.is_connected(name):
             return
-        self._open_engine(query_string, headers)
-        reply = self._expect(name)
-        self._send(codec.Packet(codec.PacketType.CONNECT, name, auth))
-        self._wait(reply, f"the connection to {name}")
+        self._open_session(query_string, headers)
+        self._send(Packet(PacketType.CONNECT, name, auth))
         if not any(self.connected.values()):
-            self._close_engine()
-        self._raise_errors()
+            self._close_session()
 
     def disconnect(self, namespace: str | None = None) -> None:
         """Disconnect from a namespace (the whole session after the last one)."""
         name = namespace or "/"
         if not self.is_connected(name):
             raise RuntimeError("not connected")
-        self._send(codec.Packet(codec.PacketType.DISCONNECT, name))
-        self._barrier()
+        self._send(Packet(PacketType.DISCONNECT, name))
         self.connected.pop(name, None)
         if not any(self.connected.values()):
-            self._close_engine()
-        self._raise_errors()
+            self._close_session()
 
-    def _open_engine(self, query_string: str | None, headers: dict[str, str] | None) -> None:
+    def _open_session(self, query_string: str | None, headers: dict[str, str] | None) -> None:
         wanted = (
             query_string.lstrip("?") if query_string else None,
             tuple(sorted((headers or {}).items())),
         )
-        engine = self._engine
-        if engine is not None and not engine.closed:
+        session = self._session
+        if session is not None and not session.closed:
             same = (query_string is None or wanted[0] == self._handshake[0]) and (
                 headers is None or wanted[1] == self._handshake[1]
             )
@@ -208,46 +153,38 @@ class SocketIOTestClient:
                     "this test client is connected with another query string "
                     "or headers: use a second test client"
                 )
-            self._close_engine()
+            self._close_session()
         self._handshake = wanted
-        self._engine = _TestEngineSocket(
-            self.server, self._environ(*wanted), self._receive, self._engine_closed
-        )
-        self.server.on_engine_connect(cast(Any, self._engine))
+        self._session = self.host.open(self._environ(*wanted), self._receive, self._closed)
 
     def _environ(
         self, query_string: str | None, headers: tuple[tuple[str, str], ...]
     ) -> dict[str, Any]:
         client = self.flask_test_client
+        all_headers = list(headers)
+        cookie = None if client is None else _cookie_header(self.app, client)
+        if cookie is not None:
+            all_headers.append(("Cookie", cookie))
         builder = EnvironBuilder(
             self.app,
             path=self.server.engine.options.path,
             query_string=query_string,
-            headers=list(headers),
+            headers=all_headers,
             environ_base=dict(getattr(client, "environ_base", {})),
         )
         try:
             environ = builder.get_environ()
         finally:
             builder.close()
-        if client is not None:
-            client._add_cookies_to_wsgi(environ)  # Werkzeug's test client's cookie jar
-        plain: dict[str, Any] = {
-            key: value for key, value in environ.items() if isinstance(value, _PLAIN)
-        }
-        plain[TEST_RECORDER_KEY] = self._errors.append
-        return plain
+        return {key: value for key, value in environ.items() if isinstance(value, _PLAIN)}
 
-    def _close_engine(self) -> None:
-        if self._engine is not None:
-            self._engine.close(geventsio.DisconnectReason.TRANSPORT_CLOSE)
+    def _close_session(self) -> None:
+        if self._session is not None:
+            self._session.close(geventsio.DisconnectReason.TRANSPORT_CLOSE)
 
-    def _engine_closed(self) -> None:
+    def _closed(self) -> None:
         for name in self.connected:
             self.connected[name] = False
-        replies, self._replies = self._replies, {}
-        for reply in replies.values():
-            reply.set()
 
     # -- sending ---------------------------------------------------------------------
 
@@ -272,9 +209,7 @@ class SocketIOTestClient:
         if not self.is_connected(name):
             raise RuntimeError("not connected")
         ack_id = next(self._ack_ids) if callback else None
-        self._send(codec.Packet(codec.PacketType.EVENT, name, [event, *args], ack_id))
-        self._barrier()
-        self._raise_errors()
+        self._send(Packet(PacketType.EVENT, name, [event, *args], ack_id))
         if ack_id is None:
             return None
         ack = self._acks.pop(ack_id, None)
@@ -300,57 +235,34 @@ class SocketIOTestClient:
         name = namespace or "/"
         if not self.is_connected(name):
             raise RuntimeError("not connected")
-        self._barrier()
+        self._settle()
         received = [item for item in self.queue if item["namespace"] == name]
         self.queue = [item for item in self.queue if item["namespace"] != name]
         return received
 
-    def _send(self, packet: codec.Packet) -> None:
-        engine = self._engine
-        assert engine is not None
+    def _send(self, packet: Packet) -> None:
+        """Send ``packet``, wait until the server handled it, raise what a handler raised."""
+        session = self._session
+        assert session is not None
         try:
-            parts = codec.encode(packet)
-        except geventsio.LocalProtocolError as exc:
+            session.send(packet)
+        except geventsio.LocalProtocolError as exc:  # a reserved name, bad data...
             raise TypeError(str(exc)) from exc
-        for part in parts:
-            self.server.on_engine_message(cast(Any, engine), part)
-
-    # -- waiting ---------------------------------------------------------------------
-
-    def _expect(self, namespace: str) -> Event:
-        reply = Event()
-        self._replies[namespace] = reply
-        return reply
-
-    def _wait(self, reply: Event, what: str) -> None:
-        if self._engine is None or self._engine.closed:
-            return
-        if not reply.wait(self.timeout):
-            raise RuntimeError(
-                f"the server did not finish handling {what} within "
-                f"{self.timeout} s (a handler is still running)"
-            )
-
-    def _barrier(self) -> None:
-        """Wait until the server has handled everything sent so far."""
-        if self._engine is None or self._engine.closed:
-            return
-        reply = self._expect(TEST_BARRIER_NAMESPACE)
-        self._send(codec.Packet(codec.PacketType.CONNECT, TEST_BARRIER_NAMESPACE))
-        self._wait(reply, "what this client sent")
-
-    def _raise_errors(self) -> None:
-        if self._errors:
-            error = self._errors[0]
-            self._errors.clear()
+        self._settle()
+        error = session.take_error()
+        if error is not None:
             raise error
+
+    def _settle(self) -> None:
+        if self._session is not None:
+            self._session.settle(self.timeout)
 
     # -- receiving -------------------------------------------------------------------
 
-    def _receive(self, packet: codec.Packet) -> None:
+    def _receive(self, packet: Packet) -> None:
         kind = packet.type
         name = packet.namespace
-        if kind is codec.PacketType.EVENT:
+        if kind is PacketType.EVENT:
             event, args = packet.data[0], list(packet.data[1:])
             if event in ("message", "json"):
                 self.queue.append(
@@ -358,22 +270,14 @@ class SocketIOTestClient:
                 )
             else:
                 self.queue.append({"name": event, "args": args, "namespace": name})
-        elif kind is codec.PacketType.ACK:
+        elif kind is PacketType.ACK:
             assert packet.id is not None
             self._acks[packet.id] = list(packet.data)
-        elif kind is codec.PacketType.CONNECT:
+        elif kind is PacketType.CONNECT:
             self.connected[name] = True
             self.sids[name] = packet.data["sid"]
-            self._resolve(name)
-        elif kind is codec.PacketType.CONNECT_ERROR:
-            if name != TEST_BARRIER_NAMESPACE:
-                self.connected[name] = False
-                self.connect_errors[name] = packet.data
-            self._resolve(name)
-        elif kind is codec.PacketType.DISCONNECT:
+        elif kind is PacketType.CONNECT_ERROR:
             self.connected[name] = False
-
-    def _resolve(self, namespace: str) -> None:
-        reply = self._replies.pop(namespace, None)
-        if reply is not None:
-            reply.set()
+            self.connect_errors[name] = packet.data
+        elif kind is PacketType.DISCONNECT:
+            self.connected[name] = False

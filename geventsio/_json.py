@@ -21,20 +21,20 @@ from typing import Any
 
 import orjson
 
-from geventsio.exceptions import LocalProtocolError
+from geventsio.exceptions import NotSerialisable
 
 
 def dumps(obj: Any) -> str:
     """Serialise ``obj`` to compact JSON text.
 
     :param obj: the value to serialise.
-    :raises LocalProtocolError: ``obj`` holds something JSON cannot represent; the message
+    :raises NotSerialisable: ``obj`` holds something JSON cannot represent; the message
         says what.
     """
     try:
         return orjson.dumps(obj).decode()
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-        raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from exc
+        raise NotSerialisable(f"data is not JSON-serialisable: {exc}") from exc
 
 
 #: Parse one JSON document, given as ``str`` or UTF-8 ``bytes``; raises ``ValueError``

@@ -17,6 +17,12 @@ class LocalProtocolError(GeventsioError):
     """Application code used the API in a way the protocol does not allow."""
 
 
+class NotSerialisable(LocalProtocolError, TypeError):
+    """Data given to ``emit``/``send``/an acknowledgement cannot be serialised (it is
+    also a :class:`TypeError`, as ``json.dumps`` raises, so code written for
+    python-socketio or Flask-SocketIO catches it)."""
+
+
 class RemoteProtocolError(GeventsioError):
     """The peer sent something the protocol does not allow.
 

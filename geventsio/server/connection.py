@@ -38,7 +38,7 @@ import gevent
 from gevent.event import Event
 
 from geventsio._types import DisconnectReason
-from geventsio.engine.socket import EngineSocket
+from geventsio.engine.interface import EngineSession
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.protocol import socketio
 from geventsio.protocol.outgoing import OutgoingPacket, encode_for_engine
@@ -61,7 +61,7 @@ class Connection:
     :param engine: the Engine.IO session.
     """
 
-    def __init__(self, server: Server, engine: EngineSocket) -> None:
+    def __init__(self, server: Server, engine: EngineSession) -> None:
         self.server = server
         self.engine = engine
         #: Connected sockets by namespace name.

@@ -10,8 +10,8 @@ from geventsio._types import DisconnectReason, EngineSid
 from geventsio.adapters.base import Adapter, NamespaceView, RoomsArgument
 from geventsio.adapters.memory import InMemoryAdapter
 from geventsio.adapters.recovery import RestoredSession, SessionAwareAdapter
+from geventsio.engine.interface import EngineSession
 from geventsio.engine.server import EngineServer, StartResponse
-from geventsio.engine.socket import EngineSocket
 from geventsio.exceptions import ConnectionRefused
 from geventsio.options import EngineOptions, RecoveryOptions, RecoverySetting
 from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
@@ -20,6 +20,7 @@ from geventsio.server.connection import Connection
 from geventsio.server.handlers import Handler
 from geventsio.server.namespace import ErrorHandler, Namespace, NamespaceMatcher, ParentNamespace
 from geventsio.server.socket import Socket
+from geventsio.server.threadsafe import HubHandoff
 from geventsio.server.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Server:
         self.connections: dict[EngineSid, Connection] = {}
         self.namespaces: dict[str, Namespace] = {}
         self.parent_namespaces: list[ParentNamespace] = []
+        self._handoff = HubHandoff()
         self.of("/")
 
     # -- namespaces and handlers --------------------------------------------------------
@@ -192,11 +194,24 @@ class Server:
         **kwargs: Any,
     ) -> None:
         """Send an event from anywhere (a handler, a background greenlet, a plain HTTP
-        view): to every socket of ``namespace``, or to the rooms in ``to``."""
+        view, another OS thread): to every socket of ``namespace``, or to the rooms in
+        ``to``. From another OS thread the emit is handed to the server's thread (see
+        :meth:`run_threadsafe`); errors are then logged, not raised.
+
+        :raises NotSerialisable: the arguments cannot be serialised (a ``TypeError``).
+        """
         operator = BroadcastOperator(self.of(namespace))
         if to is not None:
             operator = operator.to(to)
-        operator.emit(event, *args, **kwargs)
+        self._handoff.call(operator.emit, event, *args, **kwargs)
+
+    def run_threadsafe(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function(*args)`` in the OS thread the server was made in (its gevent
+        hub's): at once when called from that thread, else as soon as the hub can, with
+        the calls made from each thread kept in order. No monkey-patching is needed: the
+        hand-off is gevent's thread-safe async watcher. Exceptions raised by a handed-over
+        call are logged."""
+        self._handoff.call(function, *args)
 
     def send(self, *args: Any, **kwargs: Any) -> None:
         """Emit a ``message`` event (see :meth:`emit`)."""
@@ -265,6 +280,7 @@ class Server:
         for namespace in self.all_namespaces():
             namespace.close_adapter()
         self.workers.close()
+        self._handoff.close()
 
     def all_namespaces(self) -> list[Namespace]:
         """Every namespace: static ones and the children of dynamic parents."""
@@ -273,17 +289,17 @@ class Server:
 
     # -- the engine's events -------------------------------------------------------------
 
-    def on_engine_connect(self, socket: EngineSocket) -> None:
+    def on_engine_connect(self, socket: EngineSession) -> None:
         """A new Engine.IO session: wait for its namespace CONNECTs."""
         self.connections[socket.sid] = Connection(self, socket)
 
-    def on_engine_message(self, socket: EngineSocket, data: str | bytes) -> None:
+    def on_engine_message(self, socket: EngineSession, data: str | bytes) -> None:
         """An Engine.IO message: a Socket.IO packet or attachment."""
         connection = self.connections.get(socket.sid)
         if connection is not None:
             connection.receive(data)
 
-    def on_engine_close(self, socket: EngineSocket, reason: DisconnectReason) -> None:
+    def on_engine_close(self, socket: EngineSession, reason: DisconnectReason) -> None:
         """An Engine.IO session ended."""
         connection = self.connections.pop(socket.sid, None)
         if connection is not None:

@@ -1,0 +1,94 @@
+"""The Socket.IO event being handled: a :class:`~contextvars.ContextVar`.
+
+The context-aware helpers (``emit``, ``join_room``...) read it; it is mirrored onto
+:data:`flask.request` as ``request.sid``, ``request.namespace`` and ``request.event`` for
+code written for Flask-SocketIO.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+import flask
+from flask.sessions import SessionMixin
+
+import geventsio
+
+_OUTSIDE_EVENT = """\
+Working outside of a Socket.IO event context.
+
+This needs the client of the Socket.IO event being handled (request.sid): call it from
+a Socket.IO event handler, or name the client and namespace, for example
+socketio.emit(event, data, to=sid, namespace="/chat")."""
+
+
+class EventContext:
+    """One event being handled (read-only by convention: a plain slotted class is
+    cheaper to make, once per event, than a frozen dataclass).
+
+    :param socket: the client's socket in its namespace.
+    :param event: the event name (``"connect"`` and ``"disconnect"`` included).
+    :param args: the event's arguments.
+    """
+
+    __slots__ = ("args", "event", "socket")
+
+    def __init__(self, socket: geventsio.Socket, event: str, args: tuple[Any, ...]) -> None:
+        self.socket = socket
+        self.event = event
+        self.args = args
+
+    def __repr__(self) -> str:
+        return f"<EventContext {self.event!r} of {self.socket!r}>"
+
+    @property
+    def sid(self) -> str:
+        """The client's socket id (Flask-SocketIO's ``request.sid``)."""
+        return self.socket.id
+
+    @property
+    def namespace(self) -> str:
+        """The namespace the event arrived in."""
+        return self.socket.namespace.name
+
+
+#: An event's exception handler: its return value becomes the acknowledgement, or it
+#: raises.
+EventErrorHandler = Callable[[EventContext, Exception], Any]
+
+current_event_var: ContextVar[EventContext] = ContextVar("flask_ext.current_event")
+
+
+def current_event() -> EventContext:
+    """The event being handled.
+
+    :raises RuntimeError: called outside a Socket.IO event handler.
+    """
+    try:
+        return current_event_var.get()
+    except LookupError:
+        raise RuntimeError(_OUTSIDE_EVENT) from None
+
+
+def optional_event() -> EventContext | None:
+    """The event being handled, or None outside a handler."""
+    return current_event_var.get(None)
+
+
+def request_environ(socket: geventsio.Socket) -> dict[str, Any]:
+    """A WSGI environ for a request context: the handshake's plain values, an empty body."""
+    environ = dict(socket.handshake.environ)
+    environ["wsgi.input"] = io.BytesIO()
+    environ.setdefault("wsgi.errors", sys.stderr)
+    return environ
+
+
+def save_session(app: flask.Flask, session: SessionMixin) -> None:
+    """``manage_session=False``: let the session interface store changes (server-side
+    sessions are shared with HTTP this way; a cookie session cannot be written back)."""
+    if getattr(session, "modified", True):
+        app.session_interface.save_session(app, session, app.response_class())

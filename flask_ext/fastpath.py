@@ -1,0 +1,328 @@
+"""The fast path of the Flask contexts of an event, on Flask's private API (gated).
+
+This is the one module of flask_ext that touches Flask's private API. It is imported only
+on the Flask versions it was written for (2.2 to 3.1, whose context variables are
+``flask.globals._cv_app`` and ``_cv_request``; see :mod:`flask_ext.context`); elsewhere
+the contexts are made with Flask's public API. Both paths run the same tests.
+
+Theory of operation (the cost per event is the point; bench/ measures it):
+
+* What does not change between the events of a socket is made at its first event and
+  kept in a :class:`SocketRequest`, weakly keyed by the socket: the environ, a request
+  object to clone, the routing of the handshake URL (one ``NotFound`` per socket, not
+  one per event), the session copy (``manage_session=True``: never in ``socket.data``,
+  which ``fetch_sockets()`` sends to other servers), and the contexts themselves
+  (:class:`EventRequestContext`), pushed again by the socket's next event. An event that
+  finds them in use (a nested or concurrent event of the same socket: ``disconnect()``
+  in a handler, ``async_handlers=True``) makes its own.
+* The request object is made when first read (``request.sid``...): a handler that never
+  reads it costs no request.
+* The contexts are pushed by setting Flask's context variables, and teardown functions
+  and signals are only called when there are some (:class:`_FastPush`): what
+  ``AppContext`` and ``RequestContext`` ``push``/``pop`` do, minus their bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import flask
+import flask.globals
+import werkzeug.wrappers
+from flask import signals
+from flask.ctx import RequestContext
+from flask.sessions import SessionMixin
+
+import geventsio
+from flask_ext.event import EventContext, EventErrorHandler, request_environ, save_session
+
+
+class ManagedSession(dict[str, Any], SessionMixin):
+    """A socket's own copy of the Flask session (``manage_session=True``)."""
+
+
+class SocketRequest:
+    """What the request contexts of one socket's events share, made at its first event.
+
+    :ivar environ: the socket's WSGI environ (:func:`request_environ`).
+    :ivar route: how the handshake URL was routed at the first event that needed it:
+        ``(url_rule, view_args, routing_exception)``.
+    :ivar session: the socket's copy of the Flask session (``manage_session=True``).
+    :ivar spare: the socket's request context when no event is using it
+        (``manage_session=True``).
+    :ivar template: the request the socket's request contexts are created with (never
+        handed to application code: it only gives them their URL adapter).
+    """
+
+    __slots__ = ("_clone", "environ", "route", "session", "spare", "template")
+
+    def __init__(self, app: flask.Flask, socket: geventsio.Socket) -> None:
+        self.environ = request_environ(socket)
+        self.template: flask.Request = app.request_class(self.environ)
+        self.template.json_module = app.json
+        # A request made from the environ only holds what werkzeug's Request.__init__
+        # read from it: copying the template's attributes makes the same object, faster,
+        # unless the application's request class adds an __init__ of its own.
+        self._clone = type(self.template).__init__ is werkzeug.wrappers.Request.__init__
+        self.route: tuple[Any, Any, Any] | None = None
+        self.spare: EventRequestContext | None = None
+        self.session: ManagedSession | None = None
+
+    def request_for(self, app: flask.Flask, event: EventContext) -> flask.Request:
+        """A fresh request object for ``event``, with ``sid``, ``namespace`` and ``event``."""
+        template = self.template
+        if self._clone:
+            request = object.__new__(type(template))
+            state = vars(request)
+            state.update(vars(template))
+            self.environ["werkzeug.request"] = request  # as Request.__init__ does
+        else:
+            request = app.request_class(self.environ)
+            request.json_module = app.json
+            state = vars(request)
+        state["sid"] = event.socket.id
+        state["namespace"] = event.namespace
+        state["recovered"] = event.socket.recovered  # connection state recovery
+        state["event"] = {"message": event.event, "args": event.args}
+        return request
+
+
+class EventRequestContext(RequestContext):
+    """The request context of a Socket.IO event, with its application context.
+
+    Pushed again for each event of its socket (:meth:`begin` sets the event). Each event
+    gets a new ``g`` and a new request object, made when first read. The handshake URL
+    is routed once per socket and the result replayed (``match_request`` is Flask's hook
+    for this).
+
+    :param shared: what the socket's events share.
+    :ivar app_context: the application context pushed with it.
+    """
+
+    def __init__(
+        self, app: flask.Flask, session: SessionMixin | None, shared: SocketRequest
+    ) -> None:
+        self.shared = shared
+        self._event: EventContext | None = None
+        self._request: flask.Request | None = None
+        super().__init__(app, shared.environ, request=shared.template, session=session)
+        self._request = None  # the template gave the URL adapter; events get their own
+        self.app_context = app.app_context()
+
+    @property
+    def request(self) -> flask.Request:
+        """The event's request object, made on first use."""
+        request = self._request
+        if request is None:
+            request = self._request = self.shared.request_for(self.app, self.event)
+            self._route(request)
+        return request
+
+    @request.setter
+    def request(self, request: flask.Request) -> None:
+        self._request = request
+
+    @property
+    def event(self) -> EventContext:
+        """The event being handled in this context."""
+        if self._event is None:
+            raise RuntimeError("this Socket.IO request context has no event")
+        return self._event
+
+    def begin(self, event: EventContext) -> None:
+        """Get ready for ``event``: an empty ``g``, a new request object, no cached
+        flashed messages."""
+        self.app_context.g = self.app.app_ctx_globals_class()
+        self._event = event
+        self._request = None
+        self.flashes = None
+        # after_this_request() functions never run for an event (there is no response);
+        # a request context pushed again must not collect them from event to event.
+        # (Flask's private list: the attribute is read defensively.)
+        pending = getattr(self, "_after_request_functions", None)
+        if pending:
+            pending.clear()
+
+    def end(self) -> None:
+        """The event is over: close its request object, if it was made."""
+        request = self._request
+        self._event = self._request = None
+        if request is not None:
+            request.close()
+            request.environ["werkzeug.request"] = None
+
+    def copy(self) -> RequestContext:
+        """A plain request context with this event's request object and session (what
+        ``flask.copy_current_request_context`` pushes in another greenlet)."""
+        return RequestContext(
+            self.app, self.shared.environ, request=self.request, session=self.session
+        )
+
+    def match_request(self) -> None:
+        """Routing is done when the request object is made (see :meth:`_route`)."""
+
+    def _route(self, request: flask.Request) -> None:
+        route = self.shared.route
+        if route is None:
+            if self.url_adapter is None:
+                return
+            super().match_request()
+            error = request.routing_exception
+            if error is not None:  # keep no frame of this event alive with the socket
+                error.__traceback__ = None
+            self.shared.route = (request.url_rule, request.view_args, error)
+            return
+        rule, view_args, error = route
+        request.url_rule = rule
+        request.view_args = None if view_args is None else dict(view_args)
+        request.routing_exception = error
+
+
+class FastContexts:
+    """Runs handlers in the Flask contexts of their event, for one application.
+
+    :param app: the Flask application.
+    :param on_error: called, in the event's contexts, with an exception a handler
+        raised: returns the acknowledgement, or raises.
+    """
+
+    def __init__(self, app: flask.Flask, on_error: EventErrorHandler) -> None:
+        self.app = app
+        self.on_error = on_error
+        self._sockets: WeakKeyDictionary[geventsio.Socket, SocketRequest] = WeakKeyDictionary()
+        self._push = _FastPush(self)
+
+    def run(
+        self,
+        event: EventContext,
+        manage_session: bool,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> Any:
+        """``function(*args)`` in the Flask contexts of ``event`` (already current)."""
+        shared = self._sockets.get(event.socket)
+        if shared is None:
+            shared = self._sockets[event.socket] = SocketRequest(self.app, event.socket)
+        if not manage_session:
+            return self._run_unmanaged(shared, event, function, args)
+        context = shared.spare
+        shared.spare = None  # in use: a nested or concurrent event makes its own
+        if context is None:
+            context = EventRequestContext(self.app, self._managed_session(shared, event), shared)
+        context.begin(event)
+        try:
+            return self._push.run(context, function, args)
+        finally:
+            context.end()
+            shared.spare = context
+
+    def call(self, context: EventRequestContext, function: Callable[..., Any], args: Any) -> Any:
+        """``function(*args)``, or ``on_error`` with its exception."""
+        try:
+            return function(*args)
+        except Exception as exc:
+            return self.on_error(context.event, exc)
+
+    def _run_unmanaged(
+        self,
+        shared: SocketRequest,
+        event: EventContext,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> Any:
+        """``manage_session=False``: the session is opened at each event, and saved."""
+        context = EventRequestContext(self.app, None, shared)
+        context.begin(event)
+        try:
+            with context.app_context, context:
+                result = self.call(context, function, args)
+                save_session(self.app, context.session)
+                return result
+        finally:
+            context.end()
+
+    def _managed_session(self, shared: SocketRequest, event: EventContext) -> ManagedSession:
+        """The socket's copy of the session, taken from the handshake's cookie at its
+        first event."""
+        session = shared.session
+        if session is None:
+            opening = EventRequestContext(self.app, None, shared)
+            opening.begin(event)
+            try:
+                session = ManagedSession(self._push.open_session(opening))
+            finally:
+                opening.end()
+            shared.session = session
+        return session
+
+
+class _FastPush:
+    """Pushes an event's application and request contexts and pops them as
+    ``AppContext.push``/``pop`` and ``RequestContext.push``/``pop`` do: the same context
+    variables set and reset, the same teardown functions and signals in the same order
+    with the same exception, but no call that would find no teardown function and no
+    signal receiver, and none of the contexts' bookkeeping for being pushed several
+    times at once (an event's contexts never are).
+
+    It sets Flask's private context variables ``flask.globals._cv_app`` and
+    ``_cv_request`` (Flask 2.2 to 3.1; see :func:`available`).
+    """
+
+    def __init__(self, contexts: FastContexts) -> None:
+        self.app = contexts.app
+        self.on_error = contexts.on_error
+        self._cv_app: ContextVar[Any] = flask.globals._cv_app
+        self._cv_request: ContextVar[Any] = flask.globals._cv_request
+
+    def open_session(self, context: EventRequestContext) -> SessionMixin:
+        """Open the session of ``context``'s request as ``RequestContext.push`` does, the
+        contexts pushed, but no teardown after it: this is not an event."""
+        app = self.app
+        app_token = self._cv_app.set(context.app_context)
+        request_token = self._cv_request.set(context)
+        try:
+            interface = app.session_interface
+            session = interface.open_session(app, context.request)
+            return session if session is not None else interface.make_null_session(app)
+        finally:
+            self._cv_request.reset(request_token)
+            self._cv_app.reset(app_token)
+
+    def run(self, context: EventRequestContext, function: Callable[..., Any], args: Any) -> Any:
+        """``function(*args)`` (or the error handler) with ``context`` and its application
+        context pushed."""
+        app = self.app
+        error: BaseException | None = None
+        app_token = self._cv_app.set(context.app_context)
+        try:
+            if signals.appcontext_pushed.receivers:
+                signals.appcontext_pushed.send(app, _async_wrapper=app.ensure_sync)
+            request_token = self._cv_request.set(context)
+            try:
+                try:
+                    return function(*args)
+                except Exception as exc:
+                    return self.on_error(context.event, exc)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                try:
+                    if app.teardown_request_funcs or signals.request_tearing_down.receivers:
+                        app.do_teardown_request(error)
+                finally:
+                    self._cv_request.reset(request_token)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            try:
+                if app.teardown_appcontext_funcs or signals.appcontext_tearing_down.receivers:
+                    app.do_teardown_appcontext(error)
+            finally:
+                self._cv_app.reset(app_token)
+            if signals.appcontext_popped.receivers:
+                signals.appcontext_popped.send(app, _async_wrapper=app.ensure_sync)

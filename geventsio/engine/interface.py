@@ -1,0 +1,47 @@
+"""``EngineSession``: what the Socket.IO layer needs of an Engine.IO session.
+
+:class:`~geventsio.engine.socket.EngineSocket` is the real one, on HTTP long-polling and
+WebSocket; :class:`geventsio.testing.InMemorySession` is another, in memory, for tests.
+The server's ``on_engine_connect``/``on_engine_message``/``on_engine_close`` take any
+object with this surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from geventsio._types import DisconnectReason, EngineSid
+from geventsio.options import Transport
+from geventsio.protocol.outgoing import OutgoingPacket
+
+
+class EngineSession(Protocol):
+    """One client's Engine.IO session, as the Socket.IO layer sees it.
+
+    :ivar sid: the session id.
+    :ivar environ: the plain values of the handshake request's WSGI environ.
+    :ivar reading_held: set while the layer above holds the reading greenlet (back-pressure).
+    """
+
+    sid: EngineSid
+    environ: Mapping[str, Any]
+    reading_held: bool
+
+    @property
+    def transport(self) -> Transport:
+        """The transport packets currently travel on."""
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet sent now would leave at once."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether packets sent now can still reach the client."""
+
+    def send_packets(self, packets: Sequence[OutgoingPacket]) -> None:
+        """Send encoded packets (the same objects may go to many sessions)."""
+
+    def close(self, reason: DisconnectReason = DisconnectReason.FORCED_CLOSE) -> None:
+        """End the session; the layer above hears ``reason``."""
