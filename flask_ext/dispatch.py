@@ -32,7 +32,7 @@ import flask
 
 import geventsio
 from flask_ext.context import EventContexts
-from flask_ext.event import EventContext, optional_event
+from flask_ext.event import EventContext, current_event, optional_event
 from flask_ext.exceptions import ConnectionRefusedError
 from flask_ext.handlers import (
     CATCH_ALL,
@@ -134,7 +134,8 @@ class Dispatcher:
             return run(EventContext(socket, DISCONNECT, (reason,)), *resolve(DISCONNECT, (reason,)))
 
         def any_event(socket: geventsio.Socket, event: str, *args: Any) -> Any:
-            return run(EventContext(socket, event, args), *resolve(event, args))
+            function, call_args = resolve(event, args)
+            return run(EventContext(socket, event, args), self.guarded(function), call_args)
 
         target = self.namespace(name)
         target.on(CONNECT, connect)
@@ -142,20 +143,38 @@ class Dispatcher:
         target.on(CATCH_ALL, any_event)
 
     def _event_handler(self, event: str, function: Handler) -> Handler:
-        run = self.run
+        run, guarded, hooks = self.run, self.guarded, self.registry.before_event
 
         def handle(socket: geventsio.Socket, *args: Any) -> Any:
-            return run(EventContext(socket, event, args), function, args)
+            target = guarded(function) if hooks else function
+            return run(EventContext(socket, event, args), target, args)
 
         return handle
 
     def _catch_all_handler(self, function: Handler) -> Handler:
-        run = self.run
+        run, guarded, hooks = self.run, self.guarded, self.registry.before_event
 
         def handle(socket: geventsio.Socket, event: str, *args: Any) -> Any:
-            return run(EventContext(socket, event, args), function, (event, *args))
+            target = guarded(function) if hooks else function
+            return run(EventContext(socket, event, args), target, (event, *args))
 
         return handle
+
+    def guarded(self, function: Handler) -> Handler:
+        """``function`` behind the ``before_event`` functions of the current event's
+        namespace: the first that returns something other than None refuses the event
+        (its value is the acknowledgement), as does one that disconnects the client."""
+        registry = self.registry
+
+        def call(*args: Any) -> Any:
+            event = current_event()
+            for hook in registry.before_event_for(event.namespace):
+                refusal = hook(event.event, *event.args)
+                if refusal is not None or not event.socket.connected:
+                    return refusal
+            return function(*args)
+
+        return call
 
     def _lifecycle(self, event: str, function: Handler) -> Handler:
         """``connect(auth)`` / ``disconnect(reason)``: the argument only for handlers

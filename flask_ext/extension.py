@@ -11,9 +11,9 @@ import gevent
 import geventsio
 from flask_ext import logs
 from flask_ext.dispatch import Dispatcher
-from flask_ext.handlers import ErrorHandler, Handler, Registry, namespace_name
+from flask_ext.handlers import BeforeEvent, ErrorHandler, Handler, Registry, namespace_name
 from flask_ext.namespace import Namespace
-from flask_ext.options import Settings, translate
+from flask_ext.options import CLIENT_MANAGER, MessageQueue, Settings, translate
 from flask_ext.running import Runner, resolve_options
 from flask_ext.sending import EmitOptions, Sender, event_args
 from flask_ext.testing import SocketIOTestClient
@@ -58,23 +58,32 @@ class SocketIO(Sender):
         if app is not None:
             self.init_app(app)
 
-    def _configure(self, options: dict[str, Any]) -> None:
+    def _configure(self, options: dict[str, Any], write_only: bool = True) -> None:
         merged = {**self.server_options, **options}
+        if isinstance(merged.get(CLIENT_MANAGER), MessageQueue):  # ours, from before
+            del merged[CLIENT_MANAGER]
         self._settings = translate(merged)
         self.server_options = merged
         self.message_queue = self._settings.message_queue
         self.channel = self._settings.channel
+        if self.message_queue is not None:  # Flask-SocketIO's place to read it back
+            queue = MessageQueue(self.message_queue, self.channel, write_only)
+            self.server_options[CLIENT_MANAGER] = queue
         if "manage_session" in options:
             self.manage_session = bool(options["manage_session"])
 
-    def init_app(self, app: flask.Flask, **options: Any) -> None:
+    def init_app(self, app: flask.Flask | None, **options: Any) -> None:
         """Attach to ``app``: create the geventsio server and wrap ``app.wsgi_app`` so that
         the application serves Socket.IO at its path under any gevent WSGI server.
+        ``init_app(None, message_queue=url)`` makes a write-only emitter, as
+        ``SocketIO(message_queue=url)`` does.
 
         :raises TypeError: an unknown option.
         :raises ValueError: an unsupported option value.
         """
-        self._configure(options)
+        self._configure(options, write_only=app is None)
+        if app is None:
+            return
         settings = self._settings
         logs.configure(logs.SOCKETIO_LOGGERS, settings.logger)
         logs.configure(logs.ENGINEIO_LOGGERS, settings.engineio_logger)
@@ -145,6 +154,27 @@ class SocketIO(Sender):
                 raise ValueError("exception_handler must be callable")
             self._registry.error_handlers[name] = handler
             return handler
+
+        return decorator
+
+    def before_event(self, namespace: str | BeforeEvent | None = None) -> Any:
+        """Decorator: ``f(event, *args)`` runs before every event handler of
+        ``namespace`` (default ``"/"``, ``"*"`` for all; not for ``connect`` and
+        ``disconnect``), in the event's Flask contexts (``request.sid``, ``session``,
+        ``current_user``): per-event authorisation. It returns None to let the event
+        through; anything else refuses the event and becomes the acknowledgement the
+        client gets (the handler does not run); calling ``disconnect()`` refuses it too.
+        ``@socketio.before_event`` alone means ``"/"``. (geventsio's ``socket.use`` in
+        Flask's contexts; the class-based equivalent is :meth:`Namespace.before_event`.)
+        """
+        if callable(namespace):
+            self._registry.before_event.setdefault("/", []).append(namespace)
+            return namespace
+        name = namespace_name(namespace)
+
+        def decorator(hook: BeforeEvent) -> BeforeEvent:
+            self._registry.before_event.setdefault(name, []).append(hook)
+            return hook
 
         return decorator
 

@@ -21,6 +21,9 @@ LIFECYCLE = frozenset({CONNECT, DISCONNECT})
 
 Handler = Callable[..., Any]
 ErrorHandler = Callable[[Exception], Any]
+#: ``f(event, *args)``: None lets the event through; anything else refuses it and is
+#: the acknowledgement.
+BeforeEvent = Callable[..., Any]
 
 
 def namespace_name(namespace: str | None) -> str:
@@ -50,12 +53,14 @@ class Registry:
     :ivar class_namespaces: class-based namespaces, in registration order.
     :ivar error_handlers: by namespace.
     :ivar default_error_handler: for namespaces without their own.
+    :ivar before_event: ``@socketio.before_event`` functions by namespace (``"*"``: all).
     """
 
     functions: list[tuple[str, str, Handler]] = field(default_factory=list)
     class_namespaces: list[ClassNamespace] = field(default_factory=list)
     error_handlers: dict[str, ErrorHandler] = field(default_factory=dict)
     default_error_handler: ErrorHandler | None = None
+    before_event: dict[str, list[BeforeEvent]] = field(default_factory=dict)
 
     def namespace_names(self) -> set[str]:
         """Every namespace a handler is registered for."""
@@ -65,3 +70,8 @@ class Registry:
     def error_handler_for(self, namespace: str) -> ErrorHandler | None:
         """The error handler of ``namespace``, or the default one."""
         return self.error_handlers.get(namespace, self.default_error_handler)
+
+    def before_event_for(self, namespace: str) -> list[BeforeEvent]:
+        """The ``before_event`` functions of ``namespace``: those of ``"*"`` first."""
+        hooks = self.before_event
+        return [*hooks.get(CATCH_ALL, ()), *hooks.get(namespace, ())]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, Unpack
 
 import geventsio
+from flask_ext.event import current_event
 from flask_ext.handlers import LIFECYCLE, Handler
 from flask_ext.sending import EmitOptions, Sender, event_args
 
@@ -37,10 +38,38 @@ class Namespace:
 
     def resolve(self, event: str, args: tuple[Any, ...]) -> tuple[Handler, tuple[Any, ...]]:
         """The call that handles ``event``: :meth:`trigger_event` with its arguments."""
+        if event not in LIFECYCLE:
+            return self._guarded_trigger, (event, *args)
         capacity = self._capacities.get(event)
-        if event in LIFECYCLE and capacity is not None:
+        if capacity is not None:
             args = args[:capacity]
-        return self.trigger_event, (event, *args)
+        return self._trigger, (event, *args)
+
+    def _guarded_trigger(self, event: str, *args: Any) -> Any:
+        refusal = self.before_event(event, *args)
+        if refusal is not None or not current_event().socket.connected:
+            return refusal
+        return self._trigger(event, *args)
+
+    def _trigger(self, event: str, *args: Any) -> Any:
+        """:meth:`trigger_event`; an exception goes to the ``error(exception)`` method
+        when the class has one (Flask-SocketIO 5.6's per-namespace error handler), whose
+        return value is the acknowledgement."""
+        try:
+            return self.trigger_event(event, *args)
+        except Exception as exc:
+            error: Callable[[Exception], Any] | None = getattr(self, "error", None)
+            if error is None or isinstance(exc, geventsio.ConnectionRefused):
+                raise
+            return error(exc)
+
+    def before_event(self, event: str, *args: Any) -> Any:
+        """Runs before the method of every event of this namespace (not ``connect`` and
+        ``disconnect``), in the event's Flask contexts. Override it: return None to let
+        the event through; anything else refuses the event and is the acknowledgement the
+        client gets (the method does not run); calling ``disconnect()`` refuses it too.
+        """
+        return None
 
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Call the method for ``event``, if there is one. Override to dispatch differently.

@@ -36,6 +36,20 @@ GEVENTSIO_OPTIONS = frozenset(
 _ASYNC_MODES = (None, "gevent")
 
 
+#: The key of ``SocketIO.server_options`` where Flask-SocketIO code reads the queue back.
+CLIENT_MANAGER = "client_manager"
+
+
+@dataclass(frozen=True)
+class MessageQueue:
+    """``server_options["client_manager"]``: the message queue in use, as Flask-SocketIO
+    exposes it (``write_only``: a SocketIO without an application, emitting only)."""
+
+    url: str
+    channel: str
+    write_only: bool
+
+
 @dataclass(frozen=True)
 class Settings:
     """The translated options.

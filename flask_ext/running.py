@@ -11,7 +11,6 @@ from typing import Any
 import flask
 import gevent
 import gevent.event
-from werkzeug._reloader import run_with_reloader  # private, but Werkzeug's only entry point
 from werkzeug.debug import DebuggedApplication
 
 import geventsio
@@ -95,6 +94,10 @@ class Runner:
         if self.options.log_output:
             logs.configure(("geventsio.serving.access",), True)
         if self.options.use_reloader:
+            # Werkzeug's reloader has no public entry point but run_simple (which brings
+            # Werkzeug's own server): its private one, imported only when asked for.
+            from werkzeug._reloader import run_with_reloader
+
             run_with_reloader(lambda: self._serve(on_started), **self.options.reloader_options)
         else:
             self._serve(on_started)

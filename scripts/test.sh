@@ -19,3 +19,17 @@ if command -v redis-server >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/6379
 fi
 echo "== pytest"
 "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+# flask_ext against the oldest Flask it supports (setup.cfg's lower bound); the run above
+# has the newest (the install takes the latest release). Only tests/flask_ext, with that
+# one package installed beside the venv's and put first on the path. Skipped when pytest
+# was given arguments (a targeted run).
+OLDEST_FLASK=3.0.0
+if [ "$#" -eq 0 ] || [ "$*" = "-q" ]; then
+  OLDEST_DIR="$VENV/flask-$OLDEST_FLASK"
+  if [ ! -f "$OLDEST_DIR/flask/__init__.py" ]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+      --target "$OLDEST_DIR" "flask==$OLDEST_FLASK"
+  fi
+  echo "== pytest tests/flask_ext on Flask $OLDEST_FLASK (the run above: Flask $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("flask"))'))"
+  PYTHONPATH="$OLDEST_DIR" "$VENV/bin/python" -m pytest -p no:cacheprovider -q tests/flask_ext
+fi

@@ -37,7 +37,7 @@ class HubHandoff:
 
     def __init__(self) -> None:
         self._thread = _thread_ident()
-        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = deque()
         self._running = False
         self._closed = False
         # ref=False: an idle watcher does not keep gevent.wait() or the hub alive.
@@ -48,13 +48,13 @@ class HubHandoff:
         """Whether the caller runs in the hub's thread."""
         return _thread_ident() == self._thread
 
-    def call(self, function: Callable[..., Any], *args: Any) -> None:
-        """Run ``function(*args)`` in the hub's thread: now when called from it, else as
-        soon as the hub gets to it (in the order of the calls of each thread)."""
+    def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run ``function(*args, **kwargs)`` in the hub's thread: now when called from it,
+        else as soon as the hub gets to it (in the order of the calls of each thread)."""
         if _thread_ident() == self._thread:
-            function(*args)
+            function(*args, **kwargs)
             return
-        self._calls.append((function, args))
+        self._calls.append((function, args, kwargs))
         self._watcher.send()
 
     def close(self) -> None:
@@ -74,9 +74,9 @@ class HubHandoff:
         calls = self._calls
         try:
             while calls:
-                function, args = calls.popleft()
+                function, args, kwargs = calls.popleft()
                 try:
-                    function(*args)
+                    function(*args, **kwargs)
                 except Exception:
                     logger.exception("a call handed over from another thread raised")
         finally:
