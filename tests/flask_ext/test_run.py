@@ -94,7 +94,7 @@ def test_debug_adds_the_debugger_the_reloader_and_the_access_log(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reloader = FakeReloader()
-    monkeypatch.setattr(running, "run_with_reloader", reloader)
+    monkeypatch.setattr("werkzeug._reloader.run_with_reloader", reloader)
     app, socketio = create_app()
     runner, base = start(
         socketio, app, debug=True, extra_files=["settings.cfg"], allow_unsafe_werkzeug=True
