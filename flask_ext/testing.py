@@ -167,7 +167,7 @@ class SocketIOTestClient:
             all_headers.append(("Cookie", cookie))
         builder = EnvironBuilder(
             self.app,
-            path=self.server.engine.options.path,
+            path=self.server.path,
             query_string=query_string,
             headers=all_headers,
             environ_base=dict(getattr(client, "environ_base", {})),

@@ -258,6 +258,12 @@ class Server:
 
     # -- serving ---------------------------------------------------------------------
 
+    @property
+    def path(self) -> str:
+        """The URL path the server answers at (the ``path`` option, normalised:
+        ``"/socket.io/"`` by default)."""
+        return self.engine.options.path
+
     def handle_request(
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
