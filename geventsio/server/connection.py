@@ -24,6 +24,9 @@ is kept. Invariants:
   past that before answering makes the ``call()`` time out instead.
 * While the greenlet waits, ``engine.reading_held`` is set, so that the heartbeat does
   not take the unread pong for a missing one.
+* With ``async_handlers`` each event runs in a greenlet of its own instead of the queue;
+  the same marks apply to how many of those run at once (``max_concurrent_handlers``
+  and half of it), and each one that ends wakes the waiting reader.
 """
 
 from __future__ import annotations
@@ -73,6 +76,11 @@ class Connection:
         self._bound = server.max_queued_events
         self._high_water = self._bound
         self._low_water = self._bound // 2
+        #: Handler greenlets running now (``async_handlers``), and their marks.
+        self.handlers_running = 0
+        self._handler_bound = server.max_concurrent_handlers
+        self._handler_high = self._handler_bound
+        self._handler_low = self._handler_bound // 2
         self._acks_awaited = 0
         #: Transport greenlets waiting for room in the queue, and what wakes them.
         self._paused = 0
@@ -93,6 +101,22 @@ class Connection:
         if not self._working:
             self._working = True
             self.server.workers.submit(self._run_worker)
+
+    def spawn_handler(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function(*args)`` in a greenlet of its own (``async_handlers``); at most
+        ``max_concurrent_handlers`` run at once before the reader is paused."""
+        self.handlers_running += 1
+        self.server.workers.submit(lambda: self._run_handler(function, args))
+
+    def _run_handler(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            function(*args)
+        except Exception:
+            logger.exception("connection %s: unexpected error", self.engine.sid)
+        finally:
+            self.handlers_running -= 1
+            if self._paused:
+                self._wake_if_room()
 
     @property
     def queued(self) -> int:
@@ -134,19 +158,20 @@ class Connection:
         if packet is not None:
             _RECEIVERS[packet.type](self, packet)
             queue = self._queue
-            if queue is not None and len(queue) >= self._high_water:
+            if (
+                queue is not None and len(queue) >= self._high_water
+            ) or self.handlers_running >= self._handler_high:
                 self._wait_for_room()
 
     # -- back-pressure ---------------------------------------------------------------
 
     def _has_room(self) -> bool:
+        if self.closed or not self.engine.connected:
+            return True
         queue = self._queue
         return (
-            queue is None
-            or len(queue) <= self._low_water
-            or self.closed
-            or not self.engine.connected
-        )
+            queue is None or len(queue) <= self._low_water
+        ) and self.handlers_running <= self._handler_low
 
     def _wake_if_room(self) -> None:
         if self._room is not None and self._has_room():
@@ -163,10 +188,11 @@ class Connection:
         self.pauses += 1
         logger.log(
             logging.DEBUG if self.pauses > 1 else logging.INFO,
-            "connection %s: %d events queued; reading paused until the handlers catch up "
-            "(pause %d)",
+            "connection %s: %d events queued, %d handlers running; reading paused until "
+            "the handlers catch up (pause %d)",
             self.engine.sid,
             self.queued,
+            self.handlers_running,
             self.pauses,
         )
         self._paused += 1
@@ -196,9 +222,11 @@ class Connection:
             self._set_marks()
 
     def _set_marks(self) -> None:
-        extra = self._bound if self._acks_awaited else 0
-        self._high_water = self._bound + extra
-        self._low_water = self._bound // 2 + extra
+        raise_by = 1 if self._acks_awaited else 0
+        self._high_water = self._bound * (1 + raise_by)
+        self._low_water = self._bound // 2 + self._bound * raise_by
+        self._handler_high = self._handler_bound * (1 + raise_by)
+        self._handler_low = self._handler_bound // 2 + self._handler_bound * raise_by
         if self._paused:
             self._wake_if_room()
 

@@ -47,6 +47,9 @@ class Server:
         connection may have waiting for its handlers; when that many wait, the server
         stops reading that client until its handlers have worked the queue down to half
         (back-pressure: nothing is dropped, order is kept).
+    :param max_concurrent_handlers: with ``async_handlers``, event handlers of one
+        connection that may run at once; when that many run, the server stops reading
+        that client until half of them have returned (the same back-pressure).
     :param cleanup_empty_child_namespaces: remove a dynamic child namespace (and close
         its adapter) when its last socket leaves (Node's ``cleanupEmptyChildNamespaces``).
     :param max_child_namespaces: children one dynamic parent may have at once; a client
@@ -66,6 +69,7 @@ class Server:
         max_json_depth: int = 32,
         async_handlers: bool = False,
         max_queued_events: int = 1000,
+        max_concurrent_handlers: int = 100,
         cleanup_empty_child_namespaces: bool = False,
         max_child_namespaces: int = 10_000,
         **engine_options: Any,
@@ -74,6 +78,9 @@ class Server:
             raise ValueError("connect_timeout must be positive")
         if max_queued_events <= 0:
             raise ValueError("max_queued_events must be positive")
+        if max_concurrent_handlers <= 0:
+            raise ValueError("max_concurrent_handlers must be positive")
+        self.max_concurrent_handlers = max_concurrent_handlers
         if max_child_namespaces <= 0:
             raise ValueError("max_child_namespaces must be positive")
         self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces

@@ -279,7 +279,7 @@ class Socket:
     def receive_event(self, packet: Packet) -> None:
         """An EVENT arrived (transport greenlet): queue or spawn its handling."""
         if self.server.async_handlers:
-            gevent.spawn(self._handle_event, packet)
+            self.connection.spawn_handler(self._handle_event, packet)
         else:
             self.connection.run_soon(self._handle_event, packet)
 

@@ -309,3 +309,38 @@ def test_a_paused_connection_is_pinged_again_not_closed_for_its_unread_pong(sio_
     answer_pings(4)  # and the heartbeat goes on as usual once reading resumed
     assert worker.done == list(range(2 * BOUND))
     assert life.disconnects == []
+
+
+def test_async_handlers_are_capped_per_connection_with_the_same_back_pressure(sio_server):
+    app = sio_server(async_handlers=True, max_concurrent_handlers=BOUND)
+    worker = Worker(app)
+    running: list[int] = []
+    peak: list[int] = [0]
+
+    def work(socket: geventsio.Socket, number: int) -> None:
+        running.append(number)
+        peak[0] = max(peak[0], len(running))
+        try:
+            worker.work(socket, number)
+        finally:
+            running.remove(number)
+
+    app.sio.on("work", work)
+    raw = app.raw()
+    raw.connect()
+    connection = app.sio.connections[raw.engine_sid]
+    count = 20 * BOUND
+    for number in range(count):  # small frames: the kernel's buffers take them all
+        raw.emit("work", number)
+
+    wait_until(lambda: connection.paused, 5, "the connection's reader to pause")
+    assert connection.handlers_running == BOUND
+    assert_prompt_echo(app)  # other clients unaffected
+
+    worker.gate.set()
+    worker.wait_done(count)
+    assert sorted(worker.done) == list(range(count))  # nothing lost (order not kept)
+    assert peak[0] == BOUND
+    wait_until(lambda: connection.handlers_running == 0, 5, "every handler returned")
+    assert not connection.paused and connection.pauses >= 1
+    raw.ws.close()
