@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from geventsio._types import Room, SocketId
 from geventsio.protocol import socketio
@@ -108,6 +108,9 @@ class Adapter(ABC):
 
     :param namespace: the namespace this adapter serves.
     """
+
+    #: Whether it keeps sessions and packets for connection state recovery.
+    keeps_sessions: ClassVar[bool] = False
 
     def __init__(self, namespace: NamespaceView) -> None:
         self.namespace = namespace

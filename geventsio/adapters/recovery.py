@@ -13,9 +13,9 @@ was in, and the socket resumes with the same id.
 
 Invariants of :class:`RecoveryLog` (the in-memory store):
 
-* Offsets and pids are random (``secrets``), so they cannot be guessed; an unknown pid,
-  an unknown offset or an expired session gives ``None`` (a fresh session), never
-  another session's packets.
+* Offsets (96 bits) and pids (120 bits) are random (``secrets``), so they cannot be
+  guessed; an unknown pid, an unknown offset or an expired session gives ``None`` (a
+  fresh session), never another session's packets.
 * A session can be restored once: looking it up removes it.
 * Nothing is kept once the window has passed: expired packets go on every append and on
   a periodic prune (at least every quarter of the window, at most every 15 s), expired
@@ -24,6 +24,7 @@ Invariants of :class:`RecoveryLog` (the in-memory store):
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections import deque
@@ -77,8 +78,28 @@ class RestoredSession:
 
 
 def new_private_id() -> str:
-    """A fresh private session id (or offset): 120 random bits, URL-safe."""
+    """A fresh private session id: 120 random bits, URL-safe."""
     return secrets.token_urlsafe(15)
+
+
+class OffsetSource:
+    """Random offsets, 96 bits each (16 URL-safe characters), drawn from the OS in
+    batches: one ``os.urandom`` call and one base64 encoding per :data:`BATCH`."""
+
+    BATCH = 512
+    _SIZE = 12  # bytes: a multiple of 3, so each offset is 16 characters, no padding
+
+    def __init__(self) -> None:
+        self._pool: list[str] = []
+
+    def next(self) -> str:
+        """A fresh offset."""
+        pool = self._pool
+        if not pool:
+            text = base64.urlsafe_b64encode(secrets.token_bytes(self._SIZE * self.BATCH)).decode()
+            width = self._SIZE * 4 // 3
+            pool.extend(text[i : i + width] for i in range(0, len(text), width))
+        return pool.pop()
 
 
 def is_recoverable(packet: socketio.Packet, options: BroadcastOptions) -> bool:
@@ -120,6 +141,9 @@ class _Kept:
 class RecoveryLog:
     """Sessions and recoverable packets of one namespace, in memory.
 
+    Packets are kept in broadcast order; a restore finds its offset by a scan (restores
+    are rare, broadcasts are not: no index to keep up on every packet).
+
     :param options: the recovery options (window and count bound).
     :param clock: monotonic seconds (injectable for tests).
     """
@@ -130,10 +154,8 @@ class RecoveryLog:
         self.options = options
         self._clock = clock
         self._packets: deque[_Kept] = deque()
-        #: offset → sequence number; the packet is ``_packets[seq - _first_seq]``.
-        self._index: dict[str, int] = {}
-        self._first_seq = 0
         self._sessions: dict[str, tuple[SessionState, float]] = {}
+        self._offsets = OffsetSource()
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -144,16 +166,19 @@ class RecoveryLog:
         return len(self._sessions)
 
     def append(self, packet: socketio.Packet, options: BroadcastOptions) -> socketio.Packet:
-        """Keep a recoverable packet; returns it with its offset appended."""
+        """Keep a recoverable packet; returns it with its offset appended to its
+        arguments (in place, as Node does: the broadcast owns its data list)."""
         now = self._clock()
-        self._drop_packets_before(now - self.options.max_disconnection_duration)
-        if len(self._packets) >= self.options.max_buffered_packets:
-            self._drop_oldest()
-        offset = new_private_id()
-        stamped = with_offset(packet, offset)
-        self._index[offset] = self._first_seq + len(self._packets)
-        self._packets.append(_Kept(offset, stamped, options, now))
-        return stamped
+        packets = self._packets
+        threshold = now - self.options.max_disconnection_duration
+        while packets and packets[0].at < threshold:
+            packets.popleft()
+        if len(packets) >= self.options.max_buffered_packets:
+            packets.popleft()
+        offset = self._offsets.next()
+        packet.data.append(offset)
+        packets.append(_Kept(offset, packet, options, now))
+        return packet
 
     def persist(self, state: SessionState) -> None:
         """Keep a disconnected socket's state."""
@@ -169,33 +194,24 @@ class RecoveryLog:
         state, disconnected_at = found
         if disconnected_at + self.options.max_disconnection_duration < self._clock():
             return None
-        seq = self._index.get(offset)
-        if seq is None:
+        packets = iter(self._packets)
+        for kept in packets:
+            if kept.offset == offset:
+                break
+        else:
             return None
-        missed = [
-            kept.packet
-            for i, kept in enumerate(self._packets)
-            if i > seq - self._first_seq and reaches(state.rooms, kept.options)
-        ]
+        missed = [kept.packet for kept in packets if reaches(state.rooms, kept.options)]
         return RestoredSession(state, missed)
 
     def prune(self) -> None:
         """Forget the packets and sessions older than the window."""
         threshold = self._clock() - self.options.max_disconnection_duration
-        self._drop_packets_before(threshold)
+        packets = self._packets
+        while packets and packets[0].at < threshold:
+            packets.popleft()
         expired = [pid for pid, (_, at) in self._sessions.items() if at < threshold]
         for pid in expired:
             del self._sessions[pid]
-
-    def _drop_packets_before(self, threshold: float) -> None:
-        packets = self._packets
-        while packets and packets[0].at < threshold:
-            self._drop_oldest()
-
-    def _drop_oldest(self) -> None:
-        kept = self._packets.popleft()
-        del self._index[kept.offset]
-        self._first_seq += 1
 
 
 def prune_interval(options: RecoveryOptions) -> float:
@@ -210,6 +226,8 @@ class SessionAwareAdapter(InMemoryAdapter):
     :param namespace: the namespace this adapter serves.
     :param options: the recovery options (default: the namespace's).
     """
+
+    keeps_sessions = True
 
     def __init__(self, namespace: NamespaceView, options: RecoveryOptions | None = None) -> None:
         super().__init__(namespace)

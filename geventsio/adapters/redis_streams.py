@@ -41,6 +41,8 @@ from typing import Any
 import gevent
 import redis
 from gevent.event import Event
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from geventsio._types import Room
 from geventsio.adapters.base import BroadcastOptions, NamespaceView
@@ -117,7 +119,10 @@ class StreamLink:
     def __init__(self, url: str, options: StreamsOptions) -> None:
         self.options = options
         self.uid = secrets.token_hex(8)
-        self.commands = redis.Redis(connection_pool=connection_pool(url))
+        commands = connection_pool(url)
+        # A pooled connection found dead (Redis restarted) is replaced once, at once.
+        commands.connection_kwargs["retry"] = Retry(NoBackoff(), 1)
+        self.commands = redis.Redis(connection_pool=commands)
         self._blocking = redis.Redis(
             connection_pool=connection_pool(url, socket_timeout=options.block_time + 5)
         )
@@ -227,6 +232,8 @@ class RedisStreamsAdapter(InMemoryAdapter):
     :param namespace: the namespace.
     :param link: the process's :class:`StreamLink`.
     """
+
+    keeps_sessions = True
 
     def __init__(self, namespace: NamespaceView, link: StreamLink) -> None:
         super().__init__(namespace)
@@ -377,6 +384,13 @@ class RedisStreamsAdapter(InMemoryAdapter):
     def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         if not ENTRY_ID.match(offset) or not pid or len(pid) > MAX_PID_LENGTH:
             return None
+        try:
+            return self._restore(pid, offset)
+        except redis.RedisError as exc:
+            logger.warning("%s: restoring a session failed: %s", self.namespace.name, exc)
+            return None
+
+    def _restore(self, pid: str, offset: str) -> RestoredSession | None:
         key = self.options.session_key_prefix + pid
         pipe: Any = self.link.commands.pipeline(transaction=True)
         pipe.get(key)

@@ -106,7 +106,13 @@ class Server:
         self.namespaces: dict[str, Namespace] = {}
         self.parent_namespaces: list[ParentNamespace] = []
         self._handoff = HubHandoff()
-        self.of("/")
+        main = self.of("/")
+        if self.recovery is not None and not main.adapter.keeps_sessions:
+            logger.warning(
+                "connection_state_recovery is on, but %s keeps no sessions: clients will "
+                "get fresh sessions (use the default adapter or the Redis Streams one)",
+                type(main.adapter).__name__,
+            )
 
     # -- namespaces and handlers --------------------------------------------------------
 

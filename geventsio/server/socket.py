@@ -206,10 +206,11 @@ class Socket:
         if not isinstance(event, str):
             raise LocalProtocolError(f"an event name must be a string, not {event!r}")
         packet = Packet(PacketType.EVENT, self.namespace.name, [event, *args], ack_id)
-        if self._pid is not None and ack_id is None and not volatile:
+        adapter = self.namespace.adapter
+        if self._pid is not None and ack_id is None and not volatile and adapter.keeps_sessions:
             # Through the adapter, as in Node, so that it is kept for recovery.
             own_room = frozenset({Room(self.id)})
-            self.namespace.adapter.broadcast(packet, BroadcastOptions(rooms=own_room))
+            adapter.broadcast(packet, BroadcastOptions(rooms=own_room))
         else:
             self.write_packet(packet, volatile)
 

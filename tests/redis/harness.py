@@ -253,9 +253,12 @@ class Clients(JsonLinesProcess):
 
 
 class RedisServer:
-    """A redis-server of the test's own, on a free port, that can be killed and restarted."""
+    """A redis-server of the test's own, on a free port, that can be killed and restarted;
+    with ``persist_dir``, it writes every change to an append-only file there first, so a
+    restart finds what it had."""
 
-    def __init__(self) -> None:
+    def __init__(self, persist_dir: Path | None = None) -> None:
+        self.persist_dir = persist_dir
         self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not os.path.exists(self.binary):
             pytest.skip("redis-server is not installed")
@@ -279,8 +282,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *self._persistence(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -297,6 +299,11 @@ class RedisServer:
             wait_until(answers, 10.0, f"redis-server on port {self.port} answers")
         finally:
             client.close()
+
+    def _persistence(self) -> list[str]:
+        if self.persist_dir is None:
+            return ["--appendonly", "no"]
+        return ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.persist_dir)]
 
     def kill(self) -> None:
         """Kill it at once (SIGKILL) and reap it."""

@@ -120,3 +120,17 @@ def test_the_server_option(setting, expected) -> None:
 def test_bad_settings_fail_at_once(setting) -> None:
     with pytest.raises((TypeError, ValueError)):
         RecoveryOptions.from_setting(setting)
+
+
+def test_an_adapter_that_keeps_no_sessions_is_pointed_out(caplog) -> None:
+    import geventsio
+    from geventsio.adapters.memory import InMemoryAdapter
+    from geventsio.adapters.recovery import SessionAwareAdapter
+
+    with caplog.at_level("WARNING", logger="geventsio.server.server"):
+        plain = geventsio.Server(connection_state_recovery=True, adapter=InMemoryAdapter)
+    assert "keeps no sessions" in caplog.text
+    assert not plain.of("/").adapter.keeps_sessions
+    assert isinstance(
+        geventsio.Server(connection_state_recovery=True).of("/").adapter, SessionAwareAdapter
+    )
