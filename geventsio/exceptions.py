@@ -30,13 +30,23 @@ class RemoteProtocolError(GeventsioError):
     :param code: the Engine.IO error code (0-5) when the error happens before a session
         exists, else ``None``.
     :param status: the HTTP status to answer with, when there is an HTTP request to answer.
+    :param context: details of a refused request, with the Node reference's keys (the
+        engine's ``connection_error`` event carries them).
     """
 
-    def __init__(self, message: str, *, code: int | None = None, status: int = 400) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int = 400,
+        context: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
+        self.context = context or {}
 
 
 class PayloadTooLarge(RemoteProtocolError):

@@ -15,6 +15,9 @@ OriginPolicy = str | Sequence[str] | Callable[[str], bool] | None
 
 AllowRequest = Callable[[Mapping[str, Any]], bool]
 
+GenerateId = Callable[[Mapping[str, Any]], str]
+"""Given the handshake's WSGI environ, a new session id (unique among open sessions)."""
+
 
 class Transport(StrEnum):
     """The two Engine.IO transports."""
@@ -64,6 +67,11 @@ class EngineOptions:
         that is not reading.
     :param slow_consumer_policy: what to do when that buffer is full.
     :param max_websocket_fragments: fragments one WebSocket message may be split into.
+    :param extra_headers: headers added to every answer of the Engine.IO path.
+    :param generate_id: makes the session id of each handshake from its WSGI environ
+        (Node's ``generateId``); default: 120 random bits. An id that fails, is empty or
+        is in use refuses the handshake (400, ``connection_error`` with the context name
+        ``ID_GENERATION_ERROR``).
     """
 
     ping_interval: float = 25.0
@@ -81,6 +89,7 @@ class EngineOptions:
     slow_consumer_policy: SlowConsumerPolicy = SlowConsumerPolicy.DISCONNECT
     max_websocket_fragments: int = 1024
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    generate_id: GenerateId | None = None
 
     def __post_init__(self) -> None:
         path = self.path if self.path.startswith("/") else "/" + self.path

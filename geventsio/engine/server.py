@@ -20,12 +20,14 @@ import orjson
 from geventsio._types import DisconnectReason, EngineSid
 from geventsio.engine import polling
 from geventsio.engine.cors import cors_headers, origin_allowed
+from geventsio.engine.events import EventEmitter
 from geventsio.engine.http import (
     EngineErrorCode,
     HttpResponse,
     error_from,
     parse_query,
 )
+from geventsio.engine.observer import EngineError, EngineObserver, Observers, combine
 from geventsio.engine.socket import EngineHandler, EngineSocket, SessionState
 from geventsio.engine.takeover import (
     Hosts,
@@ -68,23 +70,42 @@ def handshake_environ(environ: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in environ.items() if isinstance(v, _HANDSHAKE_SCALARS)}
 
 
-class EngineServer:
+class EngineServer(EventEmitter):
     """Engine.IO v4 over long-polling and WebSocket.
+
+    Its events, as the Node reference's (``engine.on(event, listener)``):
+
+    - ``connection(session)``: a handshake succeeded;
+    - ``connection_error(error)``: a request was refused (an :class:`EngineError`:
+      ``environ``, ``code``, ``message``, ``context``);
+    - ``initial_headers(headers, environ)``: the handshake's answer is about to be sent;
+      set items of the ``headers`` dict to add response headers;
+    - ``headers(headers, environ)``: the same for every answer (the handshake's included)
+      that is no error.
 
     :param handler: the layer above (Socket.IO), told of sessions and messages.
     :param options: the engine options.
     """
 
+    EVENTS = frozenset({"connection", "connection_error", "initial_headers", "headers"})
+
     def __init__(self, handler: EngineHandler, options: EngineOptions | None = None) -> None:
         self.handler = handler
         self.options = options or EngineOptions()
         self.sessions: dict[EngineSid, EngineSocket] = {}
+        #: Told of sessions, packets and refusals (metrics, the Admin UI); see
+        #: :meth:`add_observer`.
+        self.observer: EngineObserver | None = None
         #: Set by ``close_all(refuse_new=True)``: new sessions are refused with 503.
         self.shutting_down = False
         #: How connections are taken over from the server running the application.
         self.hosts = Hosts()
         # The last sids closed here: a late request for one of them is no routing mistake.
         self._recently_closed: OrderedDict[str, None] = OrderedDict()
+
+    def add_observer(self, observer: EngineObserver) -> None:
+        """Tell ``observer`` too of what happens from now on."""
+        self.observer = combine(self.observer, observer, Observers)
 
     # -- the WSGI entry point ----------------------------------------------------------
 
@@ -109,6 +130,7 @@ class EngineServer:
                 exc.message,
             )
             response = error_from(exc)
+            self._report_refusal(environ, exc)
         if response is None:  # the connection was taken over or is gone
             return []
         if response.status >= 400 and answered_by_server(environ):
@@ -123,6 +145,8 @@ class EngineServer:
             *cors,
             *self.options.extra_headers,
         ]
+        if response.status < 400 and self._listeners:
+            headers.extend(self._custom_headers("headers", environ))
         if response.status == 426:
             headers.append(("Sec-WebSocket-Version", SUPPORTED_VERSION))
         if response.status == 413 or str(environ.get("HTTP_CONNECTION", "")).lower() == "close":
@@ -132,6 +156,21 @@ class EngineServer:
             headers.append(("Connection", "close"))
         start_response(response.status_line, headers)
         return [response.body]
+
+    def _report_refusal(self, environ: Mapping[str, Any], exc: RemoteProtocolError) -> None:
+        if self.observer is None and not self._listeners:
+            return
+        code = exc.code if exc.code is not None else int(EngineErrorCode.BAD_REQUEST)
+        error = EngineError(environ, code, exc.message, exc.context)
+        if self.observer is not None:
+            self.observer.request_refused(error)
+        self.emit_event("connection_error", error)
+
+    def _custom_headers(self, event: str, environ: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The headers the ``event`` listeners set (Node's ``headers``/``initial_headers``)."""
+        headers: dict[str, str] = {}
+        self.emit_event(event, headers, environ)
+        return [(str(name), str(value)) for name, value in headers.items()]
 
     def _route(self, environ: dict[str, Any], start_response: StartResponse) -> HttpResponse | None:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -163,11 +202,16 @@ class EngineServer:
         transport = self._transport_of(query)
         if query.get("EIO") != "4":
             raise RemoteProtocolError(
-                "Unsupported protocol version", code=EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION
+                "Unsupported protocol version",
+                code=EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
+                context={"protocol": query.get("EIO")},
             )
         if not origin_allowed(self.options.cors_allowed_origins, environ):
             raise RemoteProtocolError(
-                "Origin not allowed", code=EngineErrorCode.FORBIDDEN, status=403
+                "Origin not allowed",
+                code=EngineErrorCode.FORBIDDEN,
+                status=403,
+                context={"origin": environ.get("HTTP_ORIGIN")},
             )
         sid = query.get("sid")
         if sid is not None:
@@ -181,13 +225,17 @@ class EngineServer:
                         "enable sticky sessions in the load balancer, or use WebSocket only",
                         sid[:32],
                     )
-                raise RemoteProtocolError("Session ID unknown", code=EngineErrorCode.UNKNOWN_SID)
+                raise RemoteProtocolError(
+                    "Session ID unknown", code=EngineErrorCode.UNKNOWN_SID, context={"sid": sid}
+                )
             if transport is not Transport.POLLING and not self.options.allow_upgrades:
                 raise RemoteProtocolError("Upgrades are disabled", code=EngineErrorCode.BAD_REQUEST)
             return _Request(transport, session)
         if environ.get("REQUEST_METHOD") != "GET":
             raise RemoteProtocolError(
-                "Bad handshake method", code=EngineErrorCode.BAD_HANDSHAKE_METHOD
+                "Bad handshake method",
+                code=EngineErrorCode.BAD_HANDSHAKE_METHOD,
+                context={"method": environ.get("REQUEST_METHOD")},
             )
         if self.shutting_down:
             # A client reconnecting to a process that is going away: let it try another.
@@ -202,7 +250,9 @@ class EngineServer:
         for transport in self.options.transports:
             if transport.value == name:
                 return transport
-        raise RemoteProtocolError("Transport unknown", code=EngineErrorCode.UNKNOWN_TRANSPORT)
+        raise RemoteProtocolError(
+            "Transport unknown", code=EngineErrorCode.UNKNOWN_TRANSPORT, context={"transport": name}
+        )
 
     def _check_allow_request(self, environ: Mapping[str, Any]) -> None:
         hook = self.options.allow_request
@@ -214,13 +264,46 @@ class EngineServer:
             logger.exception("allow_request raised; refusing the request")
             allowed = False
         if not allowed:
-            raise RemoteProtocolError("Forbidden", code=EngineErrorCode.FORBIDDEN, status=403)
+            raise RemoteProtocolError(
+                "Forbidden",
+                code=EngineErrorCode.FORBIDDEN,
+                status=403,
+                context={"message": "allow_request refused the request"},
+            )
 
     # -- sessions ----------------------------------------------------------------------
 
-    def _new_session(self, environ: Mapping[str, Any], transport: Transport) -> EngineSocket:
+    def _generate_id(self, environ: Mapping[str, Any]) -> EngineSid:
+        """A new session id: the ``generate_id`` option's, else :func:`new_sid`.
+
+        :raises RemoteProtocolError: ``generate_id`` failed or gave no usable id.
+        """
+        generate = self.options.generate_id
+        if generate is None:
+            return new_sid()
+        try:
+            sid = generate(environ)
+        except Exception as exc:
+            logger.exception("generate_id raised; refusing the handshake")
+            raise RemoteProtocolError(
+                "Bad request",
+                code=EngineErrorCode.BAD_REQUEST,
+                context={"name": "ID_GENERATION_ERROR", "error": repr(exc)},
+            ) from exc
+        if not isinstance(sid, str) or not sid or sid in self.sessions:
+            logger.error("generate_id gave %r: not a new non-empty string", sid)
+            raise RemoteProtocolError(
+                "Bad request",
+                code=EngineErrorCode.BAD_REQUEST,
+                context={"name": "ID_GENERATION_ERROR", "error": "not a new non-empty string"},
+            )
+        return EngineSid(sid)
+
+    def _new_session(
+        self, sid: EngineSid, environ: Mapping[str, Any], transport: Transport
+    ) -> EngineSocket:
         session = EngineSocket(
-            new_sid(), self.options, handshake_environ(environ), self.handler, self, transport
+            sid, self.options, handshake_environ(environ), self.handler, self, transport
         )
         self.sessions[session.sid] = session
         return session
@@ -243,16 +326,28 @@ class EngineServer:
         return []
 
     def _open_polling(self, environ: dict[str, Any]) -> HttpResponse:
-        session = self._new_session(environ, Transport.POLLING)
+        session = self._new_session(self._generate_id(environ), environ, Transport.POLLING)
         open_packet = OutgoingPacket(self._open_packet(session, self._upgrades_for_polling()))
         body = open_packet.polling_segment().encode()
+        headers = self._handshake_headers(session, environ)
         self._connect(session)
-        return HttpResponse(200, body, headers=self._cookie_headers(session))
+        return HttpResponse(200, body, headers=headers)
+
+    def _handshake_headers(
+        self, session: EngineSocket, environ: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
+        headers = self._cookie_headers(session)
+        if self._listeners:
+            headers.extend(self._custom_headers("initial_headers", environ))
+        return headers
 
     def _connect(self, session: EngineSocket) -> None:
         session.start()
         self.handler.on_engine_connect(session)
         logger.debug("session %s opened on %s", session.sid, session.transport.value)
+        if self.observer is not None:
+            self.observer.session_opened(session)
+        self.emit_event("connection", session)
 
     def _cookie_headers(self, session: EngineSocket) -> list[tuple[str, str]]:
         cookie = self.options.cookie
@@ -297,14 +392,22 @@ class EngineServer:
                 "this server cannot take a connection over for WebSocket",
                 code=EngineErrorCode.BAD_REQUEST,
             )
-        websocket = self._accept(environ, start_response)
+        headers: list[tuple[str, str]] = []
+        new_sid_: EngineSid | None = None
+        if session is None:
+            new_sid_ = self._generate_id(environ)
+        if self._listeners:
+            if session is None:
+                headers.extend(self._custom_headers("initial_headers", environ))
+            headers.extend(self._custom_headers("headers", environ))
+        websocket = self._accept(environ, start_response, headers)
         if websocket.detached:
             # The connection no longer needs the HTTP request: serve it from a greenlet of
             # its own and let the request's greenlet (and all it holds) end.
             kept = handshake_environ(environ)  # not the request's: it holds the request
-            gevent.spawn(self._run_websocket, kept, session, websocket)
+            gevent.spawn(self._run_websocket, kept, session, websocket, new_sid_)
             return None
-        self._run_websocket(environ, session, websocket)
+        self._run_websocket(environ, session, websocket, new_sid_)
         return None
 
     def _run_websocket(
@@ -312,6 +415,7 @@ class EngineServer:
         environ: dict[str, Any],
         session: EngineSocket | None,
         websocket: WebSocketConnection,
+        new_sid_: EngineSid | None = None,
     ) -> None:
         if session is not None and (
             session.websocket is not None or session.upgrading or session.polling is None
@@ -320,12 +424,16 @@ class EngineServer:
             logger.info("session %s: refused a second WebSocket", session.sid)
             websocket.close_and_wait(1008, "session already upgraded")
         elif session is None:
-            self._run_direct_websocket(environ, websocket)
+            assert new_sid_ is not None
+            self._run_direct_websocket(new_sid_, environ, websocket)
         elif session.upgrade(websocket):
             session.run_websocket()
 
     def _accept(
-        self, environ: dict[str, Any], start_response: StartResponse
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        headers: list[tuple[str, str]],
     ) -> WebSocketConnection:
         return self.hosts.accept(
             environ,
@@ -333,12 +441,13 @@ class EngineServer:
             max_message_size=self.options.max_payload,
             max_fragments=self.options.max_websocket_fragments,
             max_buffer_size=self.options.max_buffer_size,
+            extra_headers=headers,
         )
 
     def _run_direct_websocket(
-        self, environ: dict[str, Any], websocket: WebSocketConnection
+        self, sid: EngineSid, environ: dict[str, Any], websocket: WebSocketConnection
     ) -> None:
-        session = self._new_session(environ, Transport.WEBSOCKET)
+        session = self._new_session(sid, environ, Transport.WEBSOCKET)
         session.attach_websocket(websocket)
         session.send_packets((OutgoingPacket(self._open_packet(session, [])),))
         self._connect(session)

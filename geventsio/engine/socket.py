@@ -27,6 +27,7 @@ WebSocket. Its invariants:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +36,7 @@ import gevent
 from gevent import Timeout
 
 from geventsio._types import DisconnectReason, EngineSid
+from geventsio.engine.events import EventEmitter
 from geventsio.engine.polling import PollingBuffer
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, SlowConsumerPolicy, Transport
@@ -44,6 +46,7 @@ from geventsio.protocol.heartbeat import Heartbeat, HeartbeatAction
 from geventsio.protocol.outgoing import OutgoingPacket
 
 if TYPE_CHECKING:
+    from geventsio.engine.observer import EngineObserver
     from geventsio.engine.websocket import WebSocketConnection
 
 logger = logging.getLogger(__name__)
@@ -88,12 +91,22 @@ class EngineHandler(Protocol):
 class SessionRegistry(Protocol):
     """The engine server's side of a session's life."""
 
+    #: Told of the session's packets, heartbeat and close (None: nobody watches).
+    observer: EngineObserver | None
+
     def session_closed(self, socket: EngineSocket) -> None:
         """Forget the session."""
 
 
-class EngineSocket:
+class EngineSocket(EventEmitter):
     """One Engine.IO session.
+
+    Its events, as the Node reference's (``session.on(event, listener)``; a Socket.IO
+    socket's ``socket.conn`` is its session): ``packet(packet)`` for each packet from the
+    client, ``packet_create(packet)`` for each packet sent, ``upgrade(transport)``,
+    ``drain()`` when what was sent has left (a WebSocket write that left nothing
+    buffered, a polling GET that took the buffer), ``heartbeat()`` on each pong, and
+    ``close(reason)``. Packet listeners cost a decode per message: use them to debug.
 
     :param sid: the session id.
     :param options: the engine options.
@@ -130,6 +143,9 @@ class EngineSocket:
         self._overflowed = False
         self._reading_held = False
         self._held_since_timer = False
+        self._ping_sent = 0.0
+
+    EVENTS = frozenset({"packet", "packet_create", "upgrade", "drain", "heartbeat", "close"})
 
     # -- properties ------------------------------------------------------------------
 
@@ -181,8 +197,22 @@ class EngineSocket:
             accepted = self.polling.push(packets, self.options.max_buffer_size)
         if not accepted:
             self._on_buffer_full()
+        elif self._registry.observer is not None or self._listeners:
+            self._report_sent(packets)
+
+    def _report_sent(self, packets: Sequence[OutgoingPacket]) -> None:
+        if self._registry.observer is not None:
+            self._registry.observer.packets_sent(self, packets)
+        if self._listeners:
+            for packet in packets:
+                self.emit_event("packet_create", packet.packet)
+            if self.websocket is not None and self.websocket.writable:
+                self.emit_event("drain")
 
     def _on_buffer_full(self) -> None:
+        if self._registry.observer is not None:
+            dropped = self.options.slow_consumer_policy is SlowConsumerPolicy.DROP
+            self._registry.observer.slow_consumer(self, dropped)
         if self.options.slow_consumer_policy is SlowConsumerPolicy.DROP:
             logger.debug("session %s: outgoing buffer full, packet dropped", self.sid)
             return
@@ -216,14 +246,28 @@ class EngineSocket:
         if decision.action is HeartbeatAction.TIMED_OUT:
             if held:  # reading was held since the last timer: the pong may be unread
                 self._schedule(self.options.ping_timeout)
-                self.send_packets((OutgoingPacket(engineio.PING),))
+                self._send_ping()
                 return
             logger.info("session %s: no pong within %.3g s", self.sid, self.options.ping_timeout)
             gevent.spawn(self.close, DisconnectReason.PING_TIMEOUT)
             return
         assert decision.next_delay is not None
         self._schedule(decision.next_delay)
+        self._send_ping()
+
+    def _send_ping(self) -> None:
+        self._ping_sent = time.monotonic()
         self.send_packets((OutgoingPacket(engineio.PING),))
+
+    def _on_pong(self) -> None:
+        delay = self._heartbeat.on_pong()
+        if delay is not None and self.state is SessionState.OPEN:
+            self._schedule(delay)
+        if self._ping_sent:
+            round_trip, self._ping_sent = time.monotonic() - self._ping_sent, 0.0
+            if self._registry.observer is not None:
+                self._registry.observer.pong_received(self, round_trip)
+        self.emit_event("heartbeat")
 
     # -- receiving -------------------------------------------------------------------
 
@@ -232,14 +276,16 @@ class EngineSocket:
 
         :raises RemoteProtocolError: the packet has no place here.
         """
+        if self._registry.observer is not None:
+            self._registry.observer.packet_received(self, packet)
+        if self._listeners:
+            self.emit_event("packet", packet)
         kind = packet.type
         if kind is PacketType.MESSAGE:
             if self.state is SessionState.OPEN:
                 self.handler.on_engine_message(self, packet.data)
         elif kind is PacketType.PONG:
-            delay = self._heartbeat.on_pong()
-            if delay is not None and self.state is SessionState.OPEN:
-                self._schedule(delay)
+            self._on_pong()
         elif kind is PacketType.CLOSE:
             self.close(DisconnectReason.TRANSPORT_CLOSE, final=engineio.NOOP, linger=True)
         elif kind is PacketType.PING:
@@ -271,7 +317,9 @@ class EngineSocket:
                 self.close(DisconnectReason.TRANSPORT_CLOSE)
                 break
             try:
-                if type(message) is str and message[:1] == "4":  # MESSAGE: the common case
+                if self._registry.observer is not None or self._listeners:
+                    self.receive_packet(engineio.decode_ws(message))  # watched: decode all
+                elif type(message) is str and message[:1] == "4":  # MESSAGE: the common case
                     self.handler.on_engine_message(self, message[1:])
                 elif type(message) is bytes:  # a binary message is always a MESSAGE
                     self.handler.on_engine_message(self, message)
@@ -327,6 +375,9 @@ class EngineSocket:
         self.polling.release(OutgoingPacket(engineio.NOOP))
         if leftover:
             self.send_packets(leftover)
+        if self._registry.observer is not None:
+            self._registry.observer.session_upgraded(self)
+        self.emit_event("upgrade", self.transport)
 
     # -- closing ---------------------------------------------------------------------
 
@@ -369,6 +420,9 @@ class EngineSocket:
             self.handler.on_engine_close(self, reason)
         except Exception:
             logger.exception("session %s: the close handler failed", self.sid)
+        if self._registry.observer is not None:
+            self._registry.observer.session_closed(self, reason)
+        self.emit_event("close", reason)
 
     def _close_after_last_poll(self, final: Packet, grace: float) -> None:
         assert self.polling is not None
@@ -400,6 +454,8 @@ class EngineSocket:
         """A GET was answered: a closing session has now said its last word."""
         if self.state is SessionState.CLOSING:
             self._finish()
+        elif self._listeners:
+            self.emit_event("drain")
 
     def drain(self, timeout: float) -> None:
         """Give queued outgoing data up to ``timeout`` seconds to leave (shutdown)."""

@@ -197,6 +197,8 @@ class Connection:
         )
         self._paused += 1
         self.engine.reading_held = True
+        if self.server.observer is not None:
+            self.server.observer.reading_paused(self)
         try:
             while not self._has_room():
                 room.clear()

@@ -11,6 +11,7 @@ from geventsio.adapters.base import Adapter, NamespaceView, RoomsArgument
 from geventsio.adapters.memory import InMemoryAdapter
 from geventsio.adapters.recovery import RestoredSession, SessionAwareAdapter
 from geventsio.engine.interface import EngineSession
+from geventsio.engine.observer import combine
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.exceptions import ConnectionRefused
 from geventsio.options import EngineOptions, RecoveryOptions, RecoverySetting
@@ -19,6 +20,7 @@ from geventsio.server.broadcast import BroadcastOperator
 from geventsio.server.connection import Connection
 from geventsio.server.handlers import Handler
 from geventsio.server.namespace import ErrorHandler, Namespace, NamespaceMatcher, ParentNamespace
+from geventsio.server.observer import Observer, ServerObservers
 from geventsio.server.socket import Socket
 from geventsio.server.threadsafe import HubHandoff
 from geventsio.server.workers import WorkerPool
@@ -100,6 +102,8 @@ class Server:
         self.max_queued_events = max_queued_events
         self.error_handler: ErrorHandler | None = None
         self.engine = EngineServer(self, EngineOptions(**engine_options))
+        #: Told of what happens (metrics, the Admin UI); see :meth:`add_observer`.
+        self.observer: Observer | None = None
         #: The greenlets that run the connections' queued work.
         self.workers = WorkerPool()
         self.connections: dict[EngineSid, Connection] = {}
@@ -113,6 +117,11 @@ class Server:
                 "get fresh sessions (use the default adapter or the Redis Streams one)",
                 type(main.adapter).__name__,
             )
+
+    def add_observer(self, observer: Observer) -> None:
+        """Tell ``observer`` too of what happens from now on (engine events included)."""
+        self.observer = combine(self.observer, observer, ServerObservers)
+        self.engine.observer = self.observer
 
     # -- namespaces and handlers --------------------------------------------------------
 

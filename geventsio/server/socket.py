@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from geventsio.server.handlers import BoundHandler, Handler, bind
 from geventsio.server.handshake import Handshake
 
 if TYPE_CHECKING:
+    from geventsio.engine.socket import EngineSocket
     from geventsio.server.connection import Connection
     from geventsio.server.namespace import Namespace
 
@@ -101,6 +103,13 @@ class Socket:
         return self.connection.engine.sid
 
     @property
+    def conn(self) -> EngineSocket:
+        """The Engine.IO session under this socket (Node's ``socket.conn``): listen to
+        its ``upgrade``, ``packet``, ``packet_create``, ``drain``, ``heartbeat`` and
+        ``close`` events with ``socket.conn.on(event, listener)``."""
+        return self.connection.engine
+
+    @property
     def transport(self) -> str:
         """The name of the transport in use ("polling" or "websocket")."""
         return self.connection.engine.transport.value
@@ -115,11 +124,21 @@ class Socket:
     def join(self, rooms: Room | str | Iterable[Room | str]) -> None:
         """Join one room or several."""
         names = [rooms] if isinstance(rooms, str) else list(rooms)
+        observer = self.server.observer
+        before = self.rooms if observer is not None and self._acknowledged else None
         self.namespace.adapter.add_all(self.id, [Room(r) for r in names])
+        if before is not None and observer is not None:
+            for room in dict.fromkeys(names):
+                if room not in before:
+                    observer.room_joined(self, Room(room))
 
     def leave(self, room: Room | str) -> None:
         """Leave a room."""
+        observer = self.server.observer
+        was_in = observer is not None and self._acknowledged and room in self.rooms
         self.namespace.adapter.delete(self.id, Room(room))
+        if was_in and observer is not None:
+            observer.room_left(self, Room(room))
 
     # -- broadcasting from this socket ------------------------------------------------
 
@@ -297,7 +316,13 @@ class Socket:
         if self._any_listeners:
             for listener in list(self._any_listeners):
                 self._call_user(listener, event, *args)
-        result = self._dispatch(event, args)
+        observer = self.server.observer
+        if observer is None:
+            result = self._dispatch(event, args)
+        else:
+            started = time.perf_counter()
+            result = self._dispatch(event, args)
+            observer.event_handled(self, event, time.perf_counter() - started)
         if packet.id is not None and self.connected and result is not NO_ACK:
             self._acknowledge(packet.id, result)
 
@@ -391,6 +416,11 @@ class Socket:
         held, self._held = self._held, []
         if held:
             self.connection.write(held)
+        observer = self.server.observer
+        if observer is not None:
+            for room in self.rooms:
+                observer.room_joined(self, room)
+            observer.socket_connected(self)
 
     def disconnect(self, close: bool = False) -> None:
         """Disconnect from this namespace (the client will not reconnect on its own).
@@ -420,12 +450,19 @@ class Socket:
         if self._pid is not None and reason in RECOVERABLE_REASONS:
             state = SessionState(self.id, self._pid, self.rooms, self.data)
             self.namespace.adapter.persist_session(state)
+        observer = self.server.observer if self._acknowledged else None
+        rooms = self.rooms if observer is not None else ()
         self.connected = False
         self.namespace.remove(self)
         self.connection.namespace_disconnected(self)
         self.fail_pending_acks(reason)
+        if observer is not None:
+            for room in rooms:
+                observer.room_left(self, room)
         self.namespace.run_hook("disconnect", self, reason)
         self.namespace.discard_if_empty()
+        if observer is not None:
+            observer.socket_disconnected(self, reason)
 
     def fail_pending_acks(self, reason: DisconnectReason) -> None:
         """No acknowledgement can arrive any more: fail every wait for one now (a
