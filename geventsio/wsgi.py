@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from geventsio.engine.server import EngineServer, StartResponse
+from geventsio.options import AllowRequest
+from geventsio.server.server import Server
 from geventsio.serving.static import StaticFiles, StaticFilesMapping
 from geventsio.serving.stopping import watch_gunicorn_worker
 
@@ -37,6 +39,13 @@ class WSGIApp:
     :param static_files: URL prefix -> file or folder, answered for GET and HEAD before
         ``wsgi_app`` sees the request (``{"/": "index.html", "/static": "public/"}``; see
         :class:`~geventsio.serving.static.StaticFiles`).
+    :param metrics_path: serve the server's Prometheus metrics at this path (needs the
+        ``metrics`` extra, ``prometheus_client``); ``self.metrics`` is then the
+        :class:`~geventsio.metrics.Metrics` (its ``registry`` for more metrics of yours).
+    :param metrics_allow_request: ``f(environ) -> bool``; False (or an exception) answers
+        a scrape with 403. Without it, anyone who reaches the path reads the metrics.
+    :raises ValueError: ``metrics_path`` with a bare engine (metrics need a Socket.IO
+        server), or on the Engine.IO path.
     """
 
     def __init__(
@@ -45,6 +54,8 @@ class WSGIApp:
         wsgi_app: WSGIApplication | None = None,
         *,
         static_files: StaticFilesMapping | None = None,
+        metrics_path: str | None = None,
+        metrics_allow_request: AllowRequest | None = None,
     ) -> None:
         self.server = server
         self.engine = server if isinstance(server, EngineServer) else server.engine
@@ -53,12 +64,34 @@ class WSGIApp:
         path = self.engine.options.path
         self._paths = (path, path.rstrip("/"))
         self._host_seen = False
+        self.metrics: Any = None
+        self.metrics_path = metrics_path
+        self._metrics_app: WSGIApplication = _not_found
+        if metrics_path is not None:
+            self._serve_metrics(metrics_path, metrics_allow_request)
+
+    def _serve_metrics(self, path: str, allow_request: AllowRequest | None) -> None:
+        if not isinstance(self.server, Server):
+            raise ValueError("metrics_path needs a geventsio.Server, not a bare engine")
+        if path in self._paths:
+            raise ValueError(f"metrics_path {path!r} is the Engine.IO path")
+        try:
+            from geventsio.metrics import Metrics, metrics_endpoint
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            raise ImportError(
+                "metrics_path needs prometheus_client: pip install 'geventsio[metrics]'"
+            ) from exc
+        self.metrics = Metrics(self.server)
+        self._metrics_app = metrics_endpoint(self.metrics, allow_request)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self._host_seen:
             self._first_request()
-        if environ.get("PATH_INFO", "") in self._paths:
+        path = environ.get("PATH_INFO", "")
+        if path in self._paths:
             return self.engine.handle_request(environ, start_response)
+        if path == self.metrics_path:
+            return self._metrics_app(environ, start_response)
         if self.static_files is not None:
             response = self.static_files(environ, start_response)
             if response is not None:

@@ -18,7 +18,9 @@ import _common
 import geventsio
 
 
-def build_app() -> geventsio.WSGIApp:
+def build_app(**wsgi_options: Any) -> geventsio.WSGIApp:
+    """The bench application; ``wsgi_options`` go to ``WSGIApp`` (the metrics server's
+    ``metrics_path``)."""
     sio = geventsio.Server(cors_allowed_origins="*")
 
     @sio.on("echo")
@@ -35,7 +37,7 @@ def build_app() -> geventsio.WSGIApp:
         sio.to(room).emit("msg", data)
         return "ok"
 
-    return geventsio.WSGIApp(sio)
+    return geventsio.WSGIApp(sio, **wsgi_options)
 
 
 def main() -> None:

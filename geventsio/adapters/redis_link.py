@@ -147,9 +147,12 @@ class DropLog:
     def __init__(self, interval: float = 60.0) -> None:
         self.interval = interval
         self._last: dict[str, tuple[float, int]] = {}
+        #: Messages dropped since the start (every kind), for metrics.
+        self.total = 0
 
     def report(self, kind: str, channel: bytes, detail: str = "") -> None:
         """One message of ``kind`` was dropped."""
+        self.total += 1
         now = time.monotonic()
         last, suppressed = self._last.get(kind, (-self.interval, 0))
         if now - last < self.interval:
@@ -234,6 +237,10 @@ class RedisLink:
         self._up: bool | None = None  # None: not connected yet (messages are queued)
         self._outage_since: float | None = None
         self._dropped = 0
+        #: Since the start, for metrics: reconnections after a loss, and messages that
+        #: could not be published.
+        self.reconnects = 0
+        self.publish_failures = 0
         self._queue_full_logged = -60.0
         self._closed = False
 
@@ -243,6 +250,11 @@ class RedisLink:
     def up(self) -> bool:
         """Whether the subscriber is connected and subscribed."""
         return self._up is True
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages waiting for the publisher."""
+        return len(self._queue)
 
     @property
     def accepting(self) -> bool:
@@ -325,8 +337,10 @@ class RedisLink:
         ``max_queue`` messages already waiting)."""
         if not self.accepting:
             self._dropped += 1
+            self.publish_failures += 1
             return False
         if len(self._queue) >= self._max_queue:
+            self.publish_failures += 1
             self._queue_full()
             return False
         self._queue.append((channel, data))
@@ -379,6 +393,7 @@ class RedisLink:
         except Exception as exc:
             conn.disconnect()
             self._dropped += len(batch)
+            self.publish_failures += len(batch)
             self._fail(exc)
             return
         if self._up:
@@ -436,6 +451,7 @@ class RedisLink:
     def _went_down(self, exc: BaseException) -> None:
         self._up = False
         self._dropped += len(self._queue)
+        self.publish_failures += len(self._queue)
         self._queue.clear()
         self._fail(exc)
         # The other connections are as dead as this one (a Redis restart): start afresh.
@@ -463,6 +479,8 @@ class RedisLink:
 
     def _on_subscribed(self, name: bytes) -> None:
         if not self._up:
+            if self._up is False:
+                self.reconnects += 1
             self._up = True
             self._backoff.reset()
             self._recovered()

@@ -53,8 +53,12 @@ class EngineObserver:
     def request_refused(self, error: EngineError) -> None:
         """A request was refused with an Engine.IO error code."""
 
+    def message_received(self, session: EngineSocket, data: str | bytes) -> None:
+        """An Engine.IO MESSAGE arrived from the client (``data``: its payload, a
+        Socket.IO packet's text or a binary attachment)."""
+
     def packet_received(self, session: EngineSocket, packet: Packet) -> None:
-        """An Engine.IO packet arrived from the client."""
+        """Another Engine.IO packet (PONG, CLOSE, UPGRADE...) arrived from the client."""
 
     def packets_sent(self, session: EngineSocket, packets: Sequence[OutgoingPacket]) -> None:
         """Engine.IO packets were handed to the transport for the client."""
@@ -73,6 +77,7 @@ ENGINE_HOOKS = (
     "session_upgraded",
     "session_closed",
     "request_refused",
+    "message_received",
     "packet_received",
     "packets_sent",
     "pong_received",

@@ -276,15 +276,16 @@ class EngineSocket(EventEmitter):
 
         :raises RemoteProtocolError: the packet has no place here.
         """
-        if self._registry.observer is not None:
-            self._registry.observer.packet_received(self, packet)
         if self._listeners:
             self.emit_event("packet", packet)
         kind = packet.type
         if kind is PacketType.MESSAGE:
             if self.state is SessionState.OPEN:
-                self.handler.on_engine_message(self, packet.data)
-        elif kind is PacketType.PONG:
+                self._receive_message(packet.data)
+            return
+        if self._registry.observer is not None:
+            self._registry.observer.packet_received(self, packet)
+        if kind is PacketType.PONG:
             self._on_pong()
         elif kind is PacketType.CLOSE:
             self.close(DisconnectReason.TRANSPORT_CLOSE, final=engineio.NOOP, linger=True)
@@ -295,6 +296,12 @@ class EngineSocket(EventEmitter):
         elif kind in (PacketType.OPEN, PacketType.UPGRADE):
             raise RemoteProtocolError(f"unexpected {kind.name} packet from the client")
         # A NOOP from a client needs no answer.
+
+    def _receive_message(self, data: str | bytes) -> None:
+        observer = self._registry.observer
+        if observer is not None:
+            observer.message_received(self, data)
+        self.handler.on_engine_message(self, data)
 
     # -- WebSocket -------------------------------------------------------------------
 
@@ -317,12 +324,12 @@ class EngineSocket(EventEmitter):
                 self.close(DisconnectReason.TRANSPORT_CLOSE)
                 break
             try:
-                if self._registry.observer is not None or self._listeners:
-                    self.receive_packet(engineio.decode_ws(message))  # watched: decode all
+                if self._listeners:  # packet listeners see every packet decoded
+                    self.receive_packet(engineio.decode_ws(message))
                 elif type(message) is str and message[:1] == "4":  # MESSAGE: the common case
-                    self.handler.on_engine_message(self, message[1:])
+                    self._receive_message(message[1:])
                 elif type(message) is bytes:  # a binary message is always a MESSAGE
-                    self.handler.on_engine_message(self, message)
+                    self._receive_message(message)
                 else:
                     self.receive_packet(engineio.decode_ws(message))
             except RemoteProtocolError as exc:

@@ -39,6 +39,9 @@ class Observer(EngineObserver):
     def reading_paused(self, connection: Connection) -> None:
         """A connection's reader was paused: its handlers are behind (back-pressure)."""
 
+    def server_closing(self) -> None:
+        """The server is shutting down (:meth:`~geventsio.Server.shutdown`)."""
+
 
 SERVER_HOOKS = (
     *ENGINE_HOOKS,
@@ -48,6 +51,7 @@ SERVER_HOOKS = (
     "room_left",
     "event_handled",
     "reading_paused",
+    "server_closing",
 )
 
 

@@ -298,6 +298,8 @@ class Server:
         :param refuse_new: the process is going away: refuse new connections (503) so
             that reconnecting clients find another server.
         """
+        if self.observer is not None:
+            self.observer.server_closing()
         if self.recovery is not None:
             # Keep every session before any client hears of the shutdown, so that a
             # client reconnecting at once to another server finds its session there.

@@ -387,6 +387,10 @@ class Socket:
 
         return register(handler) if handler is not None else register
 
+    def handles(self, event: str) -> bool:
+        """Whether this socket has a handler of its own for ``event``."""
+        return event in self._handlers
+
     def use(self, middleware: PacketMiddleware) -> PacketMiddleware:
         """Add a packet middleware: ``middleware(socket, event, args)`` runs before each
         incoming event; raising rejects the event, and the client gets an ``error`` event
