@@ -197,12 +197,14 @@ class EngineSocket(EventEmitter):
             accepted = self.polling.push(packets, self.options.max_buffer_size)
         if not accepted:
             self._on_buffer_full()
-        elif self._registry.observer is not None or self._listeners:
+            return
+        observer = self._registry.observer
+        if observer is not None:
+            observer.packets_sent(self, packets)
+        if self._listeners:
             self._report_sent(packets)
 
     def _report_sent(self, packets: Sequence[OutgoingPacket]) -> None:
-        if self._registry.observer is not None:
-            self._registry.observer.packets_sent(self, packets)
         if self._listeners:
             for packet in packets:
                 self.emit_event("packet_create", packet.packet)
@@ -324,14 +326,16 @@ class EngineSocket(EventEmitter):
                 self.close(DisconnectReason.TRANSPORT_CLOSE)
                 break
             try:
-                if self._listeners:  # packet listeners see every packet decoded
+                if self._listeners or (type(message) is str and message[:1] != "4"):
+                    # Not a MESSAGE, or packet listeners that see every packet decoded.
                     self.receive_packet(engineio.decode_ws(message))
-                elif type(message) is str and message[:1] == "4":  # MESSAGE: the common case
-                    self._receive_message(message[1:])
-                elif type(message) is bytes:  # a binary message is always a MESSAGE
-                    self._receive_message(message)
-                else:
-                    self.receive_packet(engineio.decode_ws(message))
+                    continue
+                # A MESSAGE, the common case (a binary message is always one).
+                data = message[1:] if type(message) is str else message
+                observer = self._registry.observer
+                if observer is not None:
+                    observer.message_received(self, data)
+                self.handler.on_engine_message(self, data)
             except RemoteProtocolError as exc:
                 logger.info("session %s: parse error: %s", self.sid, exc)
                 self.close(DisconnectReason.PARSE_ERROR)

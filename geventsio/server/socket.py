@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -320,9 +320,9 @@ class Socket:
         if observer is None:
             result = self._dispatch(event, args)
         else:
-            started = time.perf_counter()
+            started = perf_counter()
             result = self._dispatch(event, args)
-            observer.event_handled(self, event, time.perf_counter() - started)
+            observer.event_handled(self, event, perf_counter() - started)
         if packet.id is not None and self.connected and result is not NO_ACK:
             self._acknowledge(packet.id, result)
 
