@@ -50,6 +50,41 @@ def _histogram(name: str, doc: str, histograms: Mapping[str, Histogram], label: 
     return family
 
 
+#: The metrics of each Redis link: family, name, help, and how to read it off the link.
+_REDIS_FAMILIES: tuple[tuple[Any, str, str, Callable[[Any], float]], ...] = (
+    (
+        GaugeMetricFamily,
+        "redis_link_up",
+        "1 while subscribed to Redis, else 0",
+        lambda link: 1 if link.up else 0,
+    ),
+    (
+        GaugeMetricFamily,
+        "redis_publish_queue_depth",
+        "Messages waiting to be published",
+        lambda link: link.queue_depth,
+    ),
+    (
+        CounterMetricFamily,
+        "redis_reconnects",
+        "Links to Redis re-established",
+        lambda link: link.reconnects,
+    ),
+    (
+        CounterMetricFamily,
+        "redis_publish_failures",
+        "Messages that could not be published (link down or queue full)",
+        lambda link: link.publish_failures,
+    ),
+    (
+        CounterMetricFamily,
+        "redis_malformed_dropped",
+        "Messages from Redis dropped as malformed",
+        lambda link: link.drops.total,
+    ),
+)
+
+
 class ServerCollector(Collector):
     """Yields every geventsio metric of one server.
 
@@ -148,37 +183,14 @@ class ServerCollector(Collector):
         links = self._redis_links()
         if not links:
             return
-        families: dict[str, Any] = {
-            "up": GaugeMetricFamily(
-                f"{PREFIX}_redis_link_up", "1 while subscribed to Redis, else 0", labels=["link"]
-            ),
-            "queue": GaugeMetricFamily(
-                f"{PREFIX}_redis_publish_queue_depth",
-                "Messages waiting to be published",
-                labels=["link"],
-            ),
-            "reconnects": CounterMetricFamily(
-                f"{PREFIX}_redis_reconnects", "Links to Redis re-established", labels=["link"]
-            ),
-            "failures": CounterMetricFamily(
-                f"{PREFIX}_redis_publish_failures",
-                "Messages that could not be published (link down or queue full)",
-                labels=["link"],
-            ),
-            "malformed": CounterMetricFamily(
-                f"{PREFIX}_redis_malformed_dropped",
-                "Messages from Redis dropped as malformed",
-                labels=["link"],
-            ),
-        }
+        families = [
+            (kind(f"{PREFIX}_{name}", doc, labels=["link"]), read)
+            for kind, name, doc, read in _REDIS_FAMILIES
+        ]
         for link in links:
-            label = [link.uid]
-            families["up"].add_metric(label, 1 if link.up else 0)
-            families["queue"].add_metric(label, link.queue_depth)
-            families["reconnects"].add_metric(label, link.reconnects)
-            families["failures"].add_metric(label, link.publish_failures)
-            families["malformed"].add_metric(label, link.drops.total)
-        yield from families.values()
+            for family, read in families:
+                family.add_metric([link.uid], read(link))
+        yield from (family for family, _ in families)
 
 
 class Metrics:
