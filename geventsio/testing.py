@@ -24,6 +24,8 @@ from typing import Any
 from gevent.event import Event
 
 from geventsio._types import DisconnectReason, EngineSid
+from geventsio.engine.events import EventEmitter
+from geventsio.engine.socket import EngineSocket
 from geventsio.options import Transport
 from geventsio.protocol import socketio as codec
 from geventsio.protocol.engineio import PacketType as EnginePacketType
@@ -52,8 +54,9 @@ class _ErrorRouter:
         return None
 
 
-class InMemorySession:
-    """A client's Engine.IO session, in memory.
+class InMemorySession(EventEmitter):
+    """A client's Engine.IO session, in memory (it takes session event listeners, as a
+    real session does, but never upgrades, so only ``close`` is ever emitted).
 
     :param server: the server it connects to.
     :param environ: the handshake's WSGI environ (plain values).
@@ -63,6 +66,7 @@ class InMemorySession:
     """
 
     transport = Transport.POLLING
+    EVENTS = EngineSocket.EVENTS
 
     def __init__(
         self,
@@ -112,6 +116,7 @@ class InMemorySession:
         self._server.on_engine_close(self, reason)
         if self._on_close is not None:
             self._on_close()
+        self.emit_event("close", reason)
 
     # -- the client's side --------------------------------------------------------------
 

@@ -45,3 +45,7 @@ class EngineSession(Protocol):
 
     def close(self, reason: DisconnectReason = DisconnectReason.FORCED_CLOSE) -> None:
         """End the session; the layer above hears ``reason``."""
+
+    def on(self, event: str, listener: Any = None) -> Any:
+        """Listen to a session event (``upgrade``, ``packet``, ``drain``...: see
+        :class:`~geventsio.engine.socket.EngineSocket`)."""

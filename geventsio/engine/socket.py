@@ -205,11 +205,11 @@ class EngineSocket(EventEmitter):
             self._report_sent(packets)
 
     def _report_sent(self, packets: Sequence[OutgoingPacket]) -> None:
-        if self._listeners:
+        if self.has_listeners("packet_create"):
             for packet in packets:
                 self.emit_event("packet_create", packet.packet)
-            if self.websocket is not None and self.websocket.writable:
-                self.emit_event("drain")
+        if self.websocket is not None and self.websocket.writable:
+            self.emit_event("drain")
 
     def _on_buffer_full(self) -> None:
         if self._registry.observer is not None:
@@ -326,8 +326,10 @@ class EngineSocket(EventEmitter):
                 self.close(DisconnectReason.TRANSPORT_CLOSE)
                 break
             try:
-                if self._listeners or (type(message) is str and message[:1] != "4"):
-                    # Not a MESSAGE, or packet listeners that see every packet decoded.
+                listeners = self._listeners
+                if (type(message) is str and message[:1] != "4") or (
+                    listeners is not None and "packet" in listeners
+                ):  # Not a MESSAGE, or packet listeners that see every packet decoded.
                     self.receive_packet(engineio.decode_ws(message))
                     continue
                 # A MESSAGE, the common case (a binary message is always one).

@@ -30,7 +30,7 @@ from geventsio.server.handlers import BoundHandler, Handler, bind
 from geventsio.server.handshake import Handshake
 
 if TYPE_CHECKING:
-    from geventsio.engine.socket import EngineSocket
+    from geventsio.engine.interface import EngineSession
     from geventsio.server.connection import Connection
     from geventsio.server.namespace import Namespace
 
@@ -103,7 +103,7 @@ class Socket:
         return self.connection.engine.sid
 
     @property
-    def conn(self) -> EngineSocket:
+    def conn(self) -> EngineSession:
         """The Engine.IO session under this socket (Node's ``socket.conn``): listen to
         its ``upgrade``, ``packet``, ``packet_create``, ``drain``, ``heartbeat`` and
         ``close`` events with ``socket.conn.on(event, listener)``."""
