@@ -31,7 +31,9 @@ class SlowConsumerPolicy(StrEnum):
 
     #: Close the session with reason "transport error" and log why (default).
     DISCONNECT = "disconnect"
-    #: Drop the new packet and keep the session.
+    #: Keep the session: drop its waiting volatile packets, then its oldest broadcast
+    #: packets, to make room (never an acknowledgement or a control packet; when those
+    #: cannot fit, the session is closed as with DISCONNECT). Logged once per session.
     DROP = "drop"
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from gevent.event import Event
 
 from geventsio._types import DisconnectReason, EngineSid
+from geventsio.engine.dropping import Tier
 from geventsio.engine.events import EventEmitter
 from geventsio.engine.socket import EngineSocket
 from geventsio.options import Transport
@@ -97,8 +98,8 @@ class InMemorySession(EventEmitter):
 
     # -- the server's side --------------------------------------------------------------
 
-    def send_packets(self, packets: Sequence[OutgoingPacket]) -> None:
-        """Decode what the server sends and give it to ``on_packet``."""
+    def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> None:
+        """Decode what the server sends and give it to ``on_packet`` (none is dropped)."""
         for outgoing in packets:
             if self.closed:
                 return

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from geventsio._types import DisconnectReason, EngineSid
+from geventsio.engine.dropping import Tier
 from geventsio.options import Transport
 from geventsio.protocol.outgoing import OutgoingPacket
 
@@ -40,8 +41,9 @@ class EngineSession(Protocol):
     def connected(self) -> bool:
         """Whether packets sent now can still reach the client."""
 
-    def send_packets(self, packets: Sequence[OutgoingPacket]) -> None:
-        """Send encoded packets (the same objects may go to many sessions)."""
+    def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> None:
+        """Send encoded packets (the same objects may go to many sessions); ``tier`` says
+        what ``slow_consumer_policy="drop"`` may do with them."""
 
     def close(self, reason: DisconnectReason = DisconnectReason.FORCED_CLOSE) -> None:
         """End the session; the layer above hears ``reason``."""

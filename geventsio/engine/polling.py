@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import socket as stdlib_socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import Event
 
 from geventsio._types import DisconnectReason
+from geventsio.engine.dropping import Tier, choose_victims
 from geventsio.engine.gevent_private import peer_hung_up
 from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response, read_body
 from geventsio.engine.takeover import client_socket
@@ -36,26 +37,47 @@ class PollingBuffer:
 
     def __init__(self) -> None:
         self.packets: list[OutgoingPacket] = []
+        #: The tier of each buffered packet (see :mod:`~geventsio.engine.dropping`).
+        self.tiers: list[Tier] = []
         self.size = 0
         self.waiter = Event()
         self.get_active = False
         self.post_active = False
         self.final: OutgoingPacket | None = None
 
-    def push(self, packets: Iterable[OutgoingPacket], limit: int | None) -> bool:
+    def push(
+        self, packets: Iterable[OutgoingPacket], limit: int | None, tier: Tier = Tier.KEEP
+    ) -> bool:
         """Buffer packets; False (nothing buffered) when ``limit`` bytes would be passed."""
         packets = list(packets)
         added = sum(p.size for p in packets)
         if limit is not None and self.size + added > limit:
             return False
         self.packets.extend(packets)
+        self.tiers.extend([tier] * len(packets))
         self.size += added
         self.waiter.set()
+        return True
+
+    def make_room(self, packets: Sequence[OutgoingPacket], limit: int, tier: Tier) -> bool:
+        """Drop buffered packets (volatile, then broadcast, oldest first; none above
+        ``tier``) until ``packets`` fit in ``limit`` bytes; False, dropping nothing, if
+        they cannot."""
+        sizes = [p.size for p in self.packets]
+        excess = self.size + sum(p.size for p in packets) - limit
+        victims = choose_victims(self.tiers, sizes, excess, tier)
+        if victims is None:
+            return False
+        for index in reversed(victims):
+            self.size -= sizes[index]
+            del self.packets[index]
+            del self.tiers[index]
         return True
 
     def take(self) -> list[OutgoingPacket]:
         """Everything buffered (and the final packet, once released)."""
         packets, self.packets, self.size = self.packets, [], 0
+        self.tiers = []
         if self.final is not None:
             packets.append(self.final)
             self.final = None

@@ -36,6 +36,7 @@ import gevent
 from gevent import Timeout
 
 from geventsio._types import DisconnectReason, EngineSid
+from geventsio.engine.dropping import Tier
 from geventsio.engine.events import EventEmitter
 from geventsio.engine.polling import PollingBuffer
 from geventsio.exceptions import RemoteProtocolError
@@ -141,6 +142,7 @@ class EngineSocket(EventEmitter):
         self._timer: Any = None
         self._close_grace: Any = None
         self._overflowed = False
+        self._dropping = False  # slow_consumer_policy="drop" has dropped (and said so)
         self._reading_held = False
         self._held_since_timer = False
         self._ping_sent = 0.0
@@ -186,17 +188,16 @@ class EngineSocket(EventEmitter):
         """Send one MESSAGE (text or binary)."""
         self.send_packets((OutgoingPacket.message(data),))
 
-    def send_packets(self, packets: Sequence[OutgoingPacket]) -> None:
-        """Send already-encoded packets; the same objects may go to many sessions."""
+    def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> None:
+        """Send already-encoded packets; the same objects may go to many sessions.
+
+        :param tier: what ``slow_consumer_policy="drop"`` may do with them while they
+            wait (see :mod:`~geventsio.engine.dropping`): acks, control packets and the
+            engine's own are :attr:`Tier.KEEP`.
+        """
         if self.state is not SessionState.OPEN or self._overflowed:
             return
-        if self.websocket is not None:
-            accepted = self.websocket.send_packets(packets)
-        else:
-            assert self.polling is not None
-            accepted = self.polling.push(packets, self.options.max_buffer_size)
-        if not accepted:
-            self._on_buffer_full()
+        if not self._push(packets, tier) and not self._on_buffer_full(packets, tier):
             return
         observer = self._registry.observer
         if observer is not None:
@@ -211,15 +212,38 @@ class EngineSocket(EventEmitter):
         if self.websocket is not None and self.websocket.writable:
             self.emit_event("drain")
 
-    def _on_buffer_full(self) -> None:
+    def _push(self, packets: Sequence[OutgoingPacket], tier: Tier) -> bool:
+        if self.websocket is not None:
+            return self.websocket.send_packets(packets, tier)
+        assert self.polling is not None
+        return self.polling.push(packets, self.options.max_buffer_size, tier)
+
+    def _make_room(self, packets: Sequence[OutgoingPacket], tier: Tier) -> bool:
+        if self.websocket is not None:
+            return self.websocket.make_room(packets, tier)
+        assert self.polling is not None
+        return self.polling.make_room(packets, self.options.max_buffer_size, tier)
+
+    def _on_buffer_full(self, packets: Sequence[OutgoingPacket], tier: Tier) -> bool:
+        """Apply the slow-consumer policy; True when ``packets`` were queued after all."""
         if self._registry.observer is not None:
             dropped = self.options.slow_consumer_policy is SlowConsumerPolicy.DROP
             self._registry.observer.slow_consumer(self, dropped)
         if self.options.slow_consumer_policy is SlowConsumerPolicy.DROP:
-            logger.debug("session %s: outgoing buffer full, packet dropped", self.sid)
-            return
+            if not self._dropping:
+                self._dropping = True
+                logger.warning(
+                    "session %s: client is not reading (outgoing buffer over %d bytes); "
+                    "dropping its volatile and broadcast packets (logged once)",
+                    self.sid,
+                    self.options.max_buffer_size,
+                )
+            if self._make_room(packets, tier):
+                return self._push(packets, tier)
+            if tier is not Tier.KEEP:
+                return False  # the newest broadcast (or volatile) packet goes itself
         if self._overflowed:
-            return  # the close is on its way
+            return False  # the close is on its way
         self._overflowed = True
         logger.warning(
             "session %s: client is not reading (outgoing buffer over %d bytes); closing it",
@@ -227,6 +251,7 @@ class EngineSocket(EventEmitter):
             self.options.max_buffer_size,
         )
         gevent.spawn(self.close, DisconnectReason.TRANSPORT_ERROR)
+        return False
 
     # -- heartbeat -------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any
 import gevent
 import gevent.socket
 
+from geventsio.engine.dropping import Tier
 from geventsio.engine.gevent_private import kernel_socket, wait_readable
 from geventsio.engine.writer import SocketWriter
 from geventsio.protocol import websocket as ws_frames
@@ -43,8 +44,13 @@ class WebSocketConnection(ABC):
         """
 
     @abstractmethod
-    def send_packets(self, packets: Sequence[OutgoingPacket]) -> bool:
+    def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> bool:
         """Queue packets without blocking; False when the outgoing buffer is full."""
+
+    @abstractmethod
+    def make_room(self, packets: Sequence[OutgoingPacket], tier: Tier) -> bool:
+        """Drop queued packets that may go (see :mod:`~geventsio.engine.dropping`) until
+        ``packets`` fit; False when they cannot."""
 
     @abstractmethod
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -173,12 +179,15 @@ class RawWebSocket(WebSocketConnection):
             self._abort()
         return None
 
-    def send_packets(self, packets: Sequence[OutgoingPacket]) -> bool:
+    def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> bool:
         if self._close_sent:
             return True
         if len(packets) == 1:
-            return self._writer.write(packets[0].ws_frame())
-        return self._writer.write(b"".join(p.ws_frame() for p in packets))
+            return self._writer.write(packets[0].ws_frame(), tier)
+        return self._writer.write(b"".join(p.ws_frame() for p in packets), tier)
+
+    def make_room(self, packets: Sequence[OutgoingPacket], tier: Tier) -> bool:
+        return self._writer.make_room(sum(len(p.ws_frame()) for p in packets), tier)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._close_sent or self._closed:

@@ -41,6 +41,7 @@ import gevent
 from gevent.event import Event
 
 from geventsio._types import DisconnectReason
+from geventsio.engine.dropping import Tier
 from geventsio.engine.interface import EngineSession
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.protocol import socketio
@@ -301,11 +302,18 @@ class Connection:
 
     # -- to the engine ---------------------------------------------------------------
 
-    def write(self, packets: Sequence[OutgoingPacket], volatile: bool = False) -> None:
-        """Send encoded packets (dropped when ``volatile`` and the client is busy)."""
-        if volatile and not self.engine.writable:
-            return
-        self.engine.send_packets(packets)
+    def write(
+        self, packets: Sequence[OutgoingPacket], volatile: bool = False, broadcast: bool = False
+    ) -> None:
+        """Send encoded packets (dropped when ``volatile`` and the client is busy). With
+        ``slow_consumer_policy="drop"``, a full buffer drops volatile packets first, then
+        the oldest broadcast ones; the rest (acks, control packets, emits to this socket)
+        is never dropped."""
+        if volatile:
+            if self.engine.writable:
+                self.engine.send_packets(packets, Tier.VOLATILE)
+        else:
+            self.engine.send_packets(packets, Tier.BROADCAST if broadcast else Tier.KEEP)
 
     def write_packet(self, packet: Packet) -> None:
         """Encode and send one Socket.IO packet."""

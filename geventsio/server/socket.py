@@ -235,13 +235,18 @@ class Socket:
 
     def write_packet(self, packet: Packet, volatile: bool = False) -> None:
         """Encode and send one packet to this client."""
-        self.write_outgoing(encode_for_engine(packet), volatile, packet)
+        self.write_outgoing(encode_for_engine(packet), volatile, packet, broadcast=False)
 
     def write_outgoing(
-        self, packets: Sequence[OutgoingPacket], volatile: bool, source: Packet
+        self,
+        packets: Sequence[OutgoingPacket],
+        volatile: bool,
+        source: Packet,
+        broadcast: bool = True,
     ) -> None:
-        """Send already-encoded packets (the adapter's way in); ``source`` is the packet
-        they encode, for outgoing listeners."""
+        """Send already-encoded packets (the adapter's way in: a broadcast, unless
+        ``broadcast`` says otherwise); ``source`` is the packet they encode, for outgoing
+        listeners."""
         if self._outgoing_listeners:
             self._notify_outgoing(source)
         if not self._acknowledged:
@@ -249,7 +254,7 @@ class Socket:
                 self._held.extend(packets)
             return
         if self.connected:
-            self.connection.write(packets, volatile)
+            self.connection.write(packets, volatile, broadcast)
 
     def _notify_outgoing(self, source: Packet) -> None:
         if source.type is not PacketType.EVENT or not isinstance(source.data, list):
@@ -334,7 +339,7 @@ class Socket:
                 self.connection.write(encoded)  # acks are no EVENT: no outgoing listener
             else:
                 source = Packet(PacketType.ACK, self.namespace.name, args, ack_id)
-                self.write_outgoing(encoded, False, source)
+                self.write_outgoing(encoded, False, source, broadcast=False)
         except LocalProtocolError as exc:
             logger.exception("socket %s: the acknowledgement cannot be sent", self.id)
             self.namespace.report_error(self, exc)

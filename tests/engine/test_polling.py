@@ -8,7 +8,6 @@ import gevent
 import pytest
 
 from geventsio._types import DisconnectReason
-from geventsio.options import SlowConsumerPolicy
 from geventsio.protocol.engineio import Packet, PacketType, decode_payload
 from tests.support import (
     assert_still_serving,
@@ -225,27 +224,6 @@ def test_a_polling_client_that_never_polls_is_closed_at_its_buffer_limit(eio_ser
     assert server.handler.closed[client.sid] is DisconnectReason.TRANSPORT_ERROR
     assert "client is not reading" in caplog.text
     assert_still_serving(server)
-
-
-def test_the_drop_policy_keeps_the_session(eio_server):
-    server = eio_server(max_buffer_size=10_000, slow_consumer_policy=SlowConsumerPolicy.DROP)
-    client, socket = opened(server)
-    for i in range(10):
-        socket.send(f"{i}" * 2000)
-    assert socket.connected
-    received = messages(client.get())
-    assert received == [f"{i}" * 2000 for i in range(4)]
-    client.close()
-    assert_still_serving(server)
-
-
-def test_the_drop_policy_given_as_a_string_keeps_the_session(eio_server):
-    server = eio_server(max_buffer_size=10_000, slow_consumer_policy="drop")
-    client, socket = opened(server)
-    for i in range(10):
-        socket.send(f"{i}" * 2000)
-    assert socket.connected
-    client.close()
 
 
 # -- hostile bodies ---------------------------------------------------------------------

@@ -129,9 +129,9 @@ class SentPackets:
             session.send_packets = self._recorder(session, session.send_packets)
 
     def _recorder(self, session, send):
-        def send_packets(packets):
+        def send_packets(packets, *tier):
             self.by_sid[session.sid].extend(packets)
-            return send(packets)
+            return send(packets, *tier)
 
         return send_packets
 
@@ -200,3 +200,21 @@ def test_a_broadcast_with_acks_is_encoded_once_too(sio_server, monkeypatch):
         raw.send(f"3{ack_id}" + orjson.dumps([number]).decode())
     wait_until(lambda: results, 5, "the broadcast callback")
     assert results == [(None, [0, 1, 2])]
+
+
+def test_the_drop_policy_drops_old_broadcasts_never_acks(sio_server):
+    app = sio_server(max_buffer_size=10_000, slow_consumer_policy="drop")
+    app.sio.on("ask", lambda socket: "answer")
+    polling = app.live.polling()
+    polling.handshake()
+    polling.send("0")
+    assert messages(polling.get())[0].startswith("0{")  # the CONNECT acknowledgement
+    for i in range(10):  # nobody reads: the buffer holds four of them
+        app.sio.emit("news", f"{i}" * 2000)
+    polling.send('27["ask"]')
+    wait_until(lambda: app.sio.connections[polling.sid].queued == 0, 5, "the ask handled")
+    received = messages(polling.get())
+    news = [orjson.loads(m[1:])[1] for m in received if m.startswith("2")]
+    assert news == [f"{i}" * 2000 for i in range(6, 10)]  # the oldest went first
+    assert received[-1] == '37["answer"]'
+    polling.close()
