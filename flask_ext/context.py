@@ -30,12 +30,16 @@ import flask
 
 import geventsio
 from flask_ext.event import (
+    Args,
     EventContext,
     EventErrorHandler,
-    current_event_var,
+    EventRunner,
+    making_current,
     request_environ,
     save_session,
 )
+
+Handler = Callable[..., Any]
 
 #: The Flask versions :mod:`flask_ext.fastpath` was written for: ``[first, end)``.
 FAST_PATH_FLASK = ((2, 2), (3, 2))
@@ -70,7 +74,13 @@ class EventContexts:
     :param on_error: called, in the event's contexts, with an exception a handler
         raised: returns the acknowledgement, or raises.
     :param fast: take the fast path (default: when :func:`fast_path_available`).
+    :ivar run: ``run(event, manage_session, function, args)``: ``function(*args)`` with
+        ``event`` current, in its Flask contexts; an exception goes to ``on_error``,
+        whose return value is returned. (An attribute: the chosen path's own method,
+        one call less per event.)
     """
+
+    run: EventRunner
 
     def __init__(
         self, app: flask.Flask, on_error: EventErrorHandler, fast: bool | None = None
@@ -78,35 +88,15 @@ class EventContexts:
         self.app = app
         self.on_error = on_error
         self._states: WeakKeyDictionary[geventsio.Socket, _SocketState] = WeakKeyDictionary()
-        self._run: Callable[[EventContext, bool, Callable[..., Any], tuple[Any, ...]], Any]
         if fast_path_available() if fast is None else fast:
             from flask_ext.fastpath import FastContexts
 
-            self._run = FastContexts(app, on_error).run
+            self.run = making_current(FastContexts(app, on_error).run)
         else:
-            self._run = self._run_public
-
-    def run(
-        self,
-        event: EventContext,
-        manage_session: bool,
-        function: Callable[..., Any],
-        args: tuple[Any, ...],
-    ) -> Any:
-        """``function(*args)`` with ``event`` current, in its Flask contexts; an exception
-        goes to ``on_error``, whose return value is returned."""
-        token = current_event_var.set(event)
-        try:
-            return self._run(event, manage_session, function, args)
-        finally:
-            current_event_var.reset(token)
+            self.run = making_current(self._run_public)
 
     def _run_public(
-        self,
-        event: EventContext,
-        manage_session: bool,
-        function: Callable[..., Any],
-        args: tuple[Any, ...],
+        self, event: EventContext, manage_session: bool, function: Handler, args: Args
     ) -> Any:
         state = self._states.get(event.socket)
         if state is None:

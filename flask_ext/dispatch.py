@@ -68,7 +68,8 @@ class Dispatcher:
     :param app: the Flask application whose contexts the handlers run in.
     :param server: the geventsio server.
     :param registry: the application's error handlers (read when a handler raises).
-    :param manage_session: read at each event (``SocketIO.manage_session``).
+    :param manage_session: keep a per-connection copy of the session (read at each
+        event: ``SocketIO.manage_session`` writes it through).
     """
 
     def __init__(
@@ -76,7 +77,7 @@ class Dispatcher:
         app: flask.Flask,
         server: geventsio.Server,
         registry: Registry,
-        manage_session: Callable[[], bool],
+        manage_session: bool,
     ) -> None:
         self.app = app
         self.server = server
@@ -142,21 +143,24 @@ class Dispatcher:
         target.on(DISCONNECTING, disconnecting)
         target.on(CATCH_ALL, any_event)
 
+    # The two wrappers below are the per-event path: what they look up is bound once.
+
     def _event_handler(self, event: str, function: Handler) -> Handler:
-        run, guarded, hooks = self.run, self.guarded, self.registry.before_event
+        run, guarded, hooks = self.contexts.run, self.guarded, self.registry.before_event
 
         def handle(socket: geventsio.Socket, *args: Any) -> Any:
             target = guarded(function) if hooks else function
-            return run(EventContext(socket, event, args), target, args)
+            return run(EventContext(socket, event, args), self.manage_session, target, args)
 
         return handle
 
     def _catch_all_handler(self, function: Handler) -> Handler:
-        run, guarded, hooks = self.run, self.guarded, self.registry.before_event
+        run, guarded, hooks = self.contexts.run, self.guarded, self.registry.before_event
 
         def handle(socket: geventsio.Socket, event: str, *args: Any) -> Any:
             target = guarded(function) if hooks else function
-            return run(EventContext(socket, event, args), target, (event, *args))
+            context = EventContext(socket, event, args)
+            return run(context, self.manage_session, target, (event, *args))
 
         return handle
 
@@ -198,7 +202,7 @@ class Dispatcher:
 
         :returns: the function's return value, or its error handler's.
         """
-        return self.contexts.run(event, self.manage_session(), function, args)
+        return self.contexts.run(event, self.manage_session, function, args)
 
     def _on_error(self, event: EventContext, exc: Exception) -> Any:
         """A handler raised ``exc``: its namespace's error handler returns the

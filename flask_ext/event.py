@@ -60,6 +60,13 @@ class EventContext:
 #: raises.
 EventErrorHandler = Callable[[EventContext, Exception], Any]
 
+#: A handler's positional arguments.
+Args = tuple[Any, ...]
+
+#: Runs ``function(*args)`` for an event, made current, in its Flask contexts:
+#: ``run(event, manage_session, function, args)``.
+EventRunner = Callable[[EventContext, bool, Callable[..., Any], Args], Any]
+
 current_event_var: ContextVar[EventContext] = ContextVar("flask_ext.current_event")
 
 
@@ -92,3 +99,16 @@ def save_session(app: flask.Flask, session: SessionMixin) -> None:
     sessions are shared with HTTP this way; a cookie session cannot be written back)."""
     if getattr(session, "modified", True):
         app.session_interface.save_session(app, session, app.response_class())
+
+
+def making_current(runner: EventRunner) -> EventRunner:
+    """``runner``, with the event made current (:func:`current_event`) while it runs."""
+
+    def run(event: EventContext, managed: bool, function: Callable[..., Any], args: Args) -> Any:
+        token = current_event_var.set(event)
+        try:
+            return runner(event, managed, function, args)
+        finally:
+            current_event_var.reset(token)
+
+    return run

@@ -47,7 +47,7 @@ class SocketIO(Sender):
     def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
         super().__init__()
         self.server_options: dict[str, Any] = {}
-        self.manage_session = True
+        self._manage_session = True
         self.async_mode = "gevent"
         self.wsgi_server: Any = None
         self._settings = Settings()
@@ -72,6 +72,18 @@ class SocketIO(Sender):
         if "manage_session" in options:
             self.manage_session = bool(options["manage_session"])
 
+    @property
+    def manage_session(self) -> bool:
+        """Keep a per-connection copy of the Flask session (default True); see
+        docs/flask_ext.md, *Sessions and Flask-Login*."""
+        return self._manage_session
+
+    @manage_session.setter
+    def manage_session(self, value: bool) -> None:
+        self._manage_session = bool(value)
+        if self.dispatcher is not None:
+            self.dispatcher.manage_session = self._manage_session
+
     def init_app(self, app: flask.Flask | None, **options: Any) -> None:
         """Attach to ``app``: create the geventsio server and wrap ``app.wsgi_app`` so that
         the application serves Socket.IO at its path under any gevent WSGI server.
@@ -93,7 +105,7 @@ class SocketIO(Sender):
                 settings.message_queue, key=settings.channel
             )
         server = geventsio.Server(**server_options)
-        dispatcher = Dispatcher(app, server, self._registry, lambda: self.manage_session)
+        dispatcher = Dispatcher(app, server, self._registry, self.manage_session)
         for name in settings.namespaces:
             dispatcher.namespace(namespace_name(name))
         dispatcher.namespace("/")

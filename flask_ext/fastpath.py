@@ -37,7 +37,13 @@ from flask.ctx import RequestContext
 from flask.sessions import SessionMixin
 
 import geventsio
-from flask_ext.event import EventContext, EventErrorHandler, request_environ, save_session
+from flask_ext.event import (
+    Args,
+    EventContext,
+    EventErrorHandler,
+    request_environ,
+    save_session,
+)
 
 
 class ManagedSession(dict[str, Any], SessionMixin):
@@ -196,13 +202,10 @@ class FastContexts:
         self._push = _FastPush(self)
 
     def run(
-        self,
-        event: EventContext,
-        manage_session: bool,
-        function: Callable[..., Any],
-        args: tuple[Any, ...],
+        self, event: EventContext, manage_session: bool, function: Callable[..., Any], args: Args
     ) -> Any:
-        """``function(*args)`` in the Flask contexts of ``event`` (already current)."""
+        """``function(*args)`` in the Flask contexts of ``event`` (made current by the
+        caller)."""
         shared = self._sockets.get(event.socket)
         if shared is None:
             shared = self._sockets[event.socket] = SocketRequest(self.app, event.socket)
