@@ -271,7 +271,7 @@ class _FastPush:
     times at once (an event's contexts never are).
 
     It sets Flask's private context variables ``flask.globals._cv_app`` and
-    ``_cv_request`` (Flask 2.2 to 3.1; see :func:`available`).
+    ``_cv_request`` (Flask 2.2 to 3.1; see :func:`flask_ext.context.fast_path_available`).
     """
 
     def __init__(self, contexts: FastContexts) -> None:
