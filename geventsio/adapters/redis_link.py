@@ -292,14 +292,17 @@ class RedisLink:
 
     # -- registration ----------------------------------------------------------------------
 
-    def add(self, pattern: bytes, channels: Sequence[bytes], listener: LinkListener) -> None:
-        """Receive the messages of ``pattern`` and ``channels`` (starts the link)."""
+    def add(self, pattern: bytes | None, channels: Sequence[bytes], listener: LinkListener) -> None:
+        """Receive the messages of ``pattern`` (if any) and ``channels`` (starts the link)."""
         self._closed = False
-        self._patterns[pattern] = listener
+        commands: list[tuple[Any, ...]] = [("SUBSCRIBE", *channels)]
+        if pattern is not None:
+            self._patterns[pattern] = listener
+            commands.insert(0, ("PSUBSCRIBE", pattern))
         for channel in channels:
             self._channels[channel] = listener
         self._start()
-        self._send_subscription(("PSUBSCRIBE", pattern), ("SUBSCRIBE", *channels))
+        self._send_subscription(*commands)
 
     def remove(self, listener: LinkListener) -> None:
         """Stop receiving a listener's messages; the link closes after its last listener."""

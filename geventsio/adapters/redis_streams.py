@@ -21,9 +21,10 @@ already handed out: foreign ones up to the position, own ones up to the last own
 Every later entry reaches it on its path. Marks are moved before the recipients are
 selected, never after.
 
-Limits: ``fetch_sockets``, broadcasts with acknowledgements and ``server_side_emit``
-reach this server only (the Node adapter sends those through pub/sub, which this one
-does not join); one stream for every namespace (``streamCount`` 1). After a Redis
+What needs answers (``fetch_sockets``, broadcasts with acknowledgements,
+``server_side_emit``) goes through pub/sub, as Node's adapter sends it (see
+:mod:`geventsio.adapters.redis_streams_requests`). Limits: one stream for every
+namespace (``streamCount`` 1), no sharded pub/sub. After a Redis
 restart without persistence the stream and the sessions are gone: clients get fresh
 sessions, and broadcasts flow again as soon as Redis answers.
 """
@@ -31,18 +32,13 @@ sessions, and broadcasts flow again as soon as Redis answers.
 from __future__ import annotations
 
 import logging
-import random
-import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import gevent
 import redis
 from gevent.event import Event
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from geventsio._types import Room
 from geventsio.adapters.base import BroadcastOptions, NamespaceView
@@ -54,7 +50,9 @@ from geventsio.adapters.recovery import (
     reaches,
     with_offset,
 )
-from geventsio.adapters.redis_link import Backoff, connection_pool
+from geventsio.adapters.redis_remote import RemoteSocket
+from geventsio.adapters.redis_streams_link import StreamLink, StreamsOptions
+from geventsio.adapters.redis_streams_requests import ClusterRequests
 from geventsio.adapters.redis_streams_wire import (
     ENTRY_ID,
     Entry,
@@ -69,12 +67,12 @@ from geventsio.adapters.redis_streams_wire import (
     next_id,
 )
 from geventsio.adapters.redis_wire import (
-    EMITTER_UID,
     MalformedMessage,
     options_from_wire,
     options_to_wire,
     rooms_from_wire,
 )
+from geventsio.exceptions import AckTimeout
 from geventsio.protocol.socketio import Packet, PacketType
 
 logger = logging.getLogger("geventsio.adapters.redis_streams")
@@ -83,147 +81,6 @@ logger = logging.getLogger("geventsio.adapters.redis_streams")
 MAX_RESTORE_READS = 100
 #: The longest private session id looked up.
 MAX_PID_LENGTH = 64
-
-
-@dataclass(frozen=True)
-class StreamsOptions:
-    """Options of the Redis Streams adapter (Node's names in snake case, times in s).
-
-    :param stream_name: the stream.
-    :param max_len: the stream's approximate cap (``MAXLEN ~``): older entries go, and
-        a client whose offset went with them gets a fresh session.
-    :param read_count: entries per ``XREAD``/``XRANGE`` call.
-    :param block_time: seconds one ``XREAD`` waits for entries.
-    :param session_key_prefix: the prefix of the session keys.
-    :param heartbeat_interval: seconds without a message after which a heartbeat is sent.
-    :param heartbeat_timeout: seconds without a message after which a server is gone.
-    """
-
-    stream_name: str = "socket.io"
-    max_len: int = 10_000
-    read_count: int = 100
-    block_time: float = 5.0
-    session_key_prefix: str = "sio:session:"
-    heartbeat_interval: float = 5.0
-    heartbeat_timeout: float = 10.0
-
-
-class StreamLink:
-    """One process's link to the stream: a command connection pool and the reader
-    greenlet, shared by the namespaces' adapters.
-
-    :param url: the Redis URL.
-    :param options: the adapter options.
-    """
-
-    def __init__(self, url: str, options: StreamsOptions) -> None:
-        self.options = options
-        self.uid = secrets.token_hex(8)
-        commands = connection_pool(url)
-        # A pooled connection found dead (Redis restarted) is replaced once, at once.
-        commands.connection_kwargs["retry"] = Retry(NoBackoff(), 1)
-        self.commands = redis.Redis(connection_pool=commands)
-        self._blocking = redis.Redis(
-            connection_pool=connection_pool(url, socket_timeout=options.block_time + 5)
-        )
-        self.adapters: dict[str, RedisStreamsAdapter] = {}
-        #: The id of the last entry the reader handed out.
-        self.position = "0-0"
-        self._started = Event()
-        self._greenlets: list[gevent.Greenlet[Any, Any]] = []
-
-    def add(self, adapter: RedisStreamsAdapter) -> None:
-        """Hand the entries of ``adapter``'s namespace to it (starts the reader)."""
-        self.adapters[adapter.namespace.name] = adapter
-        if not self._greenlets:
-            self._greenlets = [gevent.spawn(self._read), gevent.spawn(self._beat)]
-            self._started.wait(self.options.block_time)
-
-    def remove(self, adapter: RedisStreamsAdapter) -> None:
-        """Stop handing entries to ``adapter``; after the last one, stop the greenlets and
-        close the connections (a later :meth:`add` opens them again)."""
-        if self.adapters.get(adapter.namespace.name) is adapter:
-            del self.adapters[adapter.namespace.name]
-        if not self.adapters:
-            greenlets, self._greenlets = self._greenlets, []
-            gevent.killall(greenlets, timeout=5)
-            self._started.clear()
-            self.commands.connection_pool.disconnect()
-            self._blocking.connection_pool.disconnect()
-
-    def xadd(self, fields: dict[str, str]) -> str:
-        """Append an entry; returns its id.
-
-        :raises redis.RedisError: Redis cannot be reached.
-        """
-        entry_id: Any = self.commands.xadd(
-            self.options.stream_name,
-            dict(fields),  # type: ignore[arg-type]
-            maxlen=self.options.max_len,
-            approximate=True,
-        )
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-
-    def xrange(self, start: str, end: str = "+") -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """Entries from ``start`` to ``end`` (both included), ``read_count`` at most."""
-        found: Any = self.commands.xrange(
-            self.options.stream_name, start, end, count=self.options.read_count
-        )
-        return list(found)
-
-    # -- the reader ----------------------------------------------------------------------
-
-    def _read(self) -> None:
-        backoff = Backoff(0.05, 2.0, random.Random())
-        offset: str | None = None
-        while True:
-            try:
-                if offset is None:
-                    offset = self._last_id()
-                    self.position = offset
-                    self._started.set()
-                for entry_id, fields in self._next_batch(offset):
-                    offset = entry_id.decode()
-                    self._hand_out(offset, fields)
-                backoff.reset()
-            except redis.RedisError as exc:
-                self._started.set()
-                delay = backoff.next_delay()
-                logger.warning("reading the stream failed (%s); again in %.2g s", exc, delay)
-                gevent.sleep(delay)
-
-    def _last_id(self) -> str:
-        last: Any = self._blocking.xrevrange(self.options.stream_name, "+", "-", count=1)
-        return last[0][0].decode() if last else "0-0"
-
-    def _next_batch(self, offset: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        reply: Any = self._blocking.xread(
-            {self.options.stream_name: offset},
-            count=self.options.read_count,
-            block=round(self.options.block_time * 1000),
-        )
-        return list(reply[0][1]) if reply else []
-
-    def _hand_out(self, entry_id: str, fields: dict[bytes, bytes]) -> None:
-        if entry_key(entry_id) > entry_key(self.position):
-            self.position = entry_id  # before the recipients are selected
-        try:
-            entry = decode_entry(entry_id, fields)
-        except MalformedMessage as exc:
-            logger.info("stream entry %s ignored: %s", entry_id, exc)
-            return
-        if entry is None:
-            return
-        adapter = self.adapters.get(entry.namespace)
-        if adapter is not None:
-            adapter.on_entry(entry)
-
-    def _beat(self) -> None:
-        interval = self.options.heartbeat_interval
-        while True:
-            gevent.sleep(interval / 2)
-            for adapter in list(self.adapters.values()):
-                adapter.heartbeat_if_quiet()
 
 
 class RedisStreamsAdapter(InMemoryAdapter):
@@ -241,8 +98,6 @@ class RedisStreamsAdapter(InMemoryAdapter):
         self.uid = link.uid
         self.options = link.options
         self.recovery = getattr(namespace, "recovery", None)
-        #: Servers heard from (uid → monotonic time), for ``server_count``.
-        self.nodes: dict[str, float] = {}
         self._in_flight = 0
         self._idle = Event()
         self._idle.set()
@@ -250,23 +105,26 @@ class RedisStreamsAdapter(InMemoryAdapter):
         self._last_publish = 0.0
         self._handlers: dict[int, Callable[[Entry], None]] = {
             MessageType.INITIAL_HEARTBEAT: self._on_initial_heartbeat,
-            MessageType.HEARTBEAT: lambda entry: None,
-            MessageType.ADAPTER_CLOSE: self._on_adapter_close,
             MessageType.BROADCAST: self._on_broadcast,
             MessageType.SOCKETS_JOIN: self._on_sockets_join,
             MessageType.SOCKETS_LEAVE: self._on_sockets_leave,
             MessageType.DISCONNECT_SOCKETS: self._on_disconnect_sockets,
         }
         link.add(self)
+        self.requests = ClusterRequests(
+            self, link.pubsub, self.options.channel_prefix, self.options.requests_timeout
+        )
         self._publish(MessageType.INITIAL_HEARTBEAT)
 
     def __repr__(self) -> str:
         return f"<RedisStreamsAdapter {self.namespace.name} uid={self.uid}>"
 
+    def _others(self) -> int:
+        return self.requests.others()
+
     def server_count(self) -> int:
-        """This server and those heard from within ``heartbeat_timeout``."""
-        threshold = time.monotonic() - self.options.heartbeat_timeout
-        return 1 + sum(1 for seen in self.nodes.values() if seen >= threshold)
+        """This server and the others that serve the namespace."""
+        return 1 + self._others()
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -323,14 +181,86 @@ class RedisStreamsAdapter(InMemoryAdapter):
         self._publish_selection(MessageType.DISCONNECT_SOCKETS, options, close=close)
         super().disconnect_sockets(options, close)
 
+    # -- across the cluster, with answers (pub/sub) -----------------------------------------
+
+    def _next_ack_id(self) -> int:
+        return self.namespace.next_ack_id()
+
+    def local_broadcast_with_ack(
+        self,
+        packet: Packet,
+        options: BroadcastOptions,
+        on_client_count: Callable[[int], None],
+        on_ack: Callable[[list[Any]], None],
+    ) -> int:
+        """A broadcast with acks to this server's sockets only."""
+        return super().broadcast_with_ack(packet, options, on_client_count, on_ack)
+
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        options: BroadcastOptions,
+        on_client_count: Callable[[int], None],
+        on_ack: Callable[[list[Any]], None],
+    ) -> int:
+        others = 0 if options.flags.local else self._others()
+        if others > 0:
+            self.requests.broadcast_with_ack(packet, options, on_client_count, on_ack)
+        super().broadcast_with_ack(packet, options, on_client_count, on_ack)
+        return 1 + others
+
+    def fetch_sockets(self, options: BroadcastOptions) -> list[Any]:
+        """This server's sockets, then views of the other servers' (``RemoteSocket``).
+
+        :raises AckTimeout: some servers did not answer within ``requests_timeout``.
+        """
+        found = super().fetch_sockets(options)
+        others = 0 if options.flags.local else self._others()
+        if others <= 0:
+            return found
+        try:
+            remote: list[RemoteSocket] = self.requests.fetch_sockets(options, others)
+        except AckTimeout as error:
+            error.responses = found + error.responses  # type: ignore[attr-defined]
+            raise
+        return found + remote
+
+    def server_side_emit(
+        self,
+        event: str,
+        args: list[Any],
+        on_reply: Callable[[list[Any]], None] | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        others = self._others()
+        if others <= 0:
+            if on_reply is not None:
+                gevent.spawn(on_reply, [])
+            return 0
+        self.requests.server_side_emit([event, *args], others, on_reply, timeout)
+        return others
+
+    def server_side_call(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
+        others = self._others()
+        if others <= 0:
+            return []
+        wait = timeout if timeout is not None else self.options.requests_timeout
+        gather = self.requests.gather(
+            MessageType.SERVER_SIDE_EMIT, others, wait, packet=[event, *args]
+        )
+        replies = [answer.get("packet") for answer in gather.answers]
+        if len(replies) < others:
+            error = AckTimeout(f"server_side_call: {len(replies)} of {others} server(s) replied")
+            error.responses = replies  # type: ignore[attr-defined]
+            raise error
+        return replies
+
     # -- the other servers' entries (reader greenlet) ----------------------------------------
 
     def on_entry(self, entry: Entry) -> None:
         """An entry of this namespace from the stream."""
         if entry.uid == self.uid:
             return
-        if entry.uid and entry.uid != EMITTER_UID:
-            self.nodes[entry.uid] = time.monotonic()
         handler = self._handlers.get(entry.type)
         if handler is None:
             return
@@ -338,9 +268,6 @@ class RedisStreamsAdapter(InMemoryAdapter):
             handler(entry)
         except MalformedMessage as exc:
             logger.info("stream entry %s ignored: %s", entry.id, exc)
-
-    def _on_adapter_close(self, entry: Entry) -> None:
-        self.nodes.pop(entry.uid, None)
 
     def _on_initial_heartbeat(self, entry: Entry) -> None:
         self._publish(MessageType.HEARTBEAT)
@@ -461,6 +388,7 @@ class RedisStreamsAdapter(InMemoryAdapter):
 
     def close(self) -> None:
         self._publish(MessageType.ADAPTER_CLOSE)
+        self.requests.close()
         self.link.remove(self)
         super().close()
 

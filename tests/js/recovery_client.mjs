@@ -4,7 +4,8 @@
 //
 // It records every connect (id, recovered), connect error and disconnect, and every
 // event with all its arguments (the recovery offset included, as the client's
-// listeners get it). For each "tick" event it emits "seen" with the tick's first
+// listeners get it). An event that asks for an acknowledgement is acknowledged with the
+// socket's id. For each "tick" event it emits "seen" with the tick's first
 // argument, so the server can tell what arrived. It exits after the event "end", or
 // after OPTS.guardMs, printing ONE line of JSON:
 //   {"ok", "connects": [{"id", "recovered"}], "events": [[name, ...args]],
@@ -28,6 +29,7 @@ socket.on("connect", () => report.connects.push({ id: socket.id, recovered: sock
 socket.on("connect_error", (err) => report.connectErrors.push(err.message));
 socket.on("disconnect", (reason) => report.disconnects.push(reason));
 socket.onAny((event, ...args) => {
+  if (typeof args[args.length - 1] === "function") args.pop()(socket.id); // ack: our id
   report.events.push([event, ...args]);
   if (event === "tick") socket.emit("seen", args[0]);
   if (event === "end") finish(true);

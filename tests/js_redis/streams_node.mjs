@@ -7,6 +7,9 @@
 // ({"id", "cmd", ...} -> {"id", "result"} or {"id", "error"}):
 //   emit {to?, event, args}      a broadcast (to rooms, or to everyone)
 //   sockets                      [{id, rooms, recovered, data}] of this server's sockets
+//   fetch                        every socket id of the cluster (fetchSockets)
+//   server_side_call             the other servers' answers to "whoami"
+//   call {event}                 a broadcast with acknowledgements: the sorted answers
 // A new socket joins the room "news" and gets data {"node": NAME}; every connection is
 // reported as {"connection": {id, recovered}}, each disconnect as {"disconnect": {id,
 // reason}} and each "seen" event of a client as {"seen": [id, n]}.
@@ -37,7 +40,15 @@ io.on("connection", (socket) => {
   socket.on("disconnect", (reason) => write({ disconnect: { id: socket.id, reason } }));
 });
 
+io.of("/").on("whoami", (...args) => {
+  const ack = args.pop();
+  ack({ node: name });
+});
+
 const commands = {
+  fetch: async () => (await io.fetchSockets()).map((s) => s.id).sort(),
+  server_side_call: () => io.serverSideEmitWithAck("whoami"),
+  call: async (c) => (await io.timeout(5000).emitWithAck(c.event)).sort(),
   emit(c) {
     const target = c.to && c.to.length ? io.to(c.to) : io;
     target.emit(c.event, ...(c.args || []));

@@ -7,7 +7,9 @@ Prints ``{"port": N, "uid": ...}``, then answers JSON commands: ``emit {to?, eve
 args}``, ``sockets`` (``[{id, rooms, recovered, data}]``), ``shutdown`` (graceful, as on
 SIGTERM: sessions kept, connections closed, new ones refused). A new socket joins
 "news" and gets ``data = {"node": NAME}``; each connection is reported as
-``{"connection": {id, recovered}}``, each disconnect as ``{"disconnect": {id, reason}}``
+``{"connection": {id, recovered}}``; ``fetch`` (every socket id of the cluster),
+``server_side_call`` (the others' answers to "whoami"), ``call {event}`` (a broadcast
+with acknowledgements: the sorted answers). Each disconnect as ``{"disconnect": {id, reason}}``
 and each ``seen`` event of a client as ``{"seen": [id, n]}``.
 """
 
@@ -48,6 +50,8 @@ class StreamsNode:
                 socket.data["node"] = name
             write({"connection": {"id": socket.id, "recovered": socket.recovered}})
 
+        self.sio.on_server_side("whoami", lambda *args: {"node": name})
+
         @self.sio.on("seen")
         def seen(socket: geventsio.Socket, n: Any, *offset: Any) -> None:
             write({"seen": [socket.id, n]})
@@ -55,6 +59,15 @@ class StreamsNode:
         @self.sio.on("disconnect")
         def disconnect(socket: geventsio.Socket, reason: str) -> None:
             write({"disconnect": {"id": socket.id, "reason": str(reason)}})
+
+    def cmd_fetch(self, command: dict[str, Any]) -> Any:
+        return sorted(s.id for s in self.sio.fetch_sockets())
+
+    def cmd_server_side_call(self, command: dict[str, Any]) -> Any:
+        return self.sio.server_side_call("whoami", timeout=5)
+
+    def cmd_call(self, command: dict[str, Any]) -> Any:
+        return sorted(self.sio.call(command["event"], timeout=5))
 
     def cmd_emit(self, command: dict[str, Any]) -> None:
         operator = self.sio.of("/")

@@ -147,3 +147,21 @@ def test_a_rolling_restart_loses_and_duplicates_nothing(cluster, proxies):
         assert ticks(report) == list(range(120)), client.id
         assert {c["id"] for c in report["connects"]} == {client.id}
     assert [d["reason"] for d in a.disconnects()] == ["server shutting down"] * 2
+
+
+def test_requests_with_answers_cross_between_python_and_node(cluster, proxies):
+    servers = cluster("A", "N")
+    a, n = servers["A"], servers["N"]
+    on_a, on_n = JsClient(proxies, a), JsClient(proxies, n)
+    everyone = sorted([on_a.id, on_n.id])
+    for server in (a, n):  # once each has heard of the other
+        wait_until(lambda s=server: s.command("fetch") == everyone, 15, f"{server.name} fetches")
+    assert a.command("server_side_call") == [{"node": "N"}]
+    assert n.command("server_side_call") == [{"node": "A"}]
+    assert a.command("call", event="question") == everyone
+    assert n.command("call", event="question") == everyone
+    a.emit("end")
+    for client in (on_a, on_n):
+        report = client.report()
+        assert report["ok"], report
+        assert [e for e in report["events"] if e[0] == "question"] == [["question"]] * 2
