@@ -90,7 +90,8 @@ def socket_of_reader(rfile: Any) -> Any:
     passes as ``wsgi.input`` for an upgrade request), or None."""
     raw = getattr(rfile, "raw", None)
     sock = getattr(raw, "_sock", None)  # socket.SocketIO keeps it there (CPython, gevent)
-    return sock if isinstance(sock, stdlib_socket.socket) else None
+    # A gevent socket is no subclass of the standard library's unless patched in.
+    return sock if isinstance(sock, stdlib_socket.socket | _GeventSocket) else None
 
 
 def peer_hung_up(sock: Any) -> bool:

@@ -1,27 +1,25 @@
-"""Serve ``tests.deploy.sio_app:app`` as many users do: gevent's pywsgi with
-gevent-websocket's ``WebSocketHandler``, nothing of geventsio's serving code.
+"""Serve ``tests.deploy.sio_app:app`` on gevent's pywsgi with a handler that is not
+geventsio's, and nothing monkey-patched (the application needs none):
 
-    python -m tests.deploy.pywsgi_server PORT
+    python -m tests.deploy.pywsgi_server PORT gevent-websocket   # its WebSocketHandler
+    python -m tests.deploy.pywsgi_server PORT pywsgi             # pywsgi's own handler
 """
 
 from __future__ import annotations
 
-from gevent import monkey
+import sys
 
-monkey.patch_all()
+from gevent import pywsgi
+from geventwebsocket.handler import WebSocketHandler
 
-import sys  # noqa: E402
+from tests.deploy.sio_app import app
 
-from gevent import pywsgi  # noqa: E402
-from geventwebsocket.handler import WebSocketHandler  # noqa: E402
-
-from tests.deploy.sio_app import app  # noqa: E402
+HANDLERS = {"gevent-websocket": WebSocketHandler, "pywsgi": pywsgi.WSGIHandler}
 
 
 def main() -> None:
-    server = pywsgi.WSGIServer(
-        ("127.0.0.1", int(sys.argv[1])), app, handler_class=WebSocketHandler, log=None
-    )
+    port, handler = int(sys.argv[1]), HANDLERS[sys.argv[2]]
+    server = pywsgi.WSGIServer(("127.0.0.1", port), app, handler_class=handler, log=None)
     server.start()
     print(f"serving on http://127.0.0.1:{server.server_port}", flush=True)
     server.serve_forever()

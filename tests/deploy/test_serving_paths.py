@@ -1,4 +1,5 @@
-"""The five ways of serving geventsio, each a real process, with the real JS client.
+"""The five ways of serving geventsio (and plain pywsgi), each a real process, with the
+real JS client.
 
 Every path gets the same end-to-end scenario, the same kill-and-restart (SIGTERM: the
 client hears a disconnect at once and reconnects to the new process) and the same
@@ -31,6 +32,7 @@ PATHS = [
     "gunicorn-geventsio-worker",
     "gunicorn-gevent-websocket-worker",
     "pywsgi-gevent-websocket",
+    "pywsgi",  # pywsgi's own handler: the socket is found under wsgi.input
 ]
 WORKERS = {
     "gunicorn-gevent": "gevent",
@@ -48,8 +50,9 @@ def start(processes: Processes, path: str, port: int = 0, env: dict[str, str] | 
     if path in WORKERS:
         return processes.gunicorn("-k", WORKERS[path], "--graceful-timeout", "20", env=env)
     module = ["-m", "geventsio", "tests.deploy.sio_app:app", "--port", str(port)]
-    if path == "pywsgi-gevent-websocket":
-        module = ["-m", "tests.deploy.pywsgi_server", str(port)]
+    if path.startswith("pywsgi"):
+        handler = path.removeprefix("pywsgi-") if "-" in path else "pywsgi"
+        module = ["-m", "tests.deploy.pywsgi_server", str(port), handler]
     process = processes.start([PYTHON, *module], env=env)
     match = process.wait_for(r"serving on http://127\.0\.0\.1:(\d+)")
     return Server(process, int(match.group(1)))
