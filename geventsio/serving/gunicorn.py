@@ -33,8 +33,10 @@ from typing import Any
 
 import gevent
 from geventwebsocket.gunicorn.workers import GeventWebSocketWorker as _GeventWebSocketWorker
-from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
+from gunicorn.workers.ggevent import GeventPyWSGIWorker as _GeventPyWSGIWorker
+from gunicorn.workers.ggevent import PyWSGIHandler as _PyWSGIHandler
 
+from geventsio.serving.handler import GeventsioHandler
 from geventsio.serving.monitor import BlockingMonitor
 from geventsio.serving.patching import check_patching
 from geventsio.serving.stopping import close_sessions_of_stopping_worker
@@ -140,8 +142,61 @@ class GracefulShutdownMixin:
         close_sessions_of_stopping_worker(self, target.shutdown)
 
 
-class GeventWorker(GracefulShutdownMixin, _GeventWorker):  # type: ignore[misc]
-    """gunicorn's ``-k gevent`` worker, with graceful Socket.IO shutdown."""
+def _access_log_enabled(cfg: Any) -> bool:
+    """Whether gunicorn writes an access log (as gunicorn's own logger decides)."""
+    return bool(
+        getattr(cfg, "accesslog", None)
+        or getattr(cfg, "logconfig", None)
+        or getattr(cfg, "logconfig_dict", None)
+        or getattr(cfg, "logconfig_json", None)
+        or (
+            getattr(cfg, "syslog", False)
+            and not getattr(cfg, "disable_redirect_access_to_syslog", False)
+        )
+    )
+
+
+class GunicornHandler(GeventsioHandler, _PyWSGIHandler):  # type: ignore[misc]
+    """geventsio's handler in a gunicorn worker: gunicorn's access log (only when one is
+    configured) and environ keys, and every request counted for ``max_requests``."""
+
+    #: The worker this handler serves for (set on a subclass made by each worker).
+    worker: Any = None
+    access_log = False
+
+    def log_request(self) -> None:
+        if self.access_log:
+            _PyWSGIHandler.log_request(self)
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ["gunicorn.sock"] = self.socket
+        environ["RAW_URI"] = self.path
+        return environ
+
+    def handle_one_response(self) -> None:
+        super().handle_one_response()
+        worker = self.worker
+        if worker is None:
+            return
+        worker.nr += 1
+        if worker.nr >= worker.max_requests and worker.alive:
+            worker.log.info("Autorestarting worker after current request.")
+            worker.alive = False
+
+
+class GeventWorker(GracefulShutdownMixin, _GeventPyWSGIWorker):  # type: ignore[misc]
+    """gunicorn's gevent worker serving with geventsio's handler (the runner's speed:
+    gunicorn's own HTTP parser costs about twice as much per long-polling request), with
+    graceful Socket.IO shutdown and ``max_requests`` counted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wsgi_handler = type(
+            "GunicornHandler",
+            (GunicornHandler,),
+            {"worker": self, "access_log": _access_log_enabled(self.cfg)},
+        )
 
 
 class GeventWebSocketWorker(GracefulShutdownMixin, _GeventWebSocketWorker):  # type: ignore[misc]

@@ -73,6 +73,10 @@ class RequestHeaders:
 
     getheader = get
 
+    def items(self) -> list[tuple[str, str]]:
+        """Every field, in order (as ``email.message.Message.items``)."""
+        return list(self._fields)
+
     def __delitem__(self, name: str) -> None:
         name = name.lower()
         self._fields = [(k, v) for k, v in self._fields if k.lower() != name]
