@@ -9,7 +9,11 @@ from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.options import AllowRequest
 from geventsio.server.server import Server
 from geventsio.serving.static import StaticFiles, StaticFilesMapping
-from geventsio.serving.stopping import watch_gunicorn_worker
+from geventsio.serving.stopping import (
+    answers_upgrades_itself,
+    pywsgi_handler_serving,
+    watch_gunicorn_worker,
+)
 
 WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -101,8 +105,11 @@ class WSGIApp:
     def _first_request(self) -> None:
         # Under a gunicorn worker that does not tell the application it stops (-k gevent,
         # gevent-websocket's worker), notice it here: see geventsio.serving.stopping.
+        # And say at once when the server answers WebSocket handshakes itself.
         self._host_seen = True
         watch_gunicorn_worker(self.shutdown)
+        if answers_upgrades_itself(pywsgi_handler_serving()):
+            self.engine.hosts.server_answers_upgrades()
 
     def shutdown(self) -> None:
         """The process is stopping (:func:`geventsio.serving.serve` on SIGTERM, the

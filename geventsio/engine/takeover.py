@@ -257,7 +257,9 @@ class Hosts:
         set_nodelay(sock)
         return TakenOver(sock, reader, owns_socket=False)
 
-    def _from_gevent_websocket(self, websocket: Any) -> TakenOver:
+    def server_answers_upgrades(self) -> None:
+        """Say, once, that the server is gevent-websocket's handler, which answers the
+        WebSocket handshake before the application sees the request."""
         self.warn_once(
             "gevent-websocket",
             "gevent-websocket's WebSocketHandler answers '101 Switching Protocols' before "
@@ -266,6 +268,9 @@ class Hosts:
             "with 403, and a bad handshake gets gevent-websocket's answer; %s",
             _USE_INSTEAD,
         )
+
+    def _from_gevent_websocket(self, websocket: Any) -> TakenOver:
+        self.server_answers_upgrades()
         handler = websocket.handler
         sock, rfile = handler.socket, handler.rfile
         # gevent-websocket must never write to this connection again (its close() in

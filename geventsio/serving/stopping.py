@@ -1,4 +1,5 @@
-"""Noticing that the gunicorn worker running the application is stopping.
+"""What the application learns of the server running it: a gunicorn worker stopping,
+a handler that answers WebSocket handshakes itself.
 
 gunicorn's gevent workers (``-k gevent``, ``-k gevent_pywsgi``, gevent-websocket's
 worker) never tell the application that they stop: on SIGTERM, ``max_requests`` or a
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import gevent
@@ -47,24 +49,43 @@ def listening(sock: Any) -> bool:
         return False
 
 
-def running_gunicorn_worker() -> Any:
-    """The gunicorn worker serving from this process, or None (not under gunicorn, or a
-    worker whose ``run()`` is not on the main greenlet's stack)."""
-    base = sys.modules.get("gunicorn.workers.base")
-    if base is None:
+def _self_on_stack(frame: FrameType | None, kind: type | None) -> Any:
+    """The first ``self`` of type ``kind`` in the frames from ``frame`` outwards."""
+    if kind is None:
         return None
-    root = getcurrent()
-    while root.parent is not None:
-        root = root.parent
-    frame = root.gr_frame if root is not getcurrent() else sys._getframe()
     for _ in range(_MAX_FRAMES):
         if frame is None:
             return None
         candidate = frame.f_locals.get("self")
-        if isinstance(candidate, base.Worker):
+        if isinstance(candidate, kind):
             return candidate
         frame = frame.f_back
     return None
+
+
+def running_gunicorn_worker() -> Any:
+    """The gunicorn worker serving from this process, or None (not under gunicorn, or a
+    worker whose ``run()`` is not on the main greenlet's stack)."""
+    worker_class = getattr(sys.modules.get("gunicorn.workers.base"), "Worker", None)
+    root = getcurrent()
+    while root.parent is not None:
+        root = root.parent
+    frame = root.gr_frame if root is not getcurrent() else sys._getframe()
+    return _self_on_stack(frame, worker_class)
+
+
+def pywsgi_handler_serving() -> Any:
+    """The pywsgi handler serving the current request (gevent-websocket's is one), found
+    on the current greenlet's stack; None under another server (gunicorn -k gevent)."""
+    handler_class = getattr(sys.modules.get("gevent.pywsgi"), "WSGIHandler", None)
+    return _self_on_stack(sys._getframe(1), handler_class)
+
+
+def answers_upgrades_itself(handler: Any) -> bool:
+    """Whether ``handler`` is gevent-websocket's, which sends ``101`` before the
+    application runs."""
+    module = sys.modules.get("geventwebsocket.handler")
+    return module is not None and isinstance(handler, module.WebSocketHandler)
 
 
 def close_sessions_of_stopping_worker(worker: Any, shutdown: Callable[[], None]) -> None:

@@ -81,8 +81,11 @@ def test_a_foreign_origin_never_reaches_a_handler(serve, host):
     assert_still_serving(server)
 
 
-def test_gevent_websocket_is_named_once_in_the_log(serve, host, caplog):
+def test_gevent_websocket_is_named_once_in_the_log_at_the_first_request(serve, host, caplog):
     server = serve()
+    server.http().get("/elsewhere")  # not even a Socket.IO request
+    named = [r for r in caplog.records if "gevent-websocket's WebSocketHandler" in r.getMessage()]
+    assert len(named) == (1 if host in ANSWERS_BEFORE_APP else 0)
     for _ in range(2):
         ws, _ = open_websocket(server)
         ws.close()
