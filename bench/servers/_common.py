@@ -68,20 +68,15 @@ class Profiler:
             self._profile = None
 
 
-def serve_on_geventsio_runner(app: Any) -> None:
-    """Serve the WSGI ``app`` on geventsio's runner (pywsgi with geventsio's handler)
-    until SIGTERM or SIGINT; what the geventsio and flask_ext servers share. The imports
-    are here: the python-socketio server imports this module without geventsio."""
+def serve_until_signal(server: Any) -> None:
+    """Start a gevent WSGI server, announce its port and serve until SIGTERM or SIGINT
+    (under cProfile when ``BENCH_PROFILE`` asks). The imports are here: the
+    python-socketio server imports this module before it patches."""
     import signal
 
     import gevent
     import gevent.event
 
-    from geventsio.serving import make_server
-
-    args = parse_args()
-    raise_fd_limit()
-    server = make_server(app, args.host, args.port)
     stopping = gevent.event.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, stopping.set)
@@ -94,3 +89,25 @@ def serve_on_geventsio_runner(app: Any) -> None:
     finally:
         profiler.stop()
     server.stop(timeout=1)
+
+
+def serve_on_geventsio_runner(app: Any) -> None:
+    """Serve the WSGI ``app`` on geventsio's runner (pywsgi with geventsio's handler);
+    what the geventsio and flask_ext servers share."""
+    from geventsio.serving import make_server
+
+    args = parse_args()
+    raise_fd_limit()
+    serve_until_signal(make_server(app, args.host, args.port))
+
+
+def serve_on_gevent_websocket_handler(app: Any) -> None:
+    """Serve the WSGI ``app`` on pywsgi with gevent-websocket's ``WebSocketHandler``
+    (python-socketio's documented gevent set-up, and a serving path of geventsio's)."""
+    from gevent import pywsgi
+    from geventwebsocket.handler import WebSocketHandler
+
+    args = parse_args()
+    raise_fd_limit()
+    address = (args.host, args.port)
+    serve_until_signal(pywsgi.WSGIServer(address, app, handler_class=WebSocketHandler, log=None))

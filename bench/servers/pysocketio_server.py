@@ -13,16 +13,11 @@ from gevent import monkey
 monkey.patch_all()
 
 # ruff: noqa: E402 -- the imports below must come after patching.
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-import gevent
-import gevent.event
 import socketio
-from gevent import pywsgi
-from geventwebsocket.handler import WebSocketHandler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -52,21 +47,8 @@ def build_app() -> tuple[socketio.Server, socketio.WSGIApp]:
 
 
 def main() -> None:
-    args = _common.parse_args()
-    _common.raise_fd_limit()
     _, app = build_app()
-    server = pywsgi.WSGIServer(
-        (args.host, args.port), app, handler_class=WebSocketHandler, log=None
-    )
-    stopping = gevent.event.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(sig, stopping.set)
-    server.start()
-    _common.announce(server.server_port)
-    try:
-        stopping.wait()
-    finally:
-        server.stop(timeout=1)
+    _common.serve_on_gevent_websocket_handler(app)
 
 
 if __name__ == "__main__":
