@@ -65,7 +65,10 @@ class PathServer:
 def start(path: str) -> PathServer:
     python = sys.executable
     if path in GUNICORN_WORKERS:
+        # --worker-connections: under -k gevent each WebSocket keeps its request (and a
+        # slot of the worker's pool, 1,000 by default) for its whole life.
         gunicorn = [python, "-m", "gunicorn", "-k", GUNICORN_WORKERS[path], "-w", "1"]
+        gunicorn += ["--worker-connections", "10000"]
         argv = [*gunicorn, "-b", "127.0.0.1:0", "--no-control-socket", "paths_app:app"]
     elif path == "runner":
         argv = [python, "geventsio_server.py", "--port", "0"]
@@ -119,6 +122,9 @@ def figure(result: dict[str, Any], base: dict[str, Any], scenario: run.Scenario)
         text += f" (p50 {result['p50_ms']:.1f} ms)"
     if isinstance(base_rate, (int, float)) and base_rate > 0:
         text += f" **{rate / base_rate:.2f}x**"
+    cost, base_cost = result.get("server_us_per_op"), base.get("server_us_per_op")
+    if isinstance(cost, (int, float)) and isinstance(base_cost, (int, float)) and base_cost:
+        text += f", {cost:.0f} µs/op **{cost / base_cost:.2f}x**"
     return text
 
 

@@ -39,7 +39,7 @@ from gunicorn.workers.ggevent import PyWSGIHandler as _PyWSGIHandler
 from geventsio.serving.handler import GeventsioHandler
 from geventsio.serving.monitor import BlockingMonitor
 from geventsio.serving.patching import check_patching
-from geventsio.serving.stopping import close_sessions_of_stopping_worker
+from geventsio.serving.stopping import CLOSING_TIMEOUT, close_sessions_of_stopping_worker
 
 #: Environment variable: enable the blocking monitor with this threshold in seconds.
 BLOCK_THRESHOLD_ENV = "GEVENTSIO_BLOCK_THRESHOLD"
@@ -118,6 +118,10 @@ class GracefulShutdownMixin:
         monitor = BlockingMonitor(threshold).start() if threshold else None
         try:
             super().run()  # type: ignore[misc]
+            # gunicorn returns once no *request* runs; a WebSocket taken over from its
+            # request is none: let the closing finish.
+            if self._stopping is not None:
+                self._stopping.join(CLOSING_TIMEOUT)
         finally:
             if monitor is not None:
                 monitor.stop()

@@ -21,6 +21,7 @@ the worker, without watching; with them the watcher stands aside.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 from collections.abc import Callable
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.1
 #: How often a stopping worker is checked for closed listening sockets, in seconds.
 LISTENER_POLL = 0.05
+#: How long a stopping worker's process waits at exit for its sessions to be closed.
+CLOSING_TIMEOUT = 5.0
 #: How many frames of the main greenlet's stack are searched for the worker.
 _MAX_FRAMES = 64
 
@@ -105,6 +108,9 @@ def close_sessions_of_stopping_worker(worker: Any, shutdown: Callable[[], None])
 def _watch(worker: Any, shutdown: Callable[[], None]) -> None:
     while worker.alive:
         gevent.sleep(WATCH_INTERVAL)
+    # gunicorn's worker exits once no *request* is running; a WebSocket taken over from
+    # its request is none: let the closing finish before the process ends.
+    atexit.register(getcurrent().join, CLOSING_TIMEOUT)
     close_sessions_of_stopping_worker(worker, shutdown)
 
 

@@ -33,11 +33,13 @@ PATHS = [
     "gunicorn-gevent-websocket-worker",
     "pywsgi-gevent-websocket",
     "pywsgi",  # pywsgi's own handler: the socket is found under wsgi.input
+    "gunicorn-gevent_pywsgi",
 ]
 WORKERS = {
     "gunicorn-gevent": "gevent",
     "gunicorn-geventsio-worker": OUR_WORKER,
     "gunicorn-gevent-websocket-worker": GEVENT_WS_WORKER,
+    "gunicorn-gevent_pywsgi": "gevent_pywsgi",
 }
 #: Paths whose handler answers the WebSocket handshake before the application runs.
 ANSWERS_BEFORE_APP = {"gunicorn-gevent-websocket-worker", "pywsgi-gevent-websocket"}
