@@ -170,6 +170,8 @@ class GunicornHandler(GeventsioHandler, _PyWSGIHandler):  # type: ignore[misc]
 
     def log_request(self) -> None:
         if self.access_log:
+            if self.response_headers is None:  # a WebSocket: its 101 was written by us
+                self.response_headers = []
             _PyWSGIHandler.log_request(self)
 
     def get_environ(self) -> dict[str, Any]:
