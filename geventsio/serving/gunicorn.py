@@ -167,6 +167,7 @@ class GunicornHandler(GeventsioHandler, _PyWSGIHandler):  # type: ignore[misc]
     #: The worker this handler serves for (set on a subclass made by each worker).
     worker: Any = None
     access_log = False
+    response_headers: list[tuple[bytes, bytes]] | None
 
     def log_request(self) -> None:
         if self.access_log:
