@@ -114,9 +114,25 @@ class SocketIO(Sender):
         for handlers in self._registry.class_namespaces:
             dispatcher.register_class(namespace_name(handlers.namespace), handlers)
         self.server, self.dispatcher = server, dispatcher
-        self._wsgi_app = geventsio.WSGIApp(server, app.wsgi_app)
+        self._wsgi_app = geventsio.WSGIApp(
+            server,
+            app.wsgi_app,
+            metrics_path=settings.metrics_path,
+            metrics_allow_request=settings.metrics_allow_request,
+        )
         app.wsgi_app = self._wsgi_app  # type: ignore[method-assign]
         app.extensions["socketio"] = self
+
+    def instrument(self, auth: Any, **options: Any) -> Any:
+        """Serve the Socket.IO Admin UI's namespace: :meth:`geventsio.Server.instrument`
+        (``auth``, ``namespace="/admin"``, ``read_only``, ``server_id``, ``mode``), after
+        ``init_app``.
+
+        :raises RuntimeError: the extension is not attached to an application yet.
+        """
+        if self.server is None:
+            raise RuntimeError("call socketio.instrument() after init_app (or SocketIO(app))")
+        return self.server.instrument(auth, **options)
 
     # -- handlers --------------------------------------------------------------------
 

@@ -61,6 +61,8 @@ class Settings:
     :param engineio_logger: the Engine.IO layer's logging.
     :param message_queue: the Redis URL servers share rooms and broadcasts through.
     :param channel: the key prefix of the Redis channels (the Node adapter's default).
+    :param metrics_path: serve Prometheus metrics at this path (see ``geventsio.WSGIApp``).
+    :param metrics_allow_request: ``f(environ) -> bool`` guarding the metrics path.
     """
 
     server_options: Mapping[str, Any] = field(default_factory=dict)
@@ -70,6 +72,8 @@ class Settings:
     engineio_logger: LoggerSetting = False
     message_queue: str | None = None
     channel: str = "socket.io"
+    metrics_path: str | None = None
+    metrics_allow_request: Any = None
 
 
 class _Builder:
@@ -235,6 +239,8 @@ _TRANSLATORS: dict[str, Translator] = {
     "compression_threshold": _ignored("responses are not compressed"),
     "monitor_clients": _ignored("every session has its own heartbeat timer"),
     "namespaces": _namespaces,
+    "metrics_path": _setting,
+    "metrics_allow_request": _setting,
 }
 
 

@@ -15,6 +15,7 @@ from geventsio._types import SocketId as SocketId
 from geventsio.client import Client as Client
 from geventsio.client import ConnectFailed as ConnectFailed
 from geventsio.client import NamespaceRefused as NamespaceRefused
+from geventsio.engine.observer import EngineError as EngineError
 from geventsio.exceptions import AckTimeout as AckTimeout
 from geventsio.exceptions import BadNamespace as BadNamespace
 from geventsio.exceptions import ConnectionRefused as ConnectionRefused
@@ -25,11 +26,14 @@ from geventsio.exceptions import NotSerialisable as NotSerialisable
 from geventsio.exceptions import RemoteProtocolError as RemoteProtocolError
 from geventsio.options import CookieOptions as CookieOptions
 from geventsio.options import EngineOptions as EngineOptions
+from geventsio.server.admin import AdminUI as AdminUI
+from geventsio.server.admin import hash_password as hash_password
 from geventsio.server.broadcast import BroadcastOperator as BroadcastOperator
 from geventsio.server.handlers import positional_capacity as positional_capacity
 from geventsio.server.handshake import Handshake as Handshake
 from geventsio.server.namespace import Namespace as Namespace
 from geventsio.server.namespace import ParentNamespace as ParentNamespace
+from geventsio.server.observer import Observer as Observer
 from geventsio.server.server import Server as Server
 from geventsio.server.socket import NO_ACK as NO_ACK
 from geventsio.server.socket import Socket as Socket
@@ -48,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "NO_ACK",
     "AckTimeout",
+    "AdminUI",
     "BadNamespace",
     "BroadcastOperator",
     "Client",
@@ -55,6 +60,7 @@ __all__ = [
     "ConnectionRefused",
     "CookieOptions",
     "DisconnectReason",
+    "EngineError",
     "EngineOptions",
     "EngineSid",
     "GeventsioError",
@@ -64,6 +70,7 @@ __all__ = [
     "NamespaceRefused",
     "NotConnected",
     "NotSerialisable",
+    "Observer",
     "ParentNamespace",
     "RedisAdapter",
     "RedisEmitter",
@@ -74,6 +81,7 @@ __all__ = [
     "Socket",
     "SocketId",
     "WSGIApp",
+    "hash_password",
     "make_server",
     "positional_capacity",
     "redis_adapter",

@@ -16,6 +16,8 @@ from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.exceptions import ConnectionRefused
 from geventsio.options import EngineOptions, RecoveryOptions, RecoverySetting
 from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
+from geventsio.server.admin.auth import AuthOption
+from geventsio.server.admin.ui import AdminUI
 from geventsio.server.broadcast import BroadcastOperator
 from geventsio.server.connection import Connection
 from geventsio.server.handlers import Handler
@@ -122,6 +124,37 @@ class Server:
         """Tell ``observer`` too of what happens from now on (engine events included)."""
         self.observer = combine(self.observer, observer, ServerObservers)
         self.engine.observer = self.observer
+
+    def instrument(
+        self,
+        auth: AuthOption,
+        namespace: str = "/admin",
+        read_only: bool = False,
+        server_id: str | None = None,
+        mode: str = "development",
+    ) -> AdminUI:
+        """Serve the Socket.IO Admin UI's namespace (https://admin.socket.io), as Node's
+        ``instrument()`` from ``@socket.io/admin-ui`` and python-socketio's do.
+
+        :param auth: ``{"username": ..., "password": <bcrypt hash>}`` (a list of them, or
+            ``f(auth_payload) -> bool``); ``None`` for none, which logs a warning. The
+            ``admin`` extra (``bcrypt``) checks hashes; :func:`geventsio.hash_password`
+            makes one.
+        :param namespace: the namespace the UI connects to.
+        :param read_only: offer no actions (join, leave, disconnect, emit).
+        :param server_id: this server's name in the UI (default: host name and pid).
+        :param mode: ``"development"`` (every socket, room and event is reported) or
+            ``"production"`` (the server stats only).
+        :raises ValueError: a bad option (a password that is not a bcrypt hash...).
+        """
+        return AdminUI(
+            self,
+            auth=auth,
+            namespace=namespace,
+            read_only=read_only,
+            server_id=server_id,
+            mode=mode,
+        )
 
     # -- namespaces and handlers --------------------------------------------------------
 
