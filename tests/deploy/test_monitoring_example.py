@@ -4,6 +4,7 @@ and the Admin UI's namespace lets the admin in and lists the chat's socket."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -74,3 +75,17 @@ def test_the_monitoring_example_serves_chat_metrics_and_the_admin_ui(
     assert samples[("geventsio_handler_duration_seconds_count", (("event", "chat"),))] == 1
     # The admin namespace shares the user's connection (the client multiplexes them).
     assert samples[("geventsio_handshakes_total", (("transport", "polling"),))] == 1
+    # Every metric the Grafana dashboard charts is one the server serves (the Redis link's
+    # only with the Redis adapter).
+    dashboard = json.loads((EXAMPLE / "grafana-dashboard.json").read_text())
+    charted = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"geventsio_[a-z_]+", target["expr"])
+    }
+    with HttpClient("127.0.0.1", port) as http:
+        exposition = http.get("/metrics").body.decode()
+    missing = {n for n in charted if "redis" not in n and n not in exposition}
+    assert not missing
+    assert len(charted) > 15
