@@ -21,6 +21,7 @@ for (:func:`fast_path_available`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 from collections.abc import Callable
 from typing import Any
@@ -88,6 +89,11 @@ class EventContexts:
         self.app = app
         self.on_error = on_error
         self._states: WeakKeyDictionary[geventsio.Socket, _SocketState] = WeakKeyDictionary()
+        # Before Flask 3.2 a request context reuses the application context already pushed
+        # for its app: a fresh one first, so that an event nested in another (disconnect()
+        # in a handler) gets its own g. From 3.2 a request context is an application
+        # context of its own (Flask's contexts were merged).
+        self._separate_app_context = flask_version() < (3, 2)
         if fast_path_available() if fast is None else fast:
             from flask_ext.fastpath import FastContexts
 
@@ -95,15 +101,21 @@ class EventContexts:
         else:
             self.run = making_current(self._run_public)
 
+    def _contexts(self, environ: dict[str, Any]) -> contextlib.ExitStack:
+        """The event's contexts, entered by ``with``."""
+        stack = contextlib.ExitStack()
+        if self._separate_app_context:
+            stack.enter_context(self.app.app_context())
+        stack.enter_context(self.app.request_context(environ))
+        return stack
+
     def _run_public(
         self, event: EventContext, manage_session: bool, function: Handler, args: Args
     ) -> Any:
         state = self._states.get(event.socket)
         if state is None:
             state = self._states[event.socket] = _SocketState(event.socket)
-        # A fresh application context first: an event nested in another (disconnect() in
-        # a handler) gets its own g, not the outer event's.
-        with self.app.app_context(), self.app.request_context(state.environ):
+        with self._contexts(state.environ):
             request = flask.request
             request.sid = event.sid  # type: ignore[attr-defined]
             request.namespace = event.namespace  # type: ignore[attr-defined]
