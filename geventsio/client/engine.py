@@ -1,5 +1,6 @@
 """The Engine.IO v4 client: one session over long-polling, WebSocket, or polling then
-WebSocket.
+WebSocket; the I/O around :class:`~geventsio.protocol.session.ClientSession`, which holds
+the rules (what each packet means, the ping deadline, the probe's packets).
 
 Theory of operation. :meth:`EngineConnection.open` does the handshake in the caller's
 greenlet, then three greenlets run the session:
@@ -28,14 +29,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any, Protocol
 
 import gevent
 import gevent.event
 
-from geventsio import _json
 from geventsio.client.errors import ClientDisconnectReason, ConnectFailed
 from geventsio.client.options import ClientOptions
 from geventsio.client.transports import (
@@ -47,12 +45,22 @@ from geventsio.client.transports import (
 )
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import Transport
-from geventsio.protocol.engineio import CLOSE, UPGRADE, Packet, PacketType
+from geventsio.protocol.engineio import Packet, PacketType
+from geventsio.protocol.session import (
+    ClientSession,
+    Closed,
+    Handshake,
+    Message,
+    SessionState,
+    Step,
+    Upgraded,
+)
+
+__all__ = ["EngineConnection", "EngineListener", "Handshake"]
 
 logger = logging.getLogger(__name__)
 
 _R = ClientDisconnectReason
-_PROBE = "probe"
 _CLOSE_GRACE = 1.0  # seconds a graceful close waits for the server to end the session
 
 
@@ -64,44 +72,6 @@ class EngineListener(Protocol):
 
     def on_engine_close(self, reason: ClientDisconnectReason, description: str) -> None:
         """The session ended without the owner asking (called once; must not block)."""
-
-
-@dataclass(frozen=True)
-class Handshake:
-    """The data of the server's OPEN packet, times in seconds."""
-
-    sid: str
-    upgrades: tuple[str, ...]
-    ping_interval: float
-    ping_timeout: float
-    max_payload: int
-
-    @classmethod
-    def parse(cls, packet: Packet) -> Handshake:
-        """Read an OPEN packet.
-
-        :raises RemoteProtocolError: not an OPEN packet, or missing fields.
-        """
-        if packet.type is not PacketType.OPEN or not isinstance(packet.data, str):
-            raise RemoteProtocolError(f"expected an OPEN packet, got {packet.type.name}")
-        try:
-            data = _json.loads(packet.data)
-            return cls(
-                sid=str(data["sid"]),
-                upgrades=tuple(str(u) for u in data.get("upgrades", ())),
-                ping_interval=float(data["pingInterval"]) / 1000,
-                ping_timeout=float(data["pingTimeout"]) / 1000,
-                max_payload=int(data.get("maxPayload", 1_000_000)),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise RemoteProtocolError(f"malformed OPEN packet {packet.data[:100]!r}") from exc
-
-
-class _State(Enum):
-    OPENING = "opening"
-    OPEN = "open"
-    CLOSING = "closing"
-    CLOSED = "closed"
 
 
 class EngineConnection:
@@ -124,7 +94,7 @@ class EngineConnection:
         self._options = options
         self._transports = tuple(transports)
         self._listener = listener
-        self._state = _State.OPENING
+        self._session: ClientSession | None = None  # once the handshake is done
         self._transport: ClientTransport | None = None
         self._retired: ClientTransport | None = None  # polling, until its last GET ends
         self.handshake: Handshake | None = None
@@ -132,7 +102,6 @@ class EngineConnection:
         self._wakeup = gevent.event.Event()  # the writer has work, or should look again
         self._writer_idle = gevent.event.Event()
         self._greenlets: dict[str, gevent.Greenlet] = {}
-        self._ping_deadline = 0.0
         self._pausing = False  # the writer must park: an upgrade is switching transports
 
     # -- public ----------------------------------------------------------------------
@@ -145,7 +114,7 @@ class EngineConnection:
     @property
     def is_open(self) -> bool:
         """Whether packets sent now may still reach the server."""
-        return self._state is _State.OPEN
+        return self._session is not None and self._session.state is SessionState.OPEN
 
     def open(self) -> None:
         """Do the handshake and start the session's greenlets.
@@ -159,13 +128,12 @@ class EngineConnection:
             with gevent.Timeout(timeout, TimeoutError(f"no handshake within {timeout:g}s")):
                 transport, packets = self._handshake()
         except (TransportFailure, OSError, RemoteProtocolError) as exc:
-            self._state = _State.CLOSED
             # A TransportFailure wraps the real error (ConnectionRefusedError, SSLError...).
             cause = exc.__cause__ if isinstance(exc, TransportFailure) and exc.__cause__ else exc
             raise ConnectFailed(f"cannot connect to {address}: {exc}") from cause
         self._transport = transport
-        self._ping_deadline = time.monotonic() + self._heartbeat_period()
-        self._state = _State.OPEN
+        assert self.handshake is not None
+        self._session = ClientSession(self.handshake, time.monotonic())
         self._spawn("reader", self._read_loop, packets)
         self._spawn("writer", self._write_loop)
         self._spawn("watchdog", self._watch)
@@ -180,7 +148,7 @@ class EngineConnection:
 
     def send(self, data: str | bytes) -> None:
         """Queue a MESSAGE; dropped when the session is no longer open."""
-        if self._state is _State.OPEN:
+        if self.is_open:
             self._queue(Packet(PacketType.MESSAGE, data))
 
     def close(self) -> None:
@@ -188,11 +156,10 @@ class EngineConnection:
         server a moment to end its side, then close the transport. Silent: the listener
         is not told. Bounded by ``request_timeout`` plus one second.
         """
-        if self._state is not _State.OPEN:
+        if self._session is None or not self.is_open:
             self.abort()
             return
-        self._queue(CLOSE)
-        self._state = _State.CLOSING
+        self._queue_step(self._session.close())
         self._stop("watchdog", "probe")
         self._pausing = False
         self._wakeup.set()
@@ -206,7 +173,8 @@ class EngineConnection:
 
     def abort(self) -> None:
         """Close the session at once, silently (the listener is not told)."""
-        self._state = _State.CLOSED
+        if self._session is not None:
+            self._session.abort()
         self._shutdown()
 
     # -- opening ---------------------------------------------------------------------
@@ -225,19 +193,15 @@ class EngineConnection:
             raise
         if isinstance(transport, PollingTransport):
             transport.sid = self.handshake.sid
-            transport.poll_timeout = self._heartbeat_period() + self._options.request_timeout
+            transport.poll_timeout = self.handshake.heartbeat_period + self._options.request_timeout
         return transport, packets[1:]
 
-    def _heartbeat_period(self) -> float:
-        assert self.handshake is not None
-        return self.handshake.ping_interval + self.handshake.ping_timeout
-
     def _can_upgrade(self) -> bool:
-        assert self.handshake is not None and self._transport is not None
+        assert self._session is not None and self._transport is not None
         return (
             self._transport.name is Transport.POLLING
             and Transport.WEBSOCKET in self._transports
-            and "websocket" in self.handshake.upgrades
+            and self._session.can_upgrade(Transport.WEBSOCKET.value)
         )
 
     # -- greenlets -------------------------------------------------------------------
@@ -260,7 +224,7 @@ class EngineConnection:
 
     def _fail(self, reason: ClientDisconnectReason, description: str) -> None:
         """The session died on its own: close everything, tell the listener once."""
-        if self._state is not _State.OPEN:
+        if self._session is None or not self._session.fail():
             return
         logger.info("engine session %s closed: %s (%s)", self.sid, reason, description)
         self.abort()
@@ -271,7 +235,7 @@ class EngineConnection:
             while True:
                 for packet in packets:
                     self._on_packet(packet)
-                if self._state is not _State.OPEN:
+                if not self.is_open:
                     return
                 packets = self._receive()
         except TransportFailure as exc:
@@ -296,33 +260,18 @@ class EngineConnection:
         return packets
 
     def _on_packet(self, packet: Packet) -> None:
-        handler = self._PACKET_HANDLERS.get(packet.type)
-        if handler is None:
-            logger.debug("ignoring unexpected %s packet", packet.type.name)
-        else:
-            handler(self, packet)
+        assert self._session is not None
+        step = self._session.receive(packet, time.monotonic())
+        self._queue_step(step)
+        for event in step.events:
+            if type(event) is Message:
+                self._listener.on_engine_message(event.data)
+            elif isinstance(event, Closed):
+                raise TransportFailure(_R(event.reason.value), event.detail)
 
-    def _on_ping(self, packet: Packet) -> None:
-        if self._state is _State.OPEN:
-            self._ping_deadline = time.monotonic() + self._heartbeat_period()
-            self._queue(Packet(PacketType.PONG, packet.data))
-
-    def _on_message(self, packet: Packet) -> None:
-        if self._state is _State.OPEN:
-            self._listener.on_engine_message(packet.data)
-
-    def _on_close(self, packet: Packet) -> None:
-        raise TransportFailure(_R.TRANSPORT_CLOSE, "session closed by the server")
-
-    def _ignore(self, packet: Packet) -> None:
-        pass
-
-    _PACKET_HANDLERS: dict[PacketType, Callable[[EngineConnection, Packet], None]] = {
-        PacketType.PING: _on_ping,
-        PacketType.MESSAGE: _on_message,
-        PacketType.CLOSE: _on_close,
-        PacketType.NOOP: _ignore,
-    }
+    def _queue_step(self, step: Step) -> None:
+        for packet in step.send:
+            self._queue(packet)
 
     def _queue(self, packet: Packet) -> None:
         self._outbox.append(packet)
@@ -365,9 +314,15 @@ class EngineConnection:
         return batch
 
     def _watch(self) -> None:
-        while (remaining := self._ping_deadline - time.monotonic()) > 0:
-            gevent.sleep(remaining)
-        self._fail(_R.PING_TIMEOUT, f"no ping within {self._heartbeat_period():g}s")
+        session = self._session
+        assert session is not None
+        step = session.on_timer(time.monotonic())
+        while step.timer is not None:
+            gevent.sleep(step.timer)
+            step = session.on_timer(time.monotonic())
+        for event in step.events:
+            if isinstance(event, Closed):
+                self._fail(_R(event.reason.value), event.detail)
 
     # -- upgrade ---------------------------------------------------------------------
 
@@ -377,16 +332,16 @@ class EngineConnection:
         try:
             with gevent.Timeout(timeout, TimeoutError(f"upgrade took over {timeout:g}s")):
                 websocket = WebSocketTransport.connect(self._endpoint, self._options, self.sid)
-                websocket.send([Packet(PacketType.PING, _PROBE)])
-                answer = websocket.receive()
-                if answer[0] != Packet(PacketType.PONG, _PROBE):
-                    raise RemoteProtocolError(f"unexpected probe answer {answer[0]!r}")
+                websocket.send(list(ClientSession.probe().send))
+                ClientSession.probe_answered(websocket.receive()[0])
                 self._pausing = True
                 self._wakeup.set()
                 self._writer_idle.wait()  # the POST in flight, if any, is done
-                if self._state is not _State.OPEN:
+                assert self._session is not None
+                step = self._session.complete_upgrade()
+                if not any(isinstance(event, Upgraded) for event in step.events):
                     return
-                websocket.send([UPGRADE])
+                websocket.send(list(step.send))
             self._retired, self._transport, websocket = self._transport, websocket, None
             logger.debug("engine session %s upgraded to websocket", self.sid)
         except (TransportFailure, OSError, RemoteProtocolError) as exc:

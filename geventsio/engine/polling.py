@@ -123,7 +123,7 @@ def handle_get(session: EngineSocket, environ: Mapping[str, Any]) -> HttpRespons
         while not buffer.packets and buffer.final is None:
             if not _wait(buffer, client_socket(environ), deadline):
                 logger.info("session %s: client dropped its GET request", session.sid)
-                session.close(DisconnectReason.TRANSPORT_CLOSE, final=engineio.NOOP)
+                session.close(DisconnectReason.TRANSPORT_CLOSE, by_client=True, linger=False)
                 return None
             if not buffer.packets and buffer.final is None:
                 buffer.push((OutgoingPacket(engineio.NOOP),), None)

@@ -28,7 +28,7 @@ from geventsio.engine.http import (
     parse_query,
 )
 from geventsio.engine.observer import EngineError, EngineObserver, Observers, combine
-from geventsio.engine.socket import EngineHandler, EngineSocket, SessionState
+from geventsio.engine.socket import EngineHandler, EngineSocket
 from geventsio.engine.takeover import (
     Hosts,
     answered_by_server,
@@ -38,8 +38,9 @@ from geventsio.engine.takeover import (
 from geventsio.engine.websocket import WebSocketConnection
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, Transport
-from geventsio.protocol.engineio import Packet, PacketType
+from geventsio.protocol.engineio import Packet
 from geventsio.protocol.outgoing import OutgoingPacket
+from geventsio.protocol.session import Handshake, SessionState
 from geventsio.protocol.websocket_handshake import SUPPORTED_VERSION
 
 logger = logging.getLogger(__name__)
@@ -309,16 +310,14 @@ class EngineServer(EventEmitter):
         return session
 
     def _open_packet(self, session: EngineSocket, upgrades: list[str]) -> Packet:
-        body = orjson.dumps(
-            {
-                "sid": session.sid,
-                "upgrades": upgrades,
-                "pingInterval": round(self.options.ping_interval * 1000),
-                "pingTimeout": round(self.options.ping_timeout * 1000),
-                "maxPayload": self.options.max_payload,
-            }
-        ).decode()
-        return Packet(PacketType.OPEN, body)
+        options = self.options
+        return Handshake(
+            session.sid,
+            tuple(upgrades),
+            options.ping_interval,
+            options.ping_timeout,
+            options.max_payload,
+        ).to_packet()
 
     def _upgrades_for_polling(self) -> list[str]:
         if self.options.allow_upgrades and Transport.WEBSOCKET in self.options.transports:

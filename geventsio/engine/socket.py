@@ -1,7 +1,12 @@
-"""One Engine.IO session (an ``EngineSocket``), whatever its transport.
+"""One Engine.IO session (an ``EngineSocket``), whatever its transport: the I/O around
+:class:`~geventsio.protocol.session.ServerSession`.
 
-Theory of operation. A session starts on long-polling (a handshake GET) or directly on
-WebSocket. Its invariants:
+Theory of operation. The rules of the session (heartbeat decisions, which packet means
+what, the upgrade exchange, whether a close lingers) live in the sans-IO
+:class:`~geventsio.protocol.session.ServerSession`; this class feeds it packets and timer
+ticks and carries out its steps with gevent: a hub timer, the polling buffer, the
+WebSocket. A session starts on long-polling (a handshake GET) or directly on WebSocket.
+Its invariants:
 
 * Outgoing packets go to exactly one place: the polling buffer until the session has a
   WebSocket, the WebSocket after. An upgrade moves what the buffer still holds onto the
@@ -12,14 +17,10 @@ WebSocket. Its invariants:
   application handler never stops the heartbeat, and an acknowledgement that a blocked
   handler waits for can still be read. The one exception is back-pressure: when the
   layer above has too much queued, it holds the transport's greenlet until it has room,
-  so that the client is read no further, and sets ``reading_held`` meanwhile.
+  so that the client is read no further, and sets ``reading_held`` meanwhile (the
+  session then sends an unanswered ping again rather than closing: see its rules).
 * The heartbeat is a hub timer, not a greenlet; an idle session costs its socket, its
-  buffer and, on WebSocket, the reader greenlet. When reading was held at any moment
-  since the last heartbeat timer, an unanswered ping does not close the session: its
-  pong may be among the bytes not read yet. The ping is sent again instead, and judged
-  ``ping_timeout`` later (so the client, which expects a ping every ``ping_interval +
-  ping_timeout``, keeps getting them too); the first pong read answers it. A session
-  read freely for a whole ``ping_timeout`` without a pong is closed, as ever.
+  buffer and, on WebSocket, the reader greenlet.
 * ``close()`` runs once, and tells the handler once, after every message delivered
   before it.
 """
@@ -28,8 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from enum import Enum
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
@@ -43,8 +43,14 @@ from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, SlowConsumerPolicy, Transport
 from geventsio.protocol import engineio
 from geventsio.protocol.engineio import Packet, PacketType
-from geventsio.protocol.heartbeat import Heartbeat, HeartbeatAction
 from geventsio.protocol.outgoing import OutgoingPacket
+from geventsio.protocol.session import (
+    Closed,
+    Message,
+    ServerSession,
+    SessionState,
+    UpgradeFailed,
+)
 
 if TYPE_CHECKING:
     from geventsio.engine.observer import EngineObserver
@@ -52,27 +58,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a session closed by the client's CLOSE packet waits for a GET to end with NOOP.
-CLIENT_CLOSE_GRACE = 0.5
-
-_SERVER_DECIDED = frozenset(
-    {
-        DisconnectReason.FORCED_CLOSE,
-        DisconnectReason.FORCED_SERVER_CLOSE,
-        DisconnectReason.SERVER_SHUTTING_DOWN,
-    }
-)
-_PROBE = "2probe"
-_UPGRADE = "5"
-
-
-class SessionState(Enum):
-    """The life of a session."""
-
-    OPEN = "open"
-    #: Closed by the server on long-polling; the final packets wait for the next GET.
-    CLOSING = "closing"
-    CLOSED = "closed"
+__all__ = ["EngineHandler", "EngineSocket", "SessionRegistry", "SessionState"]
 
 
 class EngineHandler(Protocol):
@@ -130,26 +116,40 @@ class EngineSocket(EventEmitter):
         self.options = options
         self.environ = environ
         self.handler = handler
-        self.state = SessionState.OPEN
-        self.close_reason: DisconnectReason | None = None
+        #: The rules of the session (state, heartbeat, upgrade exchange), without I/O.
+        self.session = ServerSession(options.ping_interval, options.ping_timeout)
         self.polling = PollingBuffer() if transport is Transport.POLLING else None
         self.websocket: WebSocketConnection | None = None
-        self.upgrading = False
-        #: The probe was answered: the upgrade waits for the client's "5".
-        self.probed = False
         self._registry = registry
-        self._heartbeat = Heartbeat(options.ping_interval, options.ping_timeout)
         self._timer: Any = None
         self._close_grace: Any = None
         self._overflowed = False
         self._dropping = False  # slow_consumer_policy="drop" has dropped (and said so)
-        self._reading_held = False
-        self._held_since_timer = False
         self._ping_sent = 0.0
 
     EVENTS = frozenset({"packet", "packet_create", "upgrade", "drain", "heartbeat", "close"})
 
     # -- properties ------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """Where the session stands: open, closing (long-polling), closed."""
+        return self.session.state
+
+    @property
+    def close_reason(self) -> DisconnectReason | None:
+        """Why the session closed (None while it is open)."""
+        return self.session.close_reason
+
+    @property
+    def upgrading(self) -> bool:
+        """Whether an upgrade exchange is running on a new WebSocket."""
+        return self.session.upgrading
+
+    @property
+    def probed(self) -> bool:
+        """The probe was answered: the upgrade waits for the client's "5"."""
+        return self.session.probed
 
     @property
     def transport(self) -> Transport:
@@ -159,7 +159,7 @@ class EngineSocket(EventEmitter):
     @property
     def writable(self) -> bool:
         """Whether a packet sent now would leave at once (volatile packets need this)."""
-        if self.state is not SessionState.OPEN:
+        if self.session.state is not SessionState.OPEN:
             return False
         if self.websocket is not None:
             return self.websocket.writable
@@ -168,19 +168,17 @@ class EngineSocket(EventEmitter):
     @property
     def connected(self) -> bool:
         """Whether packets sent now can still reach the client."""
-        return self.state is SessionState.OPEN
+        return self.session.state is SessionState.OPEN
 
     @property
     def reading_held(self) -> bool:
         """Whether the handler holds the transport's greenlet to push back on the client
         (set by the handler; no pong can be read meanwhile)."""
-        return self._reading_held
+        return self.session.reading_held
 
     @reading_held.setter
     def reading_held(self, held: bool) -> None:
-        self._reading_held = held
-        if held:
-            self._held_since_timer = True
+        self.session.reading_held = held
 
     # -- sending ---------------------------------------------------------------------
 
@@ -195,7 +193,7 @@ class EngineSocket(EventEmitter):
             wait (see :mod:`~geventsio.engine.dropping`): acks, control packets and the
             engine's own are :attr:`Tier.KEEP`.
         """
-        if self.state is not SessionState.OPEN or self._overflowed:
+        if self.session.state is not SessionState.OPEN or self._overflowed:
             return
         if not self._push(packets, tier) and not self._on_buffer_full(packets, tier):
             return
@@ -257,7 +255,9 @@ class EngineSocket(EventEmitter):
 
     def start(self) -> None:
         """Start the heartbeat; called once the handshake answer is on its way."""
-        self._schedule(self._heartbeat.first_delay())
+        delay = self.session.start().timer
+        assert delay is not None
+        self._schedule(delay)
 
     def _schedule(self, delay: float) -> None:
         if self._timer is not None:
@@ -266,30 +266,22 @@ class EngineSocket(EventEmitter):
         self._timer.start(self._on_timer)
 
     def _on_timer(self) -> None:  # runs in the hub: must not block
-        if self.state is not SessionState.OPEN:
-            return
-        decision = self._heartbeat.on_timer()
-        held, self._held_since_timer = self._held_since_timer, self._reading_held
-        if decision.action is HeartbeatAction.TIMED_OUT:
-            if held:  # reading was held since the last timer: the pong may be unread
-                self._schedule(self.options.ping_timeout)
-                self._send_ping()
-                return
-            logger.info("session %s: no pong within %.3g s", self.sid, self.options.ping_timeout)
-            gevent.spawn(self.close, DisconnectReason.PING_TIMEOUT)
-            return
-        assert decision.next_delay is not None
-        self._schedule(decision.next_delay)
-        self._send_ping()
+        step = self.session.on_timer()
+        if step.timer is not None:
+            self._schedule(step.timer)
+        if step.send:
+            self._send_pings(step.send)
+        for event in step.events:
+            if isinstance(event, Closed):
+                logger.info("session %s: %s", self.sid, event.detail)
+                gevent.spawn(self.close, event.reason)
 
-    def _send_ping(self) -> None:
+    def _send_pings(self, packets: tuple[Packet, ...]) -> None:
+        """Send the heartbeat's packets (pings), timing the round trip to the pong."""
         self._ping_sent = time.monotonic()
-        self.send_packets((OutgoingPacket(engineio.PING),))
+        self.send_packets(_outgoing(packets))
 
     def _on_pong(self) -> None:
-        delay = self._heartbeat.on_pong()
-        if delay is not None and self.state is SessionState.OPEN:
-            self._schedule(delay)
         if self._ping_sent:
             round_trip, self._ping_sent = time.monotonic() - self._ping_sent, 0.0
             if self._registry.observer is not None:
@@ -306,23 +298,24 @@ class EngineSocket(EventEmitter):
         if self._listeners:
             self.emit_event("packet", packet)
         kind = packet.type
-        if kind is PacketType.MESSAGE:
-            if self.state is SessionState.OPEN:
+        if kind is PacketType.MESSAGE:  # the common case: the session's MESSAGE rule,
+            if self.session.state is SessionState.OPEN:  # inlined as run_websocket does
                 self._receive_message(packet.data)
             return
         if self._registry.observer is not None:
             self._registry.observer.packet_received(self, packet)
+        step = self.session.receive(packet)
+        if step.timer is not None:
+            self._schedule(step.timer)
         if kind is PacketType.PONG:
             self._on_pong()
-        elif kind is PacketType.CLOSE:
-            self.close(DisconnectReason.TRANSPORT_CLOSE, final=engineio.NOOP, linger=True)
-        elif kind is PacketType.PING:
-            # In v4 only the server pings; the Node reference closes such a session.
-            logger.info("session %s: invalid heartbeat direction (a client ping)", self.sid)
-            self.close(DisconnectReason.TRANSPORT_ERROR)
-        elif kind in (PacketType.OPEN, PacketType.UPGRADE):
-            raise RemoteProtocolError(f"unexpected {kind.name} packet from the client")
-        # A NOOP from a client needs no answer.
+        for event in step.events:
+            if type(event) is Message:
+                self._receive_message(event.data)
+            elif isinstance(event, Closed):
+                if not event.by_peer:
+                    logger.info("session %s: %s", self.sid, event.detail)
+                self.close(event.reason, by_client=event.by_peer)
 
     def _receive_message(self, data: str | bytes) -> None:
         observer = self._registry.observer
@@ -340,7 +333,8 @@ class EngineSocket(EventEmitter):
         """Read the WebSocket until it ends (runs in the WebSocket request's greenlet)."""
         websocket = self.websocket
         assert websocket is not None
-        while self.state is SessionState.OPEN:
+        session = self.session
+        while session.state is SessionState.OPEN:
             try:
                 message = websocket.receive()
             except RemoteProtocolError as exc:
@@ -373,38 +367,41 @@ class EngineSocket(EventEmitter):
 
         On any failure the WebSocket is closed and the session goes on polling.
         """
-        self.upgrading = True
+        self.session.begin_upgrade()
         try:
-            if not self._expect(websocket, _PROBE):
+            answer = self._upgrade_step(websocket)
+            if answer is None:
                 return False
-            websocket.send_packets((OutgoingPacket(Packet(PacketType.PONG, "probe")),))
+            websocket.send_packets(_outgoing(answer))
             assert self.polling is not None
             # Until "5" arrives, every GET is answered at once (a NOOP when nothing else
             # is waiting): a client may start one more GET after the first NOOP, and it
             # must not hang there while the client waits for it before sending "5".
-            self.probed = True
             self.polling.push((OutgoingPacket(engineio.NOOP),), None)
-            if not self._expect(websocket, _UPGRADE):
+            if self._upgrade_step(websocket) is None:
                 return False
             self._switch_to(websocket)
             return True
         finally:
-            self.upgrading = False
-            self.probed = False
+            self.session.end_upgrade()
 
-    def _expect(self, websocket: WebSocketConnection, expected: str) -> bool:
+    def _upgrade_step(self, websocket: WebSocketConnection) -> tuple[Packet, ...] | None:
+        """Feed the next message of the new WebSocket to the upgrade exchange; the packets
+        to answer with, or None when the upgrade is abandoned (the WebSocket closed)."""
         try:
             with Timeout(self.options.upgrade_timeout):
                 message = websocket.receive()
         except (Timeout, RemoteProtocolError) as exc:
             logger.info("session %s: upgrade abandoned: %s", self.sid, exc or "timed out")
             websocket.close_and_wait()
-            return False
-        if message != expected or self.state is not SessionState.OPEN:
-            logger.info("session %s: upgrade abandoned: got %r", self.sid, message)
-            websocket.close_and_wait()
-            return False
-        return True
+            return None
+        step = self.session.upgrade_message(message)
+        for event in step.events:
+            if isinstance(event, UpgradeFailed):
+                logger.info("session %s: upgrade abandoned: %s", self.sid, event.detail)
+                websocket.close_and_wait()
+                return None
+        return step.send
 
     def _switch_to(self, websocket: WebSocketConnection) -> None:
         assert self.polling is not None
@@ -423,35 +420,28 @@ class EngineSocket(EventEmitter):
         self,
         reason: DisconnectReason = DisconnectReason.FORCED_CLOSE,
         *,
-        final: Packet = engineio.CLOSE,
+        by_client: bool = False,
         linger: bool | None = None,
     ) -> None:
-        """End the session.
+        """End the session (see :meth:`ServerSession.close` for when it lingers).
 
         :param reason: why, as the layer above will be told.
-        :param final: on long-polling, the packet that ends the last GET (CLOSE tells the
-            client the server closed; NOOP just ends the request after a client's close).
-        :param linger: on long-polling with no GET waiting, keep the session until the
-            next GET has collected what is buffered and ``final``: at most ping_timeout
-            after a close the server decided on, :data:`CLIENT_CLOSE_GRACE` after the
-            client's own CLOSE (its last GET may be on its way). Defaults to True for
-            closes the server decides on, False for failures.
+        :param by_client: the client ended it (its CLOSE, or a GET it dropped): the last
+            GET ends with NOOP instead of CLOSE.
+        :param linger: on long-polling, keep the session until the next GET has collected
+            what is buffered (default: for closes the server decides on and the
+            client's CLOSE).
         """
-        if self.state is not SessionState.OPEN:
+        on_polling = self.websocket is None and self.polling is not None
+        step = self.session.close(reason, by_client=by_client, on_polling=on_polling, linger=linger)
+        if step is None:
             return
-        self.close_reason = reason
         if self._timer is not None:
             self._timer.close()
             self._timer = None
-        if linger is None:
-            linger = reason in _SERVER_DECIDED
-        if self.websocket is None and self.polling is not None and linger:
-            grace = (
-                CLIENT_CLOSE_GRACE
-                if reason is DisconnectReason.TRANSPORT_CLOSE
-                else self.options.ping_timeout
-            )
-            self._close_after_last_poll(final, grace)
+        final = step.send[0]
+        if step.timer is not None:
+            self._close_after_last_poll(final, step.timer)
         else:
             self._finish(final)
         try:
@@ -464,7 +454,6 @@ class EngineSocket(EventEmitter):
 
     def _close_after_last_poll(self, final: Packet, grace: float) -> None:
         assert self.polling is not None
-        self.state = SessionState.CLOSING
         self.polling.release(OutgoingPacket(final))
         if not self.polling.get_active:
             self._close_grace = gevent.get_hub().loop.timer(grace)
@@ -476,9 +465,8 @@ class EngineSocket(EventEmitter):
 
     def _finish(self, final: Packet = engineio.CLOSE) -> None:
         """The session is gone: forget it and release whatever still waits on it."""
-        if self.state is SessionState.CLOSED:
+        if not self.session.finish():
             return
-        self.state = SessionState.CLOSED
         if self._close_grace is not None:
             self._close_grace.close()
             self._close_grace = None
@@ -499,3 +487,7 @@ class EngineSocket(EventEmitter):
         """Give queued outgoing data up to ``timeout`` seconds to leave (shutdown)."""
         if self.websocket is not None:
             self.websocket.drain(timeout)
+
+
+def _outgoing(packets: Iterable[Packet]) -> tuple[OutgoingPacket, ...]:
+    return tuple(OutgoingPacket(packet) for packet in packets)
