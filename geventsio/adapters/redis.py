@@ -148,9 +148,6 @@ class RedisAdapter(InMemoryAdapter):
         count = self.link.numsub(self.channels.request)
         return count - 1 if self._subscribed.is_set() else count
 
-    def _next_ack_id(self) -> int:
-        return self.namespace.next_ack_id()
-
     # -- broadcasting ----------------------------------------------------------------------
 
     def broadcast(self, packet: Packet, options: BroadcastOptions) -> None:
@@ -517,7 +514,9 @@ class RedisAdapter(InMemoryAdapter):
         packet = wire.packet_from_wire(request.body.get("packet"))
         if packet.namespace != self.namespace.name:
             return
-        packet = Packet(PacketType.EVENT, packet.namespace, packet.data, self._next_ack_id())
+        packet = Packet(
+            PacketType.EVENT, packet.namespace, packet.data, self.namespace.next_ack_id()
+        )
 
         def count(clients: int) -> None:
             self._answer(request, RequestType.BROADCAST_CLIENT_COUNT, clientCount=clients)

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gevent
 from gevent.event import AsyncResult
 
 from geventsio._types import Room, SocketId
 from geventsio.adapters import redis_wire as wire
-from geventsio.adapters.base import BroadcastFlags, BroadcastOptions
+from geventsio.adapters.base import Adapter, BroadcastFlags, BroadcastOptions
 from geventsio.adapters.redis_wire import MalformedMessage
 from geventsio.exceptions import AckTimeout, LocalProtocolError
 from geventsio.protocol.socketio import Packet, PacketType
 
-if TYPE_CHECKING:
-    from geventsio.adapters.redis import RedisAdapter
-
 
 class RemoteSocket:
-    """A socket of another server, as :meth:`RedisAdapter.fetch_sockets` reports it.
+    """A socket of another server, as a cluster adapter's ``fetch_sockets`` reports it.
 
-    Its attributes are a snapshot; its methods act through Redis on the real socket.
+    Its attributes are a snapshot; its methods act through the adapter (and so through
+    Redis) on the real socket.
 
     :ivar id: the socket id.
     :ivar handshake: the handshake details (a dict: ``headers``, ``query``, ``auth``,
@@ -33,7 +31,7 @@ class RemoteSocket:
 
     __slots__ = ("_adapter", "data", "handshake", "id", "rooms")
 
-    def __init__(self, adapter: RedisAdapter, details: Any) -> None:
+    def __init__(self, adapter: Adapter, details: Any) -> None:
         if not isinstance(details, dict) or not isinstance(details.get("id"), str):
             raise MalformedMessage("remote socket without an id")
         handshake = details.get("handshake")
@@ -65,7 +63,10 @@ class RemoteSocket:
         """
         adapter = self._adapter
         packet = Packet(
-            PacketType.EVENT, adapter.namespace.name, [event, *args], adapter._next_ack_id()
+            PacketType.EVENT,
+            adapter.namespace.name,
+            [event, *args],
+            adapter.namespace.next_ack_id(),
         )
         result: AsyncResult[Any] = AsyncResult()
         adapter.broadcast_with_ack(

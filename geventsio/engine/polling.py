@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket as stdlib_socket
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import gevent
 from gevent.event import Event
@@ -21,11 +21,9 @@ from geventsio.engine.gevent_private import peer_hung_up
 from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response, read_body
 from geventsio.engine.takeover import client_socket
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
+from geventsio.options import EngineOptions
 from geventsio.protocol import engineio
 from geventsio.protocol.outgoing import OutgoingPacket
-
-if TYPE_CHECKING:
-    from geventsio.engine.socket import EngineSocket
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +88,37 @@ class PollingBuffer:
         self.waiter.set()
 
 
+class PollingSession(Protocol):
+    """What the transport needs of a session
+    (:class:`~geventsio.engine.socket.EngineSocket`)."""
+
+    options: EngineOptions
+    polling: PollingBuffer | None
+
+    @property
+    def sid(self) -> str:
+        """The session id."""
+
+    @property
+    def websocket(self) -> object | None:
+        """The session's WebSocket, once it has one (polling is then over)."""
+
+    @property
+    def probed(self) -> bool:
+        """An upgrade probe was answered: every GET is answered at once."""
+
+    def receive_packet(self, packet: engineio.Packet) -> None:
+        """Act on one packet from the client."""
+
+    def poll_answered(self) -> None:
+        """A GET was answered."""
+
+    def close(
+        self, reason: DisconnectReason, *, by_client: bool = False, linger: bool | None = None
+    ) -> None:
+        """End the session."""
+
+
 def _wait(buffer: PollingBuffer, sock: stdlib_socket.socket | None, timeout: float) -> bool:
     """Wait for packets; False when the client hung up first."""
     if sock is None:
@@ -106,7 +135,7 @@ def _wait(buffer: PollingBuffer, sock: stdlib_socket.socket | None, timeout: flo
     return not peer_hung_up(sock)
 
 
-def handle_get(session: EngineSocket, environ: Mapping[str, Any]) -> HttpResponse | None:
+def handle_get(session: PollingSession, environ: Mapping[str, Any]) -> HttpResponse | None:
     """Answer a polling GET; None when the client hung up and there is no one to answer."""
     buffer = session.polling
     if buffer is None or session.websocket is not None:
@@ -135,7 +164,7 @@ def handle_get(session: EngineSocket, environ: Mapping[str, Any]) -> HttpRespons
     return HttpResponse(200, body.encode("utf-8"))
 
 
-def handle_post(session: EngineSocket, environ: Mapping[str, Any]) -> HttpResponse:
+def handle_post(session: PollingSession, environ: Mapping[str, Any]) -> HttpResponse:
     """Take the packets of a polling POST."""
     buffer = session.polling
     if buffer is None or session.websocket is not None:

@@ -8,27 +8,45 @@ is encoded once per namespace by the adapter, however many sockets receive it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import gevent
 from gevent.event import AsyncResult
 
-from geventsio.adapters.base import BroadcastFlags, BroadcastOptions, RoomsArgument, room_set
+from geventsio.adapters.base import (
+    Adapter,
+    BroadcastFlags,
+    BroadcastOptions,
+    RoomsArgument,
+    room_set,
+)
 from geventsio.exceptions import AckTimeout, LocalProtocolError
 from geventsio.protocol.socketio import Packet, PacketType
 
-if TYPE_CHECKING:
-    from geventsio.server.namespace import Namespace
-
 logger = logging.getLogger(__name__)
+
+
+class BroadcastNamespace(Protocol):
+    """What a broadcast needs of a namespace (:class:`~geventsio.server.namespace.Namespace`)."""
+
+    @property
+    def name(self) -> str:
+        """The namespace's name."""
+
+    @property
+    def adapter(self) -> Adapter:
+        """Its rooms and broadcasting."""
+
+    def next_ack_id(self) -> int:
+        """A fresh ack id, unique in this namespace."""
 
 
 class BroadcastTarget(Protocol):
     """A namespace, or a parent namespace standing for all its children."""
 
-    def broadcast_namespaces(self) -> list[Namespace]:
+    def broadcast_namespaces(self) -> Sequence[BroadcastNamespace]:
         """The namespaces a broadcast reaches."""
 
 

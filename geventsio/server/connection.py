@@ -35,7 +35,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import gevent
 from gevent.event import Event
@@ -46,16 +46,55 @@ from geventsio.engine.interface import EngineSession
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.protocol import socketio
 from geventsio.protocol.outgoing import OutgoingPacket, encode_for_engine
-from geventsio.protocol.socketio import Packet, PacketType
-
-if TYPE_CHECKING:
-    from geventsio.server.server import Server
-    from geventsio.server.socket import Socket
+from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
+from geventsio.server.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 
 #: Seconds after which a paused reader re-checks its wait, even if nothing woke it.
 RECHECK_INTERVAL = 1.0
+
+
+class ConnectionHost(Protocol):
+    """What a connection needs of its server (:class:`~geventsio.server.server.Server`)."""
+
+    decoder_limits: DecoderLimits
+    max_queued_events: int
+    max_concurrent_handlers: int
+    connect_timeout: float
+    workers: WorkerPool
+
+    def connect_namespace(self, connection: Connection, name: str, auth: Any) -> None:
+        """Handle a CONNECT packet (in the connection's worker)."""
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class NamespaceSocket(Protocol):
+    """What a connection needs of the sockets multiplexed on it
+    (:class:`~geventsio.server.socket.Socket`)."""
+
+    @property
+    def namespace(self) -> _Named:
+        """The socket's namespace."""
+
+    def receive_event(self, packet: Packet) -> None:
+        """An EVENT or BINARY_EVENT for this socket (transport greenlet)."""
+
+    def receive_ack(self, packet: Packet) -> None:
+        """An ACK or BINARY_ACK for this socket (transport greenlet)."""
+
+    def fail_pending_acks(self, reason: DisconnectReason) -> None:
+        """The connection is gone: fail every call() waiting on this client."""
+
+    def on_close(self, reason: DisconnectReason) -> None:
+        """The socket disconnected (connection's worker)."""
+
+    def disconnect(self, close: bool = False) -> None:
+        """Disconnect the socket, telling its client."""
 
 
 class Connection:
@@ -65,11 +104,11 @@ class Connection:
     :param engine: the Engine.IO session.
     """
 
-    def __init__(self, server: Server, engine: EngineSession) -> None:
+    def __init__(self, server: ConnectionHost, engine: EngineSession) -> None:
         self.server = server
         self.engine = engine
         #: Connected sockets by namespace name.
-        self.sockets: dict[str, Socket] = {}
+        self.sockets: dict[str, NamespaceSocket] = {}
         self._decoder = socketio.Decoder(server.decoder_limits)
         # A deque only while there is work (an empty deque costs ~600 bytes).
         self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
@@ -281,12 +320,12 @@ class Connection:
 
     # -- namespaces ------------------------------------------------------------------
 
-    def namespace_connected(self, socket: Socket) -> None:
+    def namespace_connected(self, socket: NamespaceSocket) -> None:
         """A socket's CONNECT was acknowledged."""
         self.sockets[socket.namespace.name] = socket
         self._connect_timer.close()
 
-    def namespace_disconnected(self, socket: Socket) -> None:
+    def namespace_disconnected(self, socket: NamespaceSocket) -> None:
         """A socket left; its namespace slot is free again."""
         if self.sockets.get(socket.namespace.name) is socket:
             del self.sockets[socket.namespace.name]
