@@ -342,7 +342,9 @@ class EngineServer(EventEmitter):
 
     def _connect(self, session: EngineSocket) -> None:
         session.start()
-        self.handler.on_engine_connect(session)
+        handler = self.handler.on_engine_connect(session)
+        if handler is not None:
+            session.handler = handler
         logger.debug("session %s opened on %s", session.sid, session.transport.value)
         if self.observer is not None:
             self.observer.session_opened(session)

@@ -58,14 +58,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EngineHandler", "EngineSocket", "SessionRegistry", "SessionState"]
+__all__ = ["EngineHandler", "EngineSocket", "SessionHandler", "SessionRegistry", "SessionState"]
 
 
-class EngineHandler(Protocol):
-    """What the layer above the engine (Socket.IO, or a plain echo) implements."""
-
-    def on_engine_connect(self, socket: EngineSocket) -> None:
-        """A session opened (called in the handshake request's greenlet)."""
+class SessionHandler(Protocol):
+    """What hears one session's messages and its end."""
 
     def on_engine_message(self, socket: EngineSocket, data: str | bytes) -> None:
         """A MESSAGE arrived (called in the transport's greenlet, in order; must not block,
@@ -73,6 +70,16 @@ class EngineHandler(Protocol):
 
     def on_engine_close(self, socket: EngineSocket, reason: DisconnectReason) -> None:
         """The session ended (called once, last; must not block)."""
+
+
+class EngineHandler(SessionHandler, Protocol):
+    """What the layer above the engine (Socket.IO, or a plain echo) implements."""
+
+    def on_engine_connect(self, socket: EngineSocket) -> SessionHandler | None:
+        """A session opened (called in the handshake request's greenlet, before any of its
+        messages). Returns the handler of this session's messages and close (an object
+        per session, such as the Socket.IO server's Connection, reaches its state without
+        a lookup per message), or None to receive them here."""
 
 
 class SessionRegistry(Protocol):
@@ -98,7 +105,8 @@ class EngineSocket(EventEmitter):
     :param sid: the session id.
     :param options: the engine options.
     :param environ: the handshake request's WSGI environ (a copy of its plain values).
-    :param handler: receives messages and the close.
+    :param handler: receives messages and the close (until ``on_engine_connect`` names
+        a handler of the session's own).
     :param registry: told when the session is gone.
     :param transport: the transport of the handshake.
     """
@@ -108,14 +116,14 @@ class EngineSocket(EventEmitter):
         sid: EngineSid,
         options: EngineOptions,
         environ: Mapping[str, Any],
-        handler: EngineHandler,
+        handler: SessionHandler,
         registry: SessionRegistry,
         transport: Transport,
     ) -> None:
         self.sid = sid
         self.options = options
         self.environ = environ
-        self.handler = handler
+        self.handler: SessionHandler = handler
         #: The rules of the session (state, heartbeat, upgrade exchange), without I/O.
         self.session = ServerSession(options.ping_interval, options.ping_timeout)
         self.polling = PollingBuffer() if transport is Transport.POLLING else None

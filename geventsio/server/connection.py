@@ -1,22 +1,25 @@
 """One Engine.IO session and the namespace sockets multiplexed on it (Node's ``Client``).
 
-Theory of operation. The engine hands every message to :meth:`Connection.receive` in the
-transport's greenlet: it decodes, settles acknowledgements at once (so a handler blocked
-in ``call()`` still gets its answer), and queues everything else — namespace connects,
-events, disconnects — for the connection's worker greenlet, which runs them in arrival
-order. The worker exists only while there is work; an idle connection has none.
+Theory of operation. The engine hands every message straight to
+:meth:`Connection.on_engine_message` (the Connection is its session's handler: no lookup
+by sid) in the transport's greenlet: it decodes, settles acknowledgements at once (so a
+handler blocked in ``call()`` still gets its answer), and queues everything else —
+namespace connects, events, disconnects — for the connection's worker greenlet, which
+runs them in arrival order. The worker exists only while there is work; an idle
+connection has none.
 
-Back-pressure. ``receive`` never blocks, except when the queue has reached the server's
-``max_queued_events`` (the high-water mark): then it holds the transport's greenlet
-until the worker has brought the queue down to half of that (the low-water mark), so
-the client is read no further — TCP flow control stops a WebSocket client, and a
-polling POST is answered only once its packets are queued. Nothing is dropped and order
-is kept. Invariants:
+Back-pressure. ``on_engine_message`` never blocks, except when the queue has reached the
+server's ``max_queued_events`` (the high-water mark): then it holds the transport's
+greenlet until the worker has brought the queue down to half of that (the low-water
+mark), so the client is read no further — TCP flow control stops a WebSocket client, and
+a polling POST is answered only once its packets are queued. Nothing is dropped and
+order is kept. Invariants:
 
-* Only ``receive`` waits, and only for room; the worker and the hub never wait for it.
-  Every change that can make room (the worker taking work, the connection closing, a
-  greenlet starting to wait for an acknowledgement) wakes the waiting greenlet, and the
-  wait is re-checked every :data:`RECHECK_INTERVAL` seconds as a safety net.
+* Only ``on_engine_message`` waits, and only for room; the worker and the hub never wait
+  for it. Every change that can make room (the worker taking work, the connection
+  closing, a greenlet starting to wait for an acknowledgement) wakes the waiting
+  greenlet, and the wait is re-checked every :data:`RECHECK_INTERVAL` seconds as a
+  safety net.
 * While a greenlet waits in ``call()`` for this client's acknowledgement (see
   :meth:`Connection.awaiting_ack`), both marks are raised by ``max_queued_events``: the
   acknowledgement is behind what the client sent before it, and a paused reader would
@@ -66,6 +69,9 @@ class ConnectionHost(Protocol):
 
     def connect_namespace(self, connection: Connection, name: str, auth: Any) -> None:
         """Handle a CONNECT packet (in the connection's worker)."""
+
+    def connection_closed(self, connection: Connection) -> None:
+        """Forget a connection whose Engine.IO session ended."""
 
 
 class _Named(Protocol):
@@ -186,9 +192,12 @@ class Connection:
 
     # -- from the engine -------------------------------------------------------------
 
-    def receive(self, data: str | bytes) -> None:
-        """One Engine.IO message arrived (transport greenlet). Returns at once, unless the
-        queue is full: then it returns once the worker has made room (back-pressure)."""
+    def on_engine_message(self, engine: EngineSession, data: str | bytes) -> None:
+        """One Engine.IO message arrived (transport greenlet; the engine calls this
+        directly). Returns at once, unless the queue is full: then it returns once the
+        worker has made room (back-pressure). Ignored once the session has ended."""
+        if self.closed:
+            return
         try:
             packet = self._decoder.feed(data)
         except RemoteProtocolError as exc:
@@ -302,8 +311,9 @@ class Connection:
         )
         self.engine.close(DisconnectReason.PARSE_ERROR)
 
-    def on_engine_close(self, reason: DisconnectReason) -> None:
+    def on_engine_close(self, engine: EngineSession, reason: DisconnectReason) -> None:
         """The Engine.IO session ended: every socket disconnects, after queued work."""
+        self.server.connection_closed(self)
         self.closed = True
         self._connect_timer.close()
         # Now, not in the queue: a handler blocked in call() (perhaps without a timeout)

@@ -352,21 +352,29 @@ class Server:
 
     # -- the engine's events -------------------------------------------------------------
 
-    def on_engine_connect(self, socket: EngineSession) -> None:
-        """A new Engine.IO session: wait for its namespace CONNECTs."""
-        self.connections[socket.sid] = Connection(self, socket)
+    def on_engine_connect(self, socket: EngineSession) -> Connection:
+        """A new Engine.IO session: wait for its namespace CONNECTs. Its messages and its
+        close go straight to the returned :class:`Connection`."""
+        connection = self.connections[socket.sid] = Connection(self, socket)
+        return connection
 
     def on_engine_message(self, socket: EngineSession, data: str | bytes) -> None:
-        """An Engine.IO message: a Socket.IO packet or attachment."""
+        """An Engine.IO message of a session that is not handed its Connection (an
+        in-memory session of :mod:`geventsio.testing`): a Socket.IO packet or attachment."""
         connection = self.connections.get(socket.sid)
         if connection is not None:
-            connection.receive(data)
+            connection.on_engine_message(socket, data)
 
     def on_engine_close(self, socket: EngineSession, reason: DisconnectReason) -> None:
-        """An Engine.IO session ended."""
-        connection = self.connections.pop(socket.sid, None)
+        """An Engine.IO session ended (as :meth:`on_engine_message`)."""
+        connection = self.connections.get(socket.sid)
         if connection is not None:
-            connection.on_engine_close(reason)
+            connection.on_engine_close(socket, reason)
+
+    def connection_closed(self, connection: Connection) -> None:
+        """Forget a connection whose Engine.IO session ended."""
+        if self.connections.get(connection.engine.sid) is connection:
+            del self.connections[connection.engine.sid]
 
     def connect_namespace(self, connection: Connection, name: str, auth: Any) -> None:
         """Handle a CONNECT packet (in the connection's worker)."""
