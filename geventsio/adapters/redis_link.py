@@ -48,6 +48,7 @@ from redis.backoff import NoBackoff
 from redis.connection import Connection, UnixDomainSocketConnection
 from redis.retry import Retry
 
+from geventsio.backoff import Backoff
 from geventsio.exceptions import GeventsioError
 
 logger = logging.getLogger("geventsio.adapters.redis")
@@ -169,24 +170,11 @@ class DropLog:
         )
 
 
-class Backoff:
-    """Reconnection delays: doubling from ``initial`` up to ``maximum``, with jitter."""
-
-    def __init__(self, initial: float, maximum: float, rng: random.Random) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._rng = rng
-        self._attempt = 0
-
-    def reset(self) -> None:
-        """The link works again: start over from ``initial``."""
-        self._attempt = 0
-
-    def next_delay(self) -> float:
-        """The next delay, in seconds (between half and all of the nominal one)."""
-        nominal = min(self.maximum, self.initial * float(2 ** min(self._attempt, 30)))
-        self._attempt += 1
-        return nominal * self._rng.uniform(0.5, 1.0)
+def reconnect_delay(backoff: Backoff, rng: random.Random) -> float:
+    """The next delay before reconnecting, in seconds: the backoff's (doubling up to its
+    maximum, without jitter of its own), cut by up to half at random so that the servers
+    of a cluster do not all reconnect at once."""
+    return backoff.duration() * rng.uniform(0.5, 1.0)
 
 
 class RedisLink:
@@ -222,7 +210,8 @@ class RedisLink:
         self.drops = DropLog()
         self._heartbeat = heartbeat
         self._max_queue = max_queue
-        self._backoff = Backoff(reconnect_delay, max_reconnect_delay, rng or random.Random())
+        self._backoff = Backoff(reconnect_delay, max_reconnect_delay, jitter=0)
+        self._rng = rng or random.Random()
         self._patterns: dict[bytes, LinkListener] = {}
         self._channels: dict[bytes, LinkListener] = {}
         self._queue: deque[tuple[bytes, bytes]] = deque()
@@ -425,7 +414,7 @@ class RedisLink:
                 self._sub_conn = None
                 conn.disconnect()
             if not self._closed:
-                gevent.sleep(self._backoff.next_delay())
+                gevent.sleep(reconnect_delay(self._backoff, self._rng))
 
     def _subscribe_and_read(self, conn: Any) -> None:
         conn.connect()

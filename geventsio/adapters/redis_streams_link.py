@@ -16,9 +16,10 @@ from gevent.event import Event
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from geventsio.adapters.redis_link import Backoff, RedisLink, connection_pool
+from geventsio.adapters.redis_link import RedisLink, connection_pool, reconnect_delay
 from geventsio.adapters.redis_streams_wire import decode_entry, entry_key
 from geventsio.adapters.redis_wire import MalformedMessage
+from geventsio.backoff import Backoff
 
 if TYPE_CHECKING:
     from geventsio.adapters.redis_streams import RedisStreamsAdapter
@@ -120,7 +121,7 @@ class StreamLink:
     # -- the reader ----------------------------------------------------------------------
 
     def _read(self) -> None:
-        backoff = Backoff(0.05, 2.0, random.Random())
+        backoff, rng = Backoff(0.05, 2.0, jitter=0), random.Random()
         offset: str | None = None
         while True:
             try:
@@ -134,7 +135,7 @@ class StreamLink:
                 backoff.reset()
             except redis.RedisError as exc:
                 self._started.set()
-                delay = backoff.next_delay()
+                delay = reconnect_delay(backoff, rng)
                 logger.warning("reading the stream failed (%s); again in %.2g s", exc, delay)
                 gevent.sleep(delay)
 

@@ -4,8 +4,8 @@ It never imports the server side (``geventsio.engine``, ``server``, ``adapters``
 it shares only the sans-IO protocol modules, the options and the exceptions.
 """
 
+from geventsio.backoff import Backoff as Backoff
 from geventsio.client.ack import Ack as Ack
-from geventsio.client.backoff import Backoff as Backoff
 from geventsio.client.client import Client as Client
 from geventsio.client.errors import ClientDisconnectReason as ClientDisconnectReason
 from geventsio.client.errors import ConnectFailed as ConnectFailed

@@ -24,7 +24,7 @@ from typing import Any
 import gevent
 import gevent.event
 
-from geventsio.client.backoff import Backoff
+from geventsio.backoff import Backoff
 from geventsio.client.dispatch import Dispatcher
 from geventsio.client.engine import EngineConnection
 from geventsio.client.errors import (

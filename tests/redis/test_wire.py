@@ -14,7 +14,8 @@ import pytest
 from geventsio import LocalProtocolError, Room
 from geventsio.adapters import redis_wire as wire
 from geventsio.adapters.base import BroadcastFlags, BroadcastOptions
-from geventsio.adapters.redis_link import Backoff, DropLog
+from geventsio.adapters.redis_link import DropLog, reconnect_delay
+from geventsio.backoff import Backoff
 from geventsio.protocol.socketio import Packet, PacketType
 
 # @socket.io/redis-adapter: io.to("r1").except("x").volatile.emit("hello", 1, 2.5, null,
@@ -202,9 +203,9 @@ def test_the_drop_log_reports_each_kind_once_per_interval(caplog: pytest.LogCapt
 
 
 def test_reconnection_delays_double_up_to_the_maximum_with_jitter() -> None:
-    backoff = Backoff(0.1, 1.0, random.Random(4))
-    delays = [backoff.next_delay() for _ in range(6)]
+    backoff, rng = Backoff(0.1, 1.0, jitter=0), random.Random(4)
+    delays = [reconnect_delay(backoff, rng) for _ in range(6)]
     nominal = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     assert all(n / 2 <= d <= n for d, n in zip(delays, nominal, strict=True))
     backoff.reset()
-    assert backoff.next_delay() <= 0.1
+    assert reconnect_delay(backoff, rng) <= 0.1

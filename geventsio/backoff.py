@@ -1,5 +1,8 @@
 """Exponential backoff with jitter for reconnection delays; pure, with an injectable RNG.
 
+The one backoff of the package: the client's reconnection manager and the Redis
+adapter's link both count their attempts with it.
+
 The delay of attempt ``n`` (counting from 0) is ``min_delay * factor**n``, moved by up to
 ``jitter`` of itself either way, then capped at ``max_delay``: the JavaScript client's
 ``Backoff`` (``backo2``), except that the random deviation is uniform over
