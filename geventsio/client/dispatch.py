@@ -21,23 +21,22 @@ import gevent
 import gevent.queue
 
 from geventsio.exceptions import LocalProtocolError
+from geventsio.protocol import events
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
 
 #: Lifecycle events of one namespace.
-SOCKET_EVENTS = frozenset({"connect", "connect_error", "disconnect"})
+SOCKET_EVENTS = frozenset({events.CONNECT, events.CONNECT_ERROR, events.DISCONNECT})
 #: Lifecycle events of the connection as a whole (the JavaScript ``Manager``'s events).
 MANAGER_EVENTS = frozenset(
     {"reconnect", "reconnect_attempt", "reconnect_error", "reconnect_failed"}
 )
 #: Names an application may not emit, nor receive from the server.
-RESERVED_EVENTS = (
-    SOCKET_EVENTS | MANAGER_EVENTS | {"disconnecting", "newListener", "removeListener"}
-)
+RESERVED_EVENTS = events.RESERVED_EVENTS | MANAGER_EVENTS
 #: The catch-all handler, called as ``handler(event, *args)`` for events with no handler.
-CATCH_ALL = "*"
+CATCH_ALL = events.CATCH_ALL
 
 _STOP = object()
 

@@ -34,6 +34,7 @@ from typing import Any
 from geventsio import _json
 from geventsio.exceptions import LocalProtocolError, RemoteProtocolError
 from geventsio.protocol import binary
+from geventsio.protocol.events import RESERVED_EVENTS
 
 __all__ = [
     "MAX_ACK_ID",
@@ -136,13 +137,6 @@ def _is_absent_or_object(data: Any) -> bool:
 
 def _is_absent(data: Any) -> bool:
     return data is None
-
-
-#: Event names neither side may send (socket.io-parser refuses them too): they are the
-#: lifecycle events of the sockets at either end.
-RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-)
 
 
 def _is_event_args(data: Any) -> bool:

@@ -16,12 +16,6 @@ from geventsio.exceptions import LocalProtocolError
 
 Handler = Callable[..., Any]
 
-#: Event names that are lifecycle hooks rather than client events.
-CONNECT = "connect"
-DISCONNECT = "disconnect"
-DISCONNECTING = "disconnecting"
-CATCH_ALL = "*"
-
 
 def positional_capacity(function: Callable[..., Any]) -> int | None:
     """How many positional arguments ``function`` accepts (None: any number)."""

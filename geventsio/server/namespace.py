@@ -12,6 +12,7 @@ from geventsio._types import Room, SocketId
 from geventsio.adapters.base import Adapter, RoomsArgument
 from geventsio.exceptions import ConnectionRefused, LocalProtocolError
 from geventsio.options import RecoveryOptions
+from geventsio.protocol.events import CONNECT
 from geventsio.protocol.socketio import Packet
 from geventsio.server.broadcast import BroadcastOperator
 from geventsio.server.handlers import BoundHandler, Handler, bind
@@ -180,7 +181,7 @@ class Namespace(_Handlers):
                 self.parent.adopt(self)
             self.sockets[socket.id] = socket
             self.adapter.add_all(socket.id, [Room(socket.id), *socket.restored_rooms])
-            handler = self.handler_for("connect")
+            handler = self.handler_for(CONNECT)
             if handler is not None and handler.call_with(socket, auth) is False:
                 raise ConnectionRefused("Connection refused")
         except BaseException:

@@ -22,6 +22,7 @@ from geventsio._types import DisconnectReason, Room, SocketId
 from geventsio.adapters.base import BroadcastOptions
 from geventsio.adapters.recovery import RECOVERABLE_REASONS, SessionState, new_private_id
 from geventsio.exceptions import AckTimeout, GeventsioError, LocalProtocolError, NotConnected
+from geventsio.protocol.events import CATCH_ALL, DISCONNECT, DISCONNECTING
 from geventsio.protocol.outgoing import OutgoingPacket, encode_ack_for_engine, encode_for_engine
 from geventsio.protocol.socketio import Packet, PacketType
 from geventsio.server.acks import PendingAcks
@@ -351,7 +352,7 @@ class Socket:
         handler = self.namespace.handler_for(event)
         if handler is not None:
             return self._call_user(handler.function, self, *args)
-        catch_all = self.namespace.handler_for("*")
+        catch_all = self.namespace.handler_for(CATCH_ALL)
         if catch_all is not None:
             return self._call_user(catch_all.function, self, event, *args)
         logger.debug("socket %s: no handler for %r", self.id, event)
@@ -455,7 +456,7 @@ class Socket:
         if not self.connected or self._closing:
             return
         self._closing = True
-        self.namespace.run_hook("disconnecting", self, reason)
+        self.namespace.run_hook(DISCONNECTING, self, reason)
         if self._pid is not None and reason in RECOVERABLE_REASONS:
             state = SessionState(self.id, self._pid, self.rooms, self.data)
             self.namespace.adapter.persist_session(state)
@@ -468,7 +469,7 @@ class Socket:
         if observer is not None:
             for room in rooms:
                 observer.room_left(self, room)
-        self.namespace.run_hook("disconnect", self, reason)
+        self.namespace.run_hook(DISCONNECT, self, reason)
         self.namespace.discard_if_empty()
         if observer is not None:
             observer.socket_disconnected(self, reason)
