@@ -11,14 +11,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from geventsio._types import Room, SocketId
 from geventsio.protocol import socketio
 from geventsio.protocol.outgoing import OutgoingPacket
-
-if TYPE_CHECKING:
-    from geventsio.adapters.recovery import RestoredSession, SessionState
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +42,31 @@ class BroadcastOptions:
     rooms: frozenset[Room] = frozenset()
     except_rooms: frozenset[Room] = frozenset()
     flags: BroadcastFlags = field(default_factory=BroadcastFlags)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What a disconnected socket leaves behind for its client to recover (connection
+    state recovery: see :mod:`geventsio.adapters.recovery`).
+
+    :param sid: the socket id.
+    :param pid: the private session id its client presents to recover.
+    :param rooms: its rooms (its own id among them).
+    :param data: its ``socket.data``.
+    """
+
+    sid: SocketId
+    pid: str
+    rooms: frozenset[Room]
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RestoredSession:
+    """A session found again, with the packets its client missed, in order."""
+
+    state: SessionState
+    missed: list[socketio.Packet]
 
 
 class LocalSocket(Protocol):

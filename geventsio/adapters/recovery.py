@@ -29,13 +29,14 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import gevent
 
-from geventsio._types import DisconnectReason, Room, SocketId
+from geventsio._types import DisconnectReason, Room
 from geventsio.adapters.base import BroadcastOptions, NamespaceView
+from geventsio.adapters.base import RestoredSession as RestoredSession
+from geventsio.adapters.base import SessionState as SessionState
 from geventsio.adapters.memory import InMemoryAdapter
 from geventsio.options import RecoveryOptions
 from geventsio.protocol import socketio
@@ -51,30 +52,6 @@ RECOVERABLE_REASONS = frozenset(
         DisconnectReason.FORCED_SERVER_CLOSE,
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionState:
-    """What a disconnected socket leaves behind for its client to recover.
-
-    :param sid: the socket id.
-    :param pid: the private session id its client presents to recover.
-    :param rooms: its rooms (its own id among them).
-    :param data: its ``socket.data``.
-    """
-
-    sid: SocketId
-    pid: str
-    rooms: frozenset[Room]
-    data: Any
-
-
-@dataclass(frozen=True, slots=True)
-class RestoredSession:
-    """A session found again, with the packets its client missed, in order."""
-
-    state: SessionState
-    missed: list[socketio.Packet]
 
 
 def new_private_id() -> str:

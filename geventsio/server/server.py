@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from geventsio._types import DisconnectReason, EngineSid
-from geventsio.adapters.base import Adapter, NamespaceView, RoomsArgument
+from geventsio.adapters.base import Adapter, NamespaceView, RestoredSession, RoomsArgument
 from geventsio.adapters.memory import InMemoryAdapter
-from geventsio.adapters.recovery import RestoredSession, SessionAwareAdapter
+from geventsio.adapters.recovery import SessionAwareAdapter
 from geventsio.engine.interface import EngineSession
 from geventsio.engine.observer import combine
 from geventsio.engine.server import EngineServer, StartResponse

@@ -19,8 +19,8 @@ import gevent
 from gevent.event import AsyncResult
 
 from geventsio._types import DisconnectReason, Room, SocketId
-from geventsio.adapters.base import BroadcastOptions
-from geventsio.adapters.recovery import RECOVERABLE_REASONS, SessionState, new_private_id
+from geventsio.adapters.base import BroadcastOptions, SessionState
+from geventsio.adapters.recovery import RECOVERABLE_REASONS, new_private_id
 from geventsio.exceptions import AckTimeout, GeventsioError, LocalProtocolError, NotConnected
 from geventsio.protocol.events import CATCH_ALL, DISCONNECT, DISCONNECTING
 from geventsio.protocol.outgoing import OutgoingPacket, encode_ack_for_engine, encode_for_engine
