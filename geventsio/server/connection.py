@@ -58,6 +58,14 @@ logger = logging.getLogger(__name__)
 RECHECK_INTERVAL = 1.0
 
 
+class ConnectionObserver(Protocol):
+    """What a connection tells the server's observer
+    (:class:`~geventsio.server.observer.Observer`)."""
+
+    def reading_paused(self, connection: Connection) -> None:
+        """The connection stopped reading its client (back-pressure)."""
+
+
 class ConnectionHost(Protocol):
     """What a connection needs of its server (:class:`~geventsio.server.server.Server`)."""
 
@@ -66,6 +74,10 @@ class ConnectionHost(Protocol):
     max_concurrent_handlers: int
     connect_timeout: float
     workers: WorkerPool
+
+    @property
+    def observer(self) -> ConnectionObserver | None:
+        """Told when the connection pauses its reader (None: nobody watches)."""
 
     def connect_namespace(self, connection: Connection, name: str, auth: Any) -> None:
         """Handle a CONNECT packet (in the connection's worker)."""
