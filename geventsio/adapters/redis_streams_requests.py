@@ -288,7 +288,7 @@ class ClusterRequests:
             MessageType.FETCH_SOCKETS, others, self.requests_timeout, opts=selection
         )
         views = [
-            RemoteSocket(self.adapter, item)  # type: ignore[arg-type]
+            RemoteSocket(self.adapter, item)
             for answer in gather.answers
             for item in (answer.get("sockets") or [])
         ]
