@@ -15,7 +15,7 @@ worker_class = "geventsio.serving.gunicorn.GeventWorker"
 # (each worker on its own port), or clients that use WebSocket only -- and, either way,
 # broadcasts reach only the clients of the worker that sends them.
 workers = 1
-worker_connections = 10_000  # one greenlet each; WebSocket and long-poll clients count
+worker_connections = 10_000  # HTTP connections at once (a WebSocket leaves the pool)
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 graceful_timeout = 10  # the worker needs about a second; this is a safety net
