@@ -36,8 +36,19 @@ from redis_broadcast import BenchClient, measure
 TARGET = 0.15
 
 
+def emit_many(sio: Any, count: int, payload: str) -> float:
+    """Broadcast ``count`` events to "bench"; the seconds it took."""
+    started = time.perf_counter()
+    for i in range(count):
+        sio.to("bench").emit("m", payload, i)
+        if i % 256 == 255:
+            gevent.idle()  # let the loop do its I/O
+    return time.perf_counter() - started
+
+
 def serve(recovery: bool) -> None:
-    """A geventsio server whose clients join "bench"; GET /bench/emit makes it emit."""
+    """A geventsio server whose clients join "bench"; GET /bench/emit makes it emit
+    (``count``, ``size``: the JSON answer has the emitting loop's ``seconds``)."""
     import geventsio
     from geventsio.serving import make_server
 
@@ -45,24 +56,17 @@ def serve(recovery: bool) -> None:
     sio.on("connect", lambda sock: sock.join("bench"))
 
     def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-        body: dict[str, Any] = {}
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        body = {}
         if environ["PATH_INFO"] == "/bench/emit":
-            count, size = int(query["count"]), int(query["size"])
-            payload: Any = b"\x00" * size if query.get("binary") == "1" else "x" * size
-            started = time.perf_counter()
-            for i in range(count):
-                sio.to("bench").emit("m", payload, i)
-                if i % 256 == 255:
-                    gevent.idle()  # let the loop do its I/O
-            body["seconds"] = time.perf_counter() - started
+            payload = "x" * int(query["size"][0])
+            body["seconds"] = emit_many(sio, int(query["count"][0]), payload)
         start_response("200 OK", [("Content-Type", "application/json")])
         return [orjson.dumps(body)]
 
     server = make_server(geventsio.WSGIApp(sio, control), "127.0.0.1", 0)
     server.start()
-    sys.stdout.write(orjson.dumps({"port": server.server_port}).decode() + "\n")
-    sys.stdout.flush()
+    print(orjson.dumps({"port": server.server_port}).decode(), flush=True)
     FileObjectPosix(sys.stdin.fileno(), "rb", close=False).read()  # until the parent closes it
 
 

@@ -21,6 +21,7 @@ from geventsio.engine.socket import EngineHandler
 from geventsio.options import EngineOptions
 from geventsio.wsgi import WSGIApp, WSGIApplication
 from tests.redis.harness import RedisServer, redis_answers
+from tests.support.proxy import CuttableProxy
 from tests.support.server import LiveServer, RecordingEcho, live_greenlets
 
 ServeApp = Callable[..., LiveServer]
@@ -112,3 +113,12 @@ def redis_url() -> Iterator[str]:
 def key() -> str:
     """A channel prefix of this test's own (isolates it from every other test)."""
     return f"gsio-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def proxies() -> Iterator[list[CuttableProxy]]:
+    """TCP proxies a test starts (``tests/support/proxy.py``), stopped at teardown."""
+    started: list[CuttableProxy] = []
+    yield started
+    for proxy in started:
+        proxy.stop()

@@ -186,16 +186,6 @@ class RedisStreamsAdapter(InMemoryAdapter):
     def _next_ack_id(self) -> int:
         return self.namespace.next_ack_id()
 
-    def local_broadcast_with_ack(
-        self,
-        packet: Packet,
-        options: BroadcastOptions,
-        on_client_count: Callable[[int], None],
-        on_ack: Callable[[list[Any]], None],
-    ) -> int:
-        """A broadcast with acks to this server's sockets only."""
-        return super().broadcast_with_ack(packet, options, on_client_count, on_ack)
-
     def broadcast_with_ack(
         self,
         packet: Packet,

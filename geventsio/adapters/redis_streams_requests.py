@@ -22,6 +22,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from geventsio.adapters.base import BroadcastOptions
+from geventsio.adapters.memory import InMemoryAdapter
 from geventsio.adapters.redis_link import RedisLink, RedisUnavailable
 from geventsio.adapters.redis_remote import RemoteSocket
 from geventsio.adapters.redis_streams_wire import MessageType
@@ -254,8 +255,9 @@ class ClusterRequests:
                 packet=args[0] if args else None,
             )
 
-        self.adapter.local_broadcast_with_ack(
-            packet, options_from_wire(body.get("opts")), count, ack
+        # This server's sockets only: the requester asked every server itself.
+        InMemoryAdapter.broadcast_with_ack(
+            self.adapter, packet, options_from_wire(body.get("opts")), count, ack
         )
 
     # -- asking ----------------------------------------------------------------------------------

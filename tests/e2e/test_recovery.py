@@ -8,7 +8,6 @@ reconnects by itself and reports what it saw; it answers each ``tick`` with ``se
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +25,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def sio_server(serve_app) -> SioServerFactory:
     return SioServerFactory(serve_app)
-
-
-@pytest.fixture
-def proxies() -> Iterator[list[CuttableProxy]]:
-    started: list[CuttableProxy] = []
-    yield started
-    for proxy in started:
-        proxy.stop()
 
 
 @dataclass

@@ -10,7 +10,7 @@
 //   connect {client, url, namespace?, auth?}       -> {sid}
 //   emit {client, event, args}                      -> the server's ack, if any
 //   disconnect {client}
-import { createInterface } from "node:readline";
+import { serveCommands, write } from "./lines.mjs";
 import { io } from "socket.io-client";
 
 const clients = new Map();
@@ -36,7 +36,6 @@ const fromJson = (value) => {
   return value;
 };
 
-const write = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 
 const commands = {
   connect({ client, url, namespace = "/", auth = {} }) {
@@ -68,19 +67,12 @@ const commands = {
   },
 };
 
-const lines = createInterface({ input: process.stdin });
-lines.on("line", async (line) => {
-  if (!line.trim()) return;
-  const command = JSON.parse(line);
-  try {
-    const result = await commands[command.cmd](command);
-    write({ id: command.id, result: toJson(result ?? null) });
-  } catch (err) {
-    write({ id: command.id, error: String(err && err.message ? err.message : err) });
-  }
-});
-lines.on("close", () => {
-  for (const socket of clients.values()) socket.disconnect();
-  process.exit(0);
+serveCommands(commands, {
+  toJson,
+  describe: (err) => String(err && err.message ? err.message : err),
+  onClose: () => {
+    for (const socket of clients.values()) socket.disconnect();
+    process.exit(0);
+  },
 });
 write({ ready: true });

@@ -10,7 +10,7 @@
 // server-side event "whoami" is answered with {node: NAME, args}; "record" is recorded.
 // Binary travels as {"$bin": "<hex>"}.
 import { createServer } from "node:http";
-import { createInterface } from "node:readline";
+import { serveCommands, write } from "./lines.mjs";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Emitter } from "@socket.io/redis-emitter";
@@ -40,7 +40,6 @@ const fromJson = (value) => {
   return value;
 };
 
-const write = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 
 const pubClient = createClient({ url });
 const subClient = pubClient.duplicate();
@@ -114,19 +113,12 @@ const commands = {
 
 httpServer.listen(0, "127.0.0.1", () => write({ port: httpServer.address().port }));
 
-const lines = createInterface({ input: process.stdin });
-lines.on("line", async (line) => {
-  if (!line.trim()) return;
-  const command = JSON.parse(line);
-  try {
-    const result = await commands[command.cmd](command);
-    write({ id: command.id, result: toJson(result ?? null) });
-  } catch (err) {
-    write({ id: command.id, error: String(err && err.stack ? err.stack : err) });
-  }
-});
-lines.on("close", async () => {
-  io.close();
-  await Promise.allSettled([pubClient.quit(), subClient.quit(), emitterClient.quit()]);
-  process.exit(0);
+serveCommands(commands, {
+  toJson,
+  describe: (err) => String(err && err.stack ? err.stack : err),
+  onClose: async () => {
+    io.close();
+    await Promise.allSettled([pubClient.quit(), subClient.quit(), emitterClient.quit()]);
+    process.exit(0);
+  },
 });

@@ -14,13 +14,12 @@
 // reported as {"connection": {id, recovered}}, each disconnect as {"disconnect": {id,
 // reason}} and each "seen" event of a client as {"seen": [id, n]}.
 import { createServer } from "node:http";
-import { createInterface } from "node:readline";
+import { serveCommands, write } from "./lines.mjs";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
 
 const [url, streamName, name] = process.argv.slice(2);
-const write = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 
 const redisClient = createClient({ url });
 await redisClient.connect();
@@ -65,19 +64,11 @@ const commands = {
 
 httpServer.listen(0, "127.0.0.1", () => write({ port: httpServer.address().port }));
 
-const lines = createInterface({ input: process.stdin });
-lines.on("line", async (line) => {
-  if (!line.trim()) return;
-  const command = JSON.parse(line);
-  try {
-    const result = await commands[command.cmd](command);
-    write({ id: command.id, result: result ?? null });
-  } catch (err) {
-    write({ id: command.id, error: String(err && err.stack ? err.stack : err) });
-  }
-});
-lines.on("close", async () => {
-  io.close();
-  await redisClient.quit().catch(() => {});
-  process.exit(0);
+serveCommands(commands, {
+  describe: (err) => String(err && err.stack ? err.stack : err),
+  onClose: async () => {
+    io.close();
+    await redisClient.quit().catch(() => {});
+    process.exit(0);
+  },
 });

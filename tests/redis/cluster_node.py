@@ -221,6 +221,19 @@ def serve_commands(node: Node, write: Callable[[dict[str, Any]], None]) -> None:
             gevent.spawn(run, orjson.loads(line))
 
 
+def stdout_writer() -> Callable[[dict[str, Any]], None]:
+    """Write one JSON line per message on stdout, whole even from several greenlets."""
+    lock = BoundedSemaphore()
+    stdout = FileObjectPosix(sys.stdout.fileno(), "wb", close=False)
+
+    def write(message: dict[str, Any]) -> None:
+        with lock:
+            stdout.write(orjson.dumps(message) + b"\n")
+            stdout.flush()
+
+    return write
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", required=True)
@@ -235,14 +248,7 @@ def main() -> None:
     node = Node(args.name, args.redis, args.key, args.reconnect)
     server = make_server(geventsio.WSGIApp(node.sio), "127.0.0.1", 0)
     server.start()
-    lock = BoundedSemaphore()
-    stdout = FileObjectPosix(sys.stdout.fileno(), "wb", close=False)
-
-    def write(message: dict[str, Any]) -> None:
-        with lock:
-            stdout.write(orjson.dumps(message) + b"\n")
-            stdout.flush()
-
+    write = stdout_writer()
     write({"port": server.server_port, "uid": node.factory.link.uid})
     serve_commands(node, write)
     node.sio.shutdown()

@@ -20,10 +20,7 @@ import logging
 import sys
 from typing import Any
 
-import orjson
-from cluster_node import serve_commands
-from gevent.fileobject import FileObjectPosix
-from gevent.lock import BoundedSemaphore
+from cluster_node import serve_commands, stdout_writer
 
 import geventsio
 from geventsio.adapters.redis_streams import redis_streams_adapter
@@ -94,14 +91,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    lock = BoundedSemaphore()
-    stdout = FileObjectPosix(sys.stdout.fileno(), "wb", close=False)
-
-    def write(message: dict[str, Any]) -> None:
-        with lock:
-            stdout.write(orjson.dumps(message) + b"\n")
-            stdout.flush()
-
+    write = stdout_writer()
     node = StreamsNode(args.name, args.redis, args.stream, write)
     server = make_server(geventsio.WSGIApp(node.sio), "127.0.0.1", 0)
     server.start()

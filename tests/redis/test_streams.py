@@ -10,7 +10,6 @@ reconnecting client to another server (what a load balancer does).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import gevent
@@ -22,14 +21,6 @@ from tests.support.proxy import CuttableProxy
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def proxies() -> Iterator[list[CuttableProxy]]:
-    started: list[CuttableProxy] = []
-    yield started
-    for proxy in started:
-        proxy.stop()
 
 
 @pytest.fixture
