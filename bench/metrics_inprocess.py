@@ -34,6 +34,7 @@ import gevent
 
 import geventsio
 from geventsio._types import EngineSid
+from geventsio.engine.dropping import Tier
 from geventsio.engine.socket import EngineSocket
 from geventsio.engine.websocket import WebSocketConnection
 from geventsio.options import Transport
@@ -60,10 +61,13 @@ class CountingWebSocket(WebSocketConnection):
             gevent.sleep(0)
         return "4" + ECHO
 
-    def send_packets(self, packets: Sequence[OutgoingPacket]) -> bool:
+    def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> bool:
         for packet in packets:
             packet.ws_frame()  # the encoding a real socket would do
         self.sent += len(packets)
+        return True
+
+    def make_room(self, packets: Sequence[OutgoingPacket], tier: Tier) -> bool:
         return True
 
     def close(self, code: int = 1000, reason: str = "") -> None:

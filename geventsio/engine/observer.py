@@ -67,8 +67,9 @@ class EngineObserver:
         """The client answered a ping, ``round_trip`` seconds after it was sent."""
 
     def slow_consumer(self, session: EngineSocket, dropped: bool) -> None:
-        """A session's outgoing buffer was full: a packet was dropped (``dropped``) or the
-        session is being closed."""
+        """A session's outgoing buffer was full: packets were dropped to make room or the
+        new one was (``dropped``, ``slow_consumer_policy="drop"``), or the session is
+        being closed."""
 
 
 #: The method names an :class:`Observers` fans out; a subclass adds its own.

@@ -232,9 +232,7 @@ class EngineSocket(EventEmitter):
 
     def _on_buffer_full(self, packets: Sequence[OutgoingPacket], tier: Tier) -> bool:
         """Apply the slow-consumer policy; True when ``packets`` were queued after all."""
-        if self._registry.observer is not None:
-            dropped = self.options.slow_consumer_policy is SlowConsumerPolicy.DROP
-            self._registry.observer.slow_consumer(self, dropped)
+        observer = self._registry.observer
         if self.options.slow_consumer_policy is SlowConsumerPolicy.DROP:
             if not self._dropping:
                 self._dropping = True
@@ -245,11 +243,17 @@ class EngineSocket(EventEmitter):
                     self.options.max_buffer_size,
                 )
             if self._make_room(packets, tier):
+                if observer is not None:  # queued packets were dropped for these
+                    observer.slow_consumer(self, True)
                 return self._push(packets, tier)
             if tier is not Tier.KEEP:
+                if observer is not None:
+                    observer.slow_consumer(self, True)
                 return False  # the newest broadcast (or volatile) packet goes itself
         if self._overflowed:
             return False  # the close is on its way
+        if observer is not None:
+            observer.slow_consumer(self, False)
         self._overflowed = True
         logger.warning(
             "session %s: client is not reading (outgoing buffer over %d bytes); closing it",
