@@ -28,6 +28,8 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import flask
+import flask.ctx
+from flask.sessions import SessionMixin
 
 import geventsio
 from flask_ext.event import (
@@ -35,6 +37,7 @@ from flask_ext.event import (
     EventContext,
     EventErrorHandler,
     EventRunner,
+    ManagedSession,
     making_current,
     request_environ,
     save_session,
@@ -65,7 +68,7 @@ class _SocketState:
 
     def __init__(self, socket: geventsio.Socket) -> None:
         self.environ = request_environ(socket)
-        self.session: dict[str, Any] | None = None
+        self.session: ManagedSession | None = None
 
 
 class EventContexts:
@@ -101,13 +104,31 @@ class EventContexts:
         else:
             self.run = making_current(self._run_public)
 
-    def _contexts(self, environ: dict[str, Any]) -> contextlib.ExitStack:
-        """The event's contexts, entered by ``with``."""
+    def _contexts(
+        self, environ: dict[str, Any], session: SessionMixin | None
+    ) -> contextlib.ExitStack:
+        """The event's contexts, entered by ``with``, made with Flask's public
+        constructors and given ``session`` (None: the session interface opens it)."""
         stack = contextlib.ExitStack()
-        if self._separate_app_context:
+        if self._separate_app_context:  # Flask < 3.2
             stack.enter_context(self.app.app_context())
-        stack.enter_context(self.app.request_context(environ))
+            stack.enter_context(flask.ctx.RequestContext(self.app, environ, session=session))
+        else:  # Flask 3.2: AppContext(app, request=..., session=...)
+            request = self.app.request_class(environ)
+            request.json_module = self.app.json
+            app_context: Any = flask.ctx.AppContext
+            stack.enter_context(app_context(self.app, request=request, session=session))
         return stack
+
+    def _managed_session(self, state: _SocketState) -> ManagedSession:
+        """The socket's copy of the session, opened from the handshake's cookie at its
+        first event by the session interface."""
+        if state.session is None:
+            app = self.app
+            request = app.request_class(state.environ)
+            opened = app.session_interface.open_session(app, request)
+            state.session = ManagedSession(opened or {})
+        return state.session
 
     def _run_public(
         self, event: EventContext, manage_session: bool, function: Handler, args: Args
@@ -115,25 +136,17 @@ class EventContexts:
         state = self._states.get(event.socket)
         if state is None:
             state = self._states[event.socket] = _SocketState(event.socket)
-        with self._contexts(state.environ):
+        managed = self._managed_session(state) if manage_session else None
+        with self._contexts(state.environ, managed):
             request = flask.request
             request.sid = event.sid  # type: ignore[attr-defined]
             request.namespace = event.namespace  # type: ignore[attr-defined]
             request.recovered = event.socket.recovered  # type: ignore[attr-defined]
             request.event = {"message": event.event, "args": event.args}  # type: ignore[attr-defined]
-            session = flask.session
-            if manage_session:
-                if state.session is None:
-                    state.session = dict(session)
-                elif state.session != dict(session):
-                    session.clear()
-                    session.update(state.session)
             try:
                 result = function(*args)
             except Exception as exc:
                 result = self.on_error(event, exc)
-            if manage_session:
-                state.session = dict(session)
-            else:
-                save_session(self.app, session)
+            if managed is None:
+                save_session(self.app, flask.session)
             return result

@@ -94,6 +94,10 @@ def request_environ(socket: geventsio.Socket) -> dict[str, Any]:
     return environ
 
 
+class ManagedSession(dict[str, Any], SessionMixin):
+    """A socket's own copy of the Flask session (``manage_session=True``)."""
+
+
 def save_session(app: flask.Flask, session: SessionMixin) -> None:
     """``manage_session=False``: let the session interface store changes (server-side
     sessions are shared with HTTP this way; a cookie session cannot be written back)."""

@@ -41,13 +41,10 @@ from flask_ext.event import (
     Args,
     EventContext,
     EventErrorHandler,
+    ManagedSession,
     request_environ,
     save_session,
 )
-
-
-class ManagedSession(dict[str, Any], SessionMixin):
-    """A socket's own copy of the Flask session (``manage_session=True``)."""
 
 
 class SocketRequest:
