@@ -109,16 +109,16 @@ class EventContexts:
     ) -> contextlib.ExitStack:
         """The event's contexts, entered by ``with``, made with Flask's public
         constructors and given ``session`` (None: the session interface opens it)."""
-        stack = contextlib.ExitStack()
-        if self._separate_app_context:  # Flask < 3.2
-            stack.enter_context(self.app.app_context())
-            stack.enter_context(flask.ctx.RequestContext(self.app, environ, session=session))
-        else:  # Flask 3.2: AppContext(app, request=..., session=...)
-            request = self.app.request_class(environ)
-            request.json_module = self.app.json
-            app_context: Any = flask.ctx.AppContext
-            stack.enter_context(app_context(self.app, request=request, session=session))
-        return stack
+        with contextlib.ExitStack() as stack:  # what was pushed is popped if a push fails
+            if self._separate_app_context:  # Flask < 3.2
+                stack.enter_context(self.app.app_context())
+                stack.enter_context(flask.ctx.RequestContext(self.app, environ, session=session))
+            else:  # Flask 3.2: AppContext(app, request=..., session=...)
+                request = self.app.request_class(environ)
+                request.json_module = self.app.json
+                app_context: Any = flask.ctx.AppContext
+                stack.enter_context(app_context(self.app, request=request, session=session))
+            return stack.pop_all()
 
     def _managed_session(self, state: _SocketState) -> ManagedSession:
         """The socket's copy of the session, opened from the handshake's cookie at its
