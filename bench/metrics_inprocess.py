@@ -136,9 +136,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--echoes", type=int, default=30_000)
+    parser.add_argument(
+        "--loop", type=int, default=100_000, help="calls per timing of the observer"
+    )
     args = parser.parse_args()
-    echo_cost(False, 2000)  # warm up
-    echo_cost(True, 2000)
+    echo_cost(False, min(2000, args.echoes))  # warm up
+    echo_cost(True, min(2000, args.echoes))
     off: list[float] = []
     on: list[float] = []
     for round_number in range(args.rounds):
@@ -147,7 +150,7 @@ def main() -> None:
             (on if metrics else off).append(echo_cost(metrics, args.echoes))
         print(f"round {round_number + 1}: off {off[-1]:.2f} µs/echo, on {on[-1]:.2f} µs/echo")
     ratio = min(on) / min(off)
-    work = observer_work()
+    work = observer_work(number=args.loop)
     print(
         f"the observer's own work: {work:.2f} µs per echo; against the ~40 µs of server "
         f"CPU a real echo costs (bench/run.py's srv µs/op): {100 * work / 40:.1f}%"
