@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -572,7 +573,11 @@ class RedisAdapterFactory:
         self.requests_timeout = requests_timeout
         self.publish_on_specific_response_channel = publish_on_specific_response_channel
         self.link = RedisLink(url, **link_options)
-        self._adapters: dict[str, RedisAdapter] = {}
+        # Open adapters by namespace, to refuse a second server on this factory. Weak:
+        # a closed adapter (a dynamic namespace removed) must not stay here for good.
+        self._adapters: weakref.WeakValueDictionary[str, RedisAdapter] = (
+            weakref.WeakValueDictionary()
+        )
 
     def __call__(self, namespace: NamespaceView) -> RedisAdapter:
         existing = self._adapters.get(namespace.name)
@@ -581,13 +586,14 @@ class RedisAdapterFactory:
                 f"this Redis adapter factory already serves namespace {namespace.name!r}: "
                 "build one factory per server"
             )
-        adapter = self._adapters[namespace.name] = RedisAdapter(
+        adapter = RedisAdapter(
             namespace,
             self.link,
             key=self.key,
             requests_timeout=self.requests_timeout,
             publish_on_specific_response_channel=self.publish_on_specific_response_channel,
         )
+        self._adapters[namespace.name] = adapter
         return adapter
 
     def close(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 
 import redis
 
@@ -39,10 +41,13 @@ def test_children_subscribe_only_once_accepted_and_unsubscribe_when_removed(
         wait_until(lambda: subscribed_children(client, key) == accepted, 5.0, "subscribed")
         assert set(parent.children) == accepted
 
+        adapters = [weakref.ref(child.adapter) for child in parent.children.values()]
         for i in (1, 3, 5, 7, 9):
             raw.send(f"1/dyn-{i},")
         wait_until(lambda: not parent.children, 5.0, "every child removed")
         wait_until(lambda: not subscribed_children(client, key), 5.0, "subscriptions gone")
+        gc.collect()  # nothing keeps a removed child's adapter (the factory did once)
+        assert [ref() for ref in adapters] == [None] * 5
         raw.ws.close()
     finally:
         app.sio.shutdown()
