@@ -175,7 +175,9 @@ class EventRequestContext(RequestContext):
             super().match_request()
             error = request.routing_exception
             if error is not None:  # keep no frame of this event alive with the socket
-                error.__traceback__ = None
+                # (nor in the exception it was raised from: werkzeug's NoMatch, whose
+                # frames hold this socket, which this cached route would keep for good)
+                error.__traceback__ = error.__context__ = error.__cause__ = None
             self.shared.route = (request.url_rule, request.view_args, error)
             return
         rule, view_args, error = route

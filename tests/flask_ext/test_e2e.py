@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 
 import pytest
@@ -76,3 +78,27 @@ def test_catch_all_namespaces_are_removed_when_empty(serve_app: ServeApp) -> Non
         raw.send(f"1{name},")
     wait_until(lambda: not parent.children, 5.0, "the empty children removed")
     ws.close()
+
+
+def test_a_disconnected_client_leaves_nothing_behind(serve_app: ServeApp) -> None:
+    # The cached route of a socket once kept, through werkzeug's NoMatch traceback, the
+    # frames of its first event, and so the socket, its connection and its session:
+    # ~14 KiB per connection, for good (bench/soak.py found it).
+    app = Flask(__name__)
+    socketio = SocketIO(app)
+    socketio.on("echo")(lambda data: data)
+    assert socketio.server is not None
+    server = serve_app(app, engine=socketio.server.engine)
+    sessions = []
+    for _ in range(6):
+        ws, open_data = open_websocket(server)
+        raw = RawSio(ws, open_data)
+        raw.connect()
+        raw.emit("echo", 1, ack_id=1)
+        assert raw.recv() == "31[1]"
+        sessions.append(weakref.ref(socketio.server.engine.sessions[open_data["sid"]]))
+        ws.close()
+    server.wait_sessions(0)
+    gc.collect()
+    # Nothing that grows with the clients served (the test harness may hold the first).
+    assert sum(ref() is not None for ref in sessions) <= 1
