@@ -34,16 +34,20 @@ class WorkerPool:
             if not worker.dead:
                 gevent.get_hub().loop.run_callback(worker.switch, job)
                 return
-        gevent.spawn_raw(self._work, job)
+        # The first job travels in a list the greenlet empties: its arguments live as
+        # long as it does, and a parked greenlet must keep nothing of a job alive.
+        gevent.spawn_raw(self._work, [job])
 
-    def _work(self, job: Callable[[], None] | None) -> None:
+    def _work(self, first: list[Callable[[], None]]) -> None:
         hub = gevent.get_hub()
         current = greenlet.getcurrent()
+        job: Callable[[], None] | None = first.pop()
         while job is not None:
             current.gr_context = None  # no context variable leaks from the previous job
             job()
             if self._closed or len(self._idle) >= self._max_idle:
                 return
+            job = None
             self._idle.append(current)
             job = hub.switch()  # parked until submit() switches the next job in
 
