@@ -238,8 +238,10 @@ class EngineServer(EventEmitter):
                 code=EngineErrorCode.BAD_HANDSHAKE_METHOD,
                 context={"method": environ.get("REQUEST_METHOD")},
             )
-        if self.shutting_down:
+        if self.shutting_down and not answered_by_server(environ):
             # A client reconnecting to a process that is going away: let it try another.
+            # (After a 101 the official client hears no refusal until its connect timeout,
+            # 20 s: such a session is opened and closed at once, see _run_direct_websocket.)
             raise RemoteProtocolError(
                 "Server shutting down", code=EngineErrorCode.BAD_REQUEST, status=503
             )
@@ -452,6 +454,8 @@ class EngineServer(EventEmitter):
         session.attach_websocket(websocket)
         session.send_packets((OutgoingPacket(self._open_packet(session, [])),))
         self._connect(session)
+        if self.shutting_down:  # the server answered 101 before we could refuse (503)
+            session.close(DisconnectReason.SERVER_SHUTTING_DOWN)
         session.run_websocket()
 
     # -- shutdown ----------------------------------------------------------------------

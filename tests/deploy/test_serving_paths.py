@@ -172,3 +172,5 @@ def test_sigterm_moves_the_client_to_the_new_process(processes: Processes, path:
 
     assert heard_after < 2.0, heard_after
     assert moved_after < 10, moved_after
+    # No attempt waited for its connect timeout (a refusal after 101 is not heard).
+    assert not [e for e in client.of("connect_error") if e.get("message") == "timeout"]

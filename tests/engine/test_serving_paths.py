@@ -152,3 +152,19 @@ def test_garbage_right_after_the_upgrade_request_is_closed(serve):
     server.wait_sessions(0)
     assert server.handler.messages == []
     assert_still_serving(server)
+
+
+def test_a_websocket_opened_while_shutting_down_is_sent_elsewhere(serve, host):
+    server = serve()
+    server.engine.close_all(refuse_new=True, drain_timeout=0.1)
+    target = eio_target(server.path, "websocket")
+    if host in ANSWERS_BEFORE_APP:
+        # After a 101 the official client hears no refusal until its connect timeout:
+        # the session opens and is closed at once, and the client reconnects at once.
+        ws, _ = open_websocket(server)
+        assert_closed_with(ws, 1000)
+    else:
+        with pytest.raises(HandshakeRefused) as refused:
+            server.websocket(target)
+        assert refused.value.response.status == 503
+    server.wait_sessions(0)
