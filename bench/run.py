@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""geventsio's benchmark suite: geventsio against python-socketio on gevent, in one run,
-and the cost of the Flask extension (flask_ext) over the geventsio core.
+"""geventsio's benchmark suite: geventsio against the Node.js reference (socket.io 4.8)
+and python-socketio on gevent, in one run, and the cost of the Flask extension
+(flask_ext) over the geventsio core.
 
-    python bench/run.py                       # every scenario, all three servers (~8 minutes)
+    python bench/run.py                       # every scenario, all four servers (~11 minutes)
     python bench/run.py --smoke --only geventsio,flask_ext   # ~25 s: every scenario has figures?
     python bench/run.py --only geventsio,flask_ext --scenarios echo   # flask_ext's overhead
     python bench/run.py --scenarios echo,binary --profile /tmp/prof   # py-spy the server
@@ -18,7 +19,8 @@ on first use: python-socketio, gevent, gevent-websocket at the versions pinned i
 ``bench/requirements.txt``, and geventsio from this repository, editable, with Flask); when
 python-socketio is not measured (``--only geventsio,flask_ext``) the current interpreter is
 used instead when it can import geventsio (and Flask, for flask_ext).
-``bench/js/node_modules`` is installed with ``npm ci`` on first use.
+``bench/js/node_modules`` (the load generator's packages and ``socket.io`` for the Node
+reference, ``servers/node_server.js``) is installed with ``npm ci`` on first use.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class Implementation:
     layer_over: str | None = None
     #: The largest overhead over ``layer_over`` allowed (default :data:`OVERHEAD_TARGET`).
     overhead_target: float | None = None
+    #: What runs ``script``: ``"python"`` (the servers' interpreter) or ``"node"``.
+    runtime: str = "python"
 
 
 GEVENTSIO = Implementation("geventsio", BENCH / "servers" / "geventsio_server.py")
@@ -75,6 +79,8 @@ FLASK_EXT = Implementation(
     "flask_ext", BENCH / "servers" / "flask_ext_server.py", layer_over=GEVENTSIO.name
 )
 PYSOCKETIO = Implementation("python-socketio", BENCH / "servers" / "pysocketio_server.py")
+#: Issue 20: the Node.js reference, socket.io 4.8 from npm with its default options.
+NODE = Implementation("node", BENCH / "servers" / "node_server.js", runtime="node")
 #: Issue 17: the geventsio server with its Prometheus metrics on costs at most 3 %.
 METRICS = Implementation(
     "metrics",
@@ -82,21 +88,25 @@ METRICS = Implementation(
     layer_over=GEVENTSIO.name,
     overhead_target=0.03,
 )
-IMPLEMENTATIONS = {impl.name: impl for impl in (GEVENTSIO, METRICS, FLASK_EXT, PYSOCKETIO)}
+IMPLEMENTATIONS = {impl.name: impl for impl in (GEVENTSIO, METRICS, FLASK_EXT, NODE, PYSOCKETIO)}
 #: What runs when --only is not given (the metrics server only when asked for).
-DEFAULT_IMPLEMENTATIONS = (GEVENTSIO, FLASK_EXT, PYSOCKETIO)
+DEFAULT_IMPLEMENTATIONS = (GEVENTSIO, FLASK_EXT, NODE, PYSOCKETIO)
 BASELINE = PYSOCKETIO.name
+#: Issue 20: every figure is also given as a ratio to the Node.js reference.
+REFERENCE = NODE.name
 
-#: Issue 7: through flask_ext, the cost over the core stays under 15 % (throughput lost,
-#: and server CPU per operation added).
-OVERHEAD_TARGET = 0.15
+#: Issue 20 (15 % in issue 7): through flask_ext, at most 10 % of the core's throughput
+#: is lost (idle: at most 10 % more memory), nor server CPU per operation added.
+OVERHEAD_TARGET = 0.10
 
 
 @dataclass(frozen=True)
 class Scenario:
     """One measurement: a load generator scenario with its sizes, or an external module.
 
-    :param lower_is_better: the ratio target is a ceiling (memory), not a floor.
+    :param target: geventsio's ratio to python-socketio asked for.
+    :param node_floor: geventsio's ratio to the Node.js reference asked for (issue 20).
+    :param lower_is_better: the ratio targets are ceilings (memory), not floors.
     :param external: a module of bench/ that runs the scenario itself (see README.md).
     """
 
@@ -109,6 +119,7 @@ class Scenario:
     lower_is_better: bool = False
     latency: bool = False
     external: str | None = None
+    node_floor: float = 0.0
 
     def describe(self, smoke: bool) -> str:
         """The title, with this mode's sizes filled in."""
@@ -125,6 +136,7 @@ SCENARIOS = [
         {"clients": 50},
         {"clients": 10},
         latency=True,
+        node_floor=1.0,
     ),
     Scenario(
         "binary",
@@ -134,6 +146,7 @@ SCENARIOS = [
         {"clients": 50},
         {"clients": 10},
         latency=True,
+        node_floor=1.0,
     ),
     Scenario(
         "broadcast",
@@ -142,6 +155,7 @@ SCENARIOS = [
         2.0,
         {"clients": 1000},
         {"clients": 50},
+        node_floor=1.2,
     ),
     Scenario(
         "connect",
@@ -151,6 +165,7 @@ SCENARIOS = [
         {"clients": 20},
         {"clients": 5},
         latency=True,
+        node_floor=1.2,
     ),
     Scenario(
         "idle",
@@ -160,6 +175,7 @@ SCENARIOS = [
         {"clients": 5000, "settle": 3},
         {"clients": 100, "settle": 0.5},
         lower_is_better=True,
+        node_floor=0.9,
     ),
     Scenario(
         "polling",
@@ -169,6 +185,7 @@ SCENARIOS = [
         {"clients": 20},
         {"clients": 5},
         latency=True,
+        node_floor=0.9,
     ),
     # Added by a colleague: two geventsio nodes sharing rooms through Redis.
     Scenario(
@@ -244,8 +261,13 @@ def ensure_node() -> str:
     node = shutil.which("node")
     if node is None:
         raise SystemExit("bench: Node.js (20+) is needed for the load generator")
-    if not (JS / "node_modules" / "ws").is_dir():
-        log("installing the load generator's packages (npm ci in bench/js)")
+    installed = JS / "node_modules" / ".package-lock.json"
+    if (
+        not installed.exists()
+        or (JS / "package-lock.json").stat().st_mtime > installed.stat().st_mtime
+        or not all((JS / "node_modules" / name).is_dir() for name in ("ws", "socket.io"))
+    ):
+        log("installing the load generator and the Node reference (npm ci in bench/js)")
         npm = shutil.which("npm") or "npm"
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True
@@ -402,8 +424,9 @@ class Bench:
         environment = {**os.environ, **(env or {})}
         if implementation.pythonpath:
             environment["PYTHONPATH"] = implementation.pythonpath
+        runtime = self.node if implementation.runtime == "node" else str(self.python)
         process = subprocess.Popen(
-            [str(self.python), str(implementation.script), "--port", "0", *extra_args],
+            [runtime, str(implementation.script), "--port", "0", *extra_args],
             stdout=subprocess.PIPE,
             text=True,
             preexec_fn=pinned(core),
@@ -462,7 +485,11 @@ class Bench:
     @contextmanager
     def profiling(self, server: ServerProcess, label: str) -> Iterator[None]:
         """Sample the server with py-spy while the block runs, when --profile is given."""
-        if self.profile_dir is None or self.pyspy is None:
+        if (
+            self.profile_dir is None
+            or self.pyspy is None
+            or server.implementation.runtime != "python"
+        ):
             yield
             return
         self.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -582,19 +609,41 @@ def best_run(scenario: Scenario, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def ratio(
-    scenario: Scenario, results: dict[str, dict[str, Any]], name: str = GEVENTSIO.name
+    scenario: Scenario,
+    results: dict[str, dict[str, Any]],
+    name: str = GEVENTSIO.name,
+    against: str = BASELINE,
 ) -> float | None:
+    """``name``'s figure over ``against``'s (python-socketio, or the Node reference)."""
     ours = results.get(name, {}).get("rate")
-    theirs = results.get(BASELINE, {}).get("rate")
+    theirs = results.get(against, {}).get("rate")
+    if "error" in results.get(name, {}) or "error" in results.get(against, {}):
+        return None
     if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or not theirs:
         return None
     return float(ours) / float(theirs)
 
 
-def meets(scenario: Scenario, value: float | None) -> bool | None:
-    if value is None or not scenario.target:
+def meets(scenario: Scenario, value: float | None, target: float | None = None) -> bool | None:
+    """Whether a ratio reaches ``target`` (default: the scenario's, to python-socketio)."""
+    target = scenario.target if target is None else target
+    if value is None or not target:
         return None
-    return value <= scenario.target if scenario.lower_is_better else value >= scenario.target
+    return value <= target if scenario.lower_is_better else value >= target
+
+
+def ratio_pairs(names: list[str]) -> list[tuple[str, str]]:
+    """Every (server, reference) pair reported: each server against the Node reference,
+    then each against python-socketio, for the references that ran."""
+    return [(n, ref) for ref in (REFERENCE, BASELINE) if ref in names for n in names if n != ref]
+
+
+def ratio_target(scenario: Scenario, name: str, against: str) -> float | None:
+    """The floor (ceiling for memory) a ratio is held to: geventsio's (and its
+    variants') to Node and to python-socketio; none for the others."""
+    if not name.startswith(GEVENTSIO.name):
+        return None
+    return scenario.node_floor if against == REFERENCE else scenario.target
 
 
 def overhead(
@@ -679,15 +728,11 @@ def server_cost(result: dict[str, Any] | None) -> str:
 
 def render_table(report: dict[str, Any], implementations: list[Implementation]) -> str:
     names = [impl.name for impl in implementations]
-    compared = (
-        [impl.name for impl in implementations if impl.name != BASELINE and not impl.layer_over]
-        if BASELINE in names
-        else []
-    )
+    pairs = ratio_pairs(names)
+    references = [ref for ref in (REFERENCE, BASELINE) if ref in names]
     header = ["scenario", "unit", *names]
-    header += [f"ratio {short(n)}" if len(compared) > 1 else "ratio" for n in compared]
-    if compared:
-        header += ["target"]
+    header += [f"{short(n)}/{short(ref)}" for n, ref in pairs]
+    header += [f"target g/{short(ref)}" for ref in references]
     header += [f"p50/p99 ms {short(n)}" for n in names]
     header += [f"gen CPU {short(n)}" for n in names]
     header += [f"gen µs/op {short(n)}" for n in names]
@@ -703,13 +748,15 @@ def render_table(report: dict[str, Any], implementations: list[Implementation]) 
             scenario.unit,
             *(fmt_rate(results.get(n), scenario.unit) for n in names),
         ]
-        for name in compared:
-            value = ratio(scenario, results, name)
-            mark = {True: " ok", False: " MISS", None: ""}[meets(scenario, value)]
+        for name, against in pairs:
+            value = ratio(scenario, results, name, against)
+            target = ratio_target(scenario, name, against)
+            mark = {True: " ok", False: " MISS", None: ""}[meets(scenario, value, target or 0)]
             row.append(f"{value:.2f}x{mark}" if value is not None else "-")
-        if compared:
-            sign = "<=" if scenario.lower_is_better else ">="
-            row.append(f"{sign}{scenario.target:g}x" if scenario.target else "")
+        sign = "<=" if scenario.lower_is_better else ">="
+        for against in references:
+            target = ratio_target(scenario, GEVENTSIO.name, against)
+            row.append(f"{sign}{target:g}x" if target else "")
         row += [fmt_latency(results.get(n)) if scenario.latency else "" for n in names]
         row += [fmt_cpu(results.get(n), "generator_cpu") for n in names]
         row += [cpu_cost(results.get(n), "generator_cpu") for n in names]
@@ -787,7 +834,13 @@ def render_overhead(report: dict[str, Any], implementations: list[Implementation
 
 
 def short(name: str) -> str:
-    known = {"geventsio": "g", "metrics": "m", "flask_ext": "f", "python-socketio": "p"}
+    known = {
+        "geventsio": "g",
+        "metrics": "m",
+        "flask_ext": "f",
+        "node": "n",
+        "python-socketio": "p",
+    }
     return known.get(name, name.removeprefix("geventsio@"))
 
 
@@ -804,7 +857,8 @@ def describe_machine(machine: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Benchmark geventsio against python-socketio on gevent, and flask_ext over it."
+        description="Benchmark geventsio against Node's socket.io and python-socketio, "
+        "and flask_ext over it."
     )
     parser.add_argument(
         "--smoke",
@@ -958,6 +1012,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs[implementation.name].append(result)
         results = {name: best_run(scenario, found) for name, found in runs.items()}
         value = ratio(scenario, results)
+        node_value = ratio(scenario, results, against=REFERENCE)
+        names = [impl.name for impl in implementations]
         overheads = {
             impl.name: found
             for impl in implementations
@@ -973,6 +1029,12 @@ def main(argv: list[str] | None = None) -> int:
                 "results": results,
                 "ratio": value,
                 "meets": meets(scenario, value),
+                "node_floor": scenario.node_floor or None,
+                "ratio_to_node": node_value,
+                "meets_node_floor": meets(scenario, node_value, scenario.node_floor),
+                "ratios": {
+                    f"{n}/{ref}": ratio(scenario, results, n, ref) for n, ref in ratio_pairs(names)
+                },
                 "overhead": overheads,
                 "runs": runs,
             }
