@@ -8,13 +8,17 @@ the contexts are made with Flask's public API. Both paths run the same tests.
 Theory of operation (the cost per event is the point; bench/ measures it):
 
 * What does not change between the events of a socket is made at its first event and
-  kept in a :class:`SocketRequest`, weakly keyed by the socket: the environ, a request
-  object to clone, the routing of the handshake URL (one ``NotFound`` per socket, not
-  one per event), the session copy (``manage_session=True``: never in ``socket.data``,
-  which ``fetch_sockets()`` sends to other servers), and the contexts themselves
-  (:class:`EventRequestContext`), pushed again by the socket's next event. An event that
-  finds them in use (a nested or concurrent event of the same socket: ``disconnect()``
-  in a handler, ``async_handlers=True``) makes its own.
+  kept in a :class:`SocketRequest`, weakly keyed by the socket: the routing of the
+  handshake URL (one ``NotFound`` per socket, not one per event) and the session copy
+  (``manage_session=True``: never in ``socket.data``, which ``fetch_sockets()`` sends to
+  other servers), for the socket's life; and, while the socket is among the
+  :attr:`FastContexts.warm_sockets` that had an event last, its :class:`RequestBasis`
+  (the environ, a request object to clone) and its contexts
+  (:class:`EventRequestContext`), pushed again by the socket's next event. A socket that
+  falls out of that set (an idle one) drops them (about 3 KiB) and makes them again at
+  its next event. An event that finds the contexts in use (a nested or concurrent event
+  of the same socket: ``disconnect()`` in a handler, ``async_handlers=True``) makes its
+  own.
 * The request object is made when first read (``request.sid``...): a handler that never
   reads it costs no request.
 * The contexts are pushed by setting Flask's context variables, and teardown functions
@@ -24,6 +28,7 @@ Theory of operation (the cost per event is the point; bench/ measures it):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -50,17 +55,49 @@ from flask_ext.event import (
 class SocketRequest:
     """What the request contexts of one socket's events share, made at its first event.
 
-    :ivar environ: the socket's WSGI environ (:func:`request_environ`).
+    Holds nothing of the socket itself (it is the value of a dictionary weakly keyed by
+    the socket).
+
     :ivar route: how the handshake URL was routed at the first event that needed it:
         ``(url_rule, view_args, routing_exception)``.
     :ivar session: the socket's copy of the Flask session (``manage_session=True``).
+    :ivar basis: the socket's environ and request template while the socket is warm
+        (None once it went idle: :meth:`basis_for` makes them again).
     :ivar spare: the socket's request context when no event is using it
-        (``manage_session=True``).
+        (``manage_session=True``; dropped with ``basis``).
+    """
+
+    __slots__ = ("basis", "route", "session", "spare")
+
+    def __init__(self) -> None:
+        self.route: tuple[Any, Any, Any] | None = None
+        self.spare: EventRequestContext | None = None
+        self.session: ManagedSession | None = None
+        self.basis: RequestBasis | None = None
+
+    def basis_for(self, app: flask.Flask, socket: geventsio.Socket) -> RequestBasis:
+        """The socket's :class:`RequestBasis`, made again if it was dropped."""
+        basis = self.basis
+        if basis is None:
+            basis = self.basis = RequestBasis(app, socket)
+        return basis
+
+    def cool(self) -> None:
+        """The socket went idle: drop what its next event can make again (a context in
+        use keeps its own references to them)."""
+        self.basis = None
+        self.spare = None
+
+
+class RequestBasis:
+    """What a socket's request objects are made from.
+
+    :ivar environ: the socket's WSGI environ (:func:`request_environ`).
     :ivar template: the request the socket's request contexts are created with (never
         handed to application code: it only gives them their URL adapter).
     """
 
-    __slots__ = ("_clone", "environ", "route", "session", "spare", "template")
+    __slots__ = ("_clone", "environ", "template")
 
     def __init__(self, app: flask.Flask, socket: geventsio.Socket) -> None:
         self.environ = request_environ(socket)
@@ -70,9 +107,6 @@ class SocketRequest:
         # read from it: copying the template's attributes makes the same object, faster,
         # unless the application's request class adds an __init__ of its own.
         self._clone = type(self.template).__init__ is werkzeug.wrappers.Request.__init__
-        self.route: tuple[Any, Any, Any] | None = None
-        self.spare: EventRequestContext | None = None
-        self.session: ManagedSession | None = None
 
     def request_for(self, app: flask.Flask, event: EventContext) -> flask.Request:
         """A fresh request object for ``event``, with ``sid``, ``namespace`` and ``event``."""
@@ -102,16 +136,23 @@ class EventRequestContext(RequestContext):
     for this).
 
     :param shared: what the socket's events share.
+    :param basis: the socket's environ and request template (kept by the context: the
+        socket may drop its own while an event uses this one).
     :ivar app_context: the application context pushed with it.
     """
 
     def __init__(
-        self, app: flask.Flask, session: SessionMixin | None, shared: SocketRequest
+        self,
+        app: flask.Flask,
+        session: SessionMixin | None,
+        shared: SocketRequest,
+        basis: RequestBasis,
     ) -> None:
         self.shared = shared
+        self.basis = basis
         self._event: EventContext | None = None
         self._request: flask.Request | None = None
-        super().__init__(app, shared.environ, request=shared.template, session=session)
+        super().__init__(app, basis.environ, request=basis.template, session=session)
         self._request = None  # the template gave the URL adapter; events get their own
         self.app_context = app.app_context()
 
@@ -120,7 +161,7 @@ class EventRequestContext(RequestContext):
         """The event's request object, made on first use."""
         request = self._request
         if request is None:
-            request = self._request = self.shared.request_for(self.app, self.event)
+            request = self._request = self.basis.request_for(self.app, self.event)
             self._route(request)
         return request
 
@@ -161,7 +202,7 @@ class EventRequestContext(RequestContext):
         """A plain request context with this event's request object and session (what
         ``flask.copy_current_request_context`` pushes in another greenlet)."""
         return RequestContext(
-            self.app, self.shared.environ, request=self.request, session=self.session
+            self.app, self.basis.environ, request=self.request, session=self.session
         )
 
     def match_request(self) -> None:
@@ -192,12 +233,24 @@ class FastContexts:
     :param app: the Flask application.
     :param on_error: called, in the event's contexts, with an exception a handler
         raised: returns the acknowledgement, or raises.
+    :param warm_sockets: how many sockets (those that had an event last) keep their
+        environ, request template and contexts between events; the others keep only
+        their session and routing.
     """
 
-    def __init__(self, app: flask.Flask, on_error: EventErrorHandler) -> None:
+    #: The default of ``warm_sockets``: every socket of a busy server that is sending
+    #: stays warm in practice, and 5,000 idle sockets hold ~3 KiB each only for these.
+    WARM_SOCKETS = 256
+
+    def __init__(
+        self, app: flask.Flask, on_error: EventErrorHandler, warm_sockets: int | None = None
+    ) -> None:
         self.app = app
         self.on_error = on_error
         self._sockets: WeakKeyDictionary[geventsio.Socket, SocketRequest] = WeakKeyDictionary()
+        #: The warm sockets' SocketRequests, the least recently used first.
+        self._warm: OrderedDict[SocketRequest, None] = OrderedDict()
+        self._warm_limit = max(1, self.WARM_SOCKETS if warm_sockets is None else warm_sockets)
         self._push = _FastPush(self)
 
     def run(
@@ -207,19 +260,41 @@ class FastContexts:
         caller)."""
         shared = self._sockets.get(event.socket)
         if shared is None:
-            shared = self._sockets[event.socket] = SocketRequest(self.app, event.socket)
+            shared = self._sockets[event.socket] = SocketRequest()
+        self._touch(shared)
         if not manage_session:
             return self._run_unmanaged(shared, event, function, args)
         context = shared.spare
         shared.spare = None  # in use: a nested or concurrent event makes its own
         if context is None:
-            context = EventRequestContext(self.app, self._managed_session(shared, event), shared)
+            context = self._context(shared, event, self._managed_session(shared, event))
         context.begin(event)
         try:
             return self._push.run(context, function, args)
         finally:
             context.end()
-            shared.spare = context
+            if context.basis is shared.basis:  # not if the socket cooled meanwhile
+                shared.spare = context
+
+    def _touch(self, shared: SocketRequest) -> None:
+        """``shared`` had an event: it is the warmest; the coldest beyond the limit cool.
+        (No check-then-act on the dictionary: a handler may run in another thread.)"""
+        warm = self._warm
+        warm.pop(shared, None)
+        warm[shared] = None
+        while len(warm) > self._warm_limit:
+            try:
+                coldest, _ = warm.popitem(last=False)
+            except KeyError:
+                break
+            coldest.cool()
+
+    def _context(
+        self, shared: SocketRequest, event: EventContext, session: SessionMixin | None
+    ) -> EventRequestContext:
+        return EventRequestContext(
+            self.app, session, shared, shared.basis_for(self.app, event.socket)
+        )
 
     def call(self, context: EventRequestContext, function: Callable[..., Any], args: Any) -> Any:
         """``function(*args)``, or ``on_error`` with its exception."""
@@ -236,7 +311,7 @@ class FastContexts:
         args: tuple[Any, ...],
     ) -> Any:
         """``manage_session=False``: the session is opened at each event, and saved."""
-        context = EventRequestContext(self.app, None, shared)
+        context = self._context(shared, event, None)
         context.begin(event)
         try:
             with context.app_context, context:
@@ -251,7 +326,7 @@ class FastContexts:
         first event."""
         session = shared.session
         if session is None:
-            opening = EventRequestContext(self.app, None, shared)
+            opening = self._context(shared, event, None)
             opening.begin(event)
             try:
                 session = ManagedSession(self._push.open_session(opening))

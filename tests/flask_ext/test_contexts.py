@@ -17,6 +17,7 @@ from flask_ext import SocketIO, disconnect
 from flask_ext import context as context_module
 from flask_ext.context import EventContexts
 from flask_ext.event import EventContext
+from flask_ext.fastpath import FastContexts
 
 
 @pytest.fixture(params=["fast path", "public API"])
@@ -300,3 +301,40 @@ def test_concurrent_events_of_one_socket_have_their_own_contexts(
     assert seen["b"][:2] == ("b", "b")
     # Nothing of the session is kept in socket.data (fetch_sockets() sends it around).
     assert socket.data == {}
+
+
+def test_an_idle_socket_drops_its_contexts_and_keeps_its_session(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the sockets that had an event last keep their environ, request template and
+    contexts between events; the others keep their session copy and make the rest
+    again at their next event (issue 20: an idle connection holds ~3 KiB less)."""
+    monkeypatch.setattr(FastContexts, "WARM_SOCKETS", 2)
+    contexts = FastContexts(app, _raise)
+    sockets = [_Socket(f"s{number}") for number in range(3)]
+
+    def remember(value: str) -> tuple[str, str]:
+        flask.session["who"] = value
+        g.mark = value
+        return request.sid, request.path  # type: ignore[attr-defined]
+
+    def recall() -> tuple[Any, ...]:
+        seen = (flask.session.get("who"), getattr(g, "mark", None))
+        return (*seen, request.sid, request.event["message"])  # type: ignore[attr-defined]
+
+    def run(socket: Any, name: str, function: Any, *args: Any) -> Any:
+        return contexts.run(EventContext(socket, name, args), True, function, args)
+
+    assert run(sockets[0], "remember", remember, "ada") == ("s0", "/socket.io/")
+    first = contexts._sockets[sockets[0]]
+    assert first.spare is not None and first.basis is not None
+    run(sockets[1], "remember", remember, "grace")
+    assert first.spare is not None  # two warm sockets: both kept
+    run(sockets[2], "remember", remember, "edsger")
+    assert (first.spare, first.basis) == (None, None)  # the coldest of three dropped them
+    assert contexts._sockets[sockets[2]].spare is not None
+    assert run(sockets[0], "recall", recall) == ("ada", None, "s0", "recall")
+    assert first.spare is not None  # warm again
+    assert contexts._sockets[sockets[1]].spare is None  # and now the coldest is s1
+    assert run(sockets[1], "recall", recall) == ("grace", None, "s1", "recall")
+    assert all(socket.data == {} for socket in sockets)
