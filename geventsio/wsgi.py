@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from geventsio.cluster import LocalCluster
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.options import AllowRequest
 from geventsio.server.server import Server
@@ -12,8 +15,11 @@ from geventsio.serving.static import StaticFiles, StaticFilesMapping
 from geventsio.serving.stopping import (
     answers_upgrades_itself,
     pywsgi_handler_serving,
+    running_gunicorn_worker,
     watch_gunicorn_worker,
 )
+
+logger = logging.getLogger(__name__)
 
 WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -68,6 +74,8 @@ class WSGIApp:
         path = self.engine.options.path
         self._paths = (path, path.rstrip("/"))
         self._host_seen = False
+        #: The workers this process shares sessions with (under gunicorn), or None.
+        self.cluster: LocalCluster | None = None
         self.metrics: Any = None
         self.metrics_path = metrics_path
         self._metrics_app: WSGIApplication = _not_found
@@ -110,6 +118,30 @@ class WSGIApp:
         watch_gunicorn_worker(self.shutdown)
         if answers_upgrades_itself(pywsgi_handler_serving()):
             self.engine.hosts.server_answers_upgrades()
+        self._join_workers()
+
+    def _join_workers(self) -> None:
+        # The workers of one gunicorn share their sessions: each forwards the polling
+        # requests of the others' sessions to their owner (geventsio.cluster.local).
+        worker = running_gunicorn_worker()
+        engine = self.engine
+        if worker is None or engine.router is not None:
+            return
+        if engine.options.generate_id is not None:
+            logger.warning(
+                "generate_id is set: session ids name no worker, so the long-polling "
+                "requests of a session must all reach the worker that opened it"
+            )
+            return
+        if not LocalCluster.supported():
+            logger.warning(
+                "the workers of this gunicorn cannot share long-polling sessions on %s: "
+                "run one worker, or use WebSocket only",
+                sys.platform,
+            )
+            return
+        self.cluster = LocalCluster(engine, group=f"gunicorn-{worker.ppid}")
+        self.cluster.start()
 
     def shutdown(self) -> None:
         """The process is stopping (:func:`geventsio.serving.serve` on SIGTERM, the

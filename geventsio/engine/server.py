@@ -28,6 +28,7 @@ from geventsio.engine.http import (
     parse_query,
 )
 from geventsio.engine.observer import EngineError, EngineObserver, Observers, combine
+from geventsio.engine.routing import FORWARDED_KEY, SessionRouter
 from geventsio.engine.socket import EngineHandler, EngineSocket
 from geventsio.engine.takeover import (
     Hosts,
@@ -59,6 +60,8 @@ class _Request:
 
     transport: Transport
     session: EngineSocket | None
+    #: The session is another process's: forward the request to it (see ``router``).
+    forward: bool = False
 
 
 def new_sid() -> EngineSid:
@@ -101,6 +104,9 @@ class EngineServer(EventEmitter):
         self.shutting_down = False
         #: How connections are taken over from the server running the application.
         self.hosts = Hosts()
+        #: Set when this process is one of several (:mod:`geventsio.cluster`): it names
+        #: the owner in each new sid and forwards requests for other processes' sessions.
+        self.router: SessionRouter | None = None
         # The last sids closed here: a late request for one of them is no routing mistake.
         self._recently_closed: OrderedDict[str, None] = OrderedDict()
 
@@ -182,6 +188,9 @@ class EngineServer(EventEmitter):
                 )
             return HttpResponse(204)
         request = self._verify(environ)
+        if request.forward:
+            assert self.router is not None
+            return self.router.forward(environ)
         if upgrade_requested(environ):
             return self._serve_websocket(environ, start_response, request)
         if request.transport is not Transport.POLLING:
@@ -218,12 +227,21 @@ class EngineServer(EventEmitter):
         if sid is not None:
             session = self.sessions.get(EngineSid(sid))
             if session is None or session.state is SessionState.CLOSED:
+                if (
+                    session is None
+                    and transport is Transport.POLLING
+                    and self.router is not None
+                    and FORWARDED_KEY not in environ
+                    and self.router.owner_elsewhere(sid)
+                ):
+                    return _Request(transport, None, forward=True)
                 if transport is Transport.POLLING and sid not in self._recently_closed:
                     logger.info(
                         "unknown session id %r on a polling request: if this server runs "
-                        "in several processes (gunicorn -w N, several hosts), every request "
-                        "of a long-polling session must reach the process that opened it: "
-                        "enable sticky sessions in the load balancer, or use WebSocket only",
+                        "in several processes that do not share sessions (several hosts, "
+                        "generate_id set), every request of a long-polling session must "
+                        "reach the process that opened it: enable sticky sessions in the "
+                        "load balancer, or use WebSocket only (see docs/deployment.md)",
                         sid[:32],
                     )
                 raise RemoteProtocolError(
@@ -283,7 +301,7 @@ class EngineServer(EventEmitter):
         """
         generate = self.options.generate_id
         if generate is None:
-            return new_sid()
+            return new_sid() if self.router is None else self.router.new_sid()
         try:
             sid = generate(environ)
         except Exception as exc:

@@ -24,6 +24,9 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 #: ``SIO_APP_STRICT=1``: one allowed Origin and small limits (the hostile-input tests).
 STRICT = os.environ.get("SIO_APP_STRICT") == "1"
 
+#: ``SIO_APP_REDIS=URL`` (with ``SIO_APP_REDIS_KEY``): rooms and broadcasts through Redis.
+REDIS = os.environ.get("SIO_APP_REDIS")
+
 sio = (
     geventsio.Server(
         cors_allowed_origins=["http://good.example"],
@@ -31,7 +34,12 @@ sio = (
         max_websocket_fragments=1_000_000,
     )
     if STRICT
-    else geventsio.Server(cors_allowed_origins="*")
+    else geventsio.Server(
+        cors_allowed_origins="*",
+        adapter=geventsio.redis_adapter(REDIS, key=os.environ.get("SIO_APP_REDIS_KEY", "t"))
+        if REDIS
+        else None,
+    )
 )
 
 

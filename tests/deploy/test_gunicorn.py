@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.deploy.processes import Processes, Server
@@ -63,28 +62,6 @@ def two_workers() -> Iterator[Server]:
         yield server
     finally:
         started.kill_all()
-
-
-def test_polling_needs_sticky_sessions(two_workers: Server) -> None:
-    with HttpClient("127.0.0.1", two_workers.port) as http:
-        opened = http.get("/socket.io/?EIO=4&transport=polling")
-    assert opened.status == 200, opened
-    assert opened.body.startswith(b"0"), opened
-    sid = orjson.loads(opened.body[1:])["sid"]
-
-    # Each request on a new connection: the kernel hands it to either worker.
-    answers = []
-    for _ in range(40):
-        with HttpClient("127.0.0.1", two_workers.port) as http:
-            response = http.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", "6")
-        answers.append(response.status)
-        if response.status == 400:
-            break
-    else:
-        pytest.fail(f"40 requests, none reached the other worker: {answers}")
-
-    assert response.json() == {"code": 1, "message": "Session ID unknown"}
-    two_workers.process.wait_for(rf"unknown session id '{sid}'.*sticky sessions", timeout=5)
 
 
 def test_websocket_only_clients_work_across_workers(two_workers: Server) -> None:

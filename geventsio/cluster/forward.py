@@ -1,0 +1,137 @@
+"""Forward one Engine.IO polling request to the process that owns its session.
+
+The request goes as plain HTTP/1.1 (one connection per request, ``Connection: close``)
+to the owner's cluster listener; its answer's status, body and content type come back.
+Everything the client sent is passed on (a body over ``max_payload`` is refused here,
+before it is read in full) except ``Origin`` (this process already checked
+it, and adds its own CORS headers to the answer) and the hop-by-hop headers: nothing
+here lets a client pick a session other than the one its sid names.
+
+Any failure -- no owner listening (a dead process), a broken or late answer -- is Node's
+code 1, "Session ID unknown", so that the client reconnects; never a hang: connecting
+and every read are bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import gevent.socket
+
+from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response, read_body
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to reach the owner's listener (local: refused at once when it is gone).
+CONNECT_TIMEOUT = 2.0
+#: The longest status line or header line of an owner's answer.
+_MAX_LINE = 8192
+#: The most header lines of an owner's answer.
+_MAX_HEADERS = 64
+_DROPPED = frozenset(
+    {
+        "HTTP_ORIGIN",
+        "HTTP_HOST",
+        "HTTP_CONNECTION",
+        "HTTP_KEEP_ALIVE",
+        "HTTP_UPGRADE",
+        "HTTP_TRANSFER_ENCODING",
+        "HTTP_CONTENT_LENGTH",
+        "HTTP_CONTENT_TYPE",
+        "HTTP_TE",
+    }
+)
+
+
+class ForwardError(Exception):
+    """The owner's answer was missing or malformed."""
+
+
+def request_bytes(environ: Mapping[str, Any], body: bytes) -> bytes:
+    """The request in ``environ``, with ``body``, as HTTP/1.1 bytes for the owner."""
+    query = environ.get("QUERY_STRING", "")
+    target = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
+    lines = [
+        f"{environ.get('REQUEST_METHOD', 'GET')} {target} HTTP/1.1",
+        "Host: geventsio-cluster",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
+    content_type = environ.get("CONTENT_TYPE")
+    if content_type:
+        lines.append(f"Content-Type: {content_type}")
+    for key, value in environ.items():
+        if key.startswith("HTTP_") and key not in _DROPPED and isinstance(value, str):
+            lines.append(f"{key[5:].replace('_', '-').title()}: {value}")
+    head = "\r\n".join(lines) + "\r\n\r\n"
+    return head.encode("latin-1", "replace") + body
+
+
+def read_response(reader: Any, max_body: int) -> HttpResponse:
+    """An HTTP/1.1 answer read from ``reader`` (a binary file), its body bounded.
+
+    :raises ForwardError: no answer, or not one we can relay.
+    """
+    status_line = reader.readline(_MAX_LINE + 1)
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise ForwardError(f"no HTTP answer: {status_line[:64]!r}")
+    status = int(parts[1])
+    length: int | None = None
+    content_type = "text/plain; charset=UTF-8"
+    for _ in range(_MAX_HEADERS):
+        line = reader.readline(_MAX_LINE + 1)
+        if line in (b"\r\n", b"\n"):
+            break
+        if not line.endswith(b"\n"):
+            raise ForwardError("the answer's headers are cut or too long")
+        name, _, value = line.decode("latin-1").partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value.strip())
+        elif name == "content-type":
+            content_type = value.strip()
+    else:
+        raise ForwardError("too many header lines in the answer")
+    if length is not None and not 0 <= length <= max_body:
+        raise ForwardError(f"an answer of {length} bytes")
+    body = reader.read(length if length is not None else max_body + 1)
+    if (length is not None and len(body) != length) or len(body) > max_body:
+        raise ForwardError("the answer's body is cut or too long")
+    return HttpResponse(status, body, content_type=content_type)
+
+
+def forward(
+    address: str | tuple[str, int],
+    environ: Mapping[str, Any],
+    *,
+    max_body: int,
+    timeout: float,
+) -> HttpResponse:
+    """Forward the request in ``environ`` to the listener at ``address`` (a unix socket
+    name, or a TCP address) and return its answer; code 1 when that fails.
+
+    :param max_body: the largest request body passed on (the engine's ``max_payload``);
+        answers may be 16 times as large.
+    :raises PayloadTooLarge: the body is over ``max_body`` (refused here, as the owner
+        would).
+    :param timeout: the longest wait for each read of the answer (a long-poll is held by
+        the owner up to its ping interval).
+    """
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    body = read_body(environ, max_body) if environ.get("REQUEST_METHOD") == "POST" else b""
+    data = request_bytes(environ, body)
+    try:
+        with gevent.socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.connect(address)
+            sock.settimeout(timeout)
+            sock.sendall(data)
+            with sock.makefile("rb") as reader:
+                return read_response(reader, 16 * max_body + 65536)
+    except (OSError, ValueError, ForwardError) as exc:
+        logger.info("could not forward a request to %r: %s", address, exc)
+        return error_response(EngineErrorCode.UNKNOWN_SID)

@@ -1,0 +1,107 @@
+"""Two engines of one cluster in this process, each on its own live server: the polling
+requests of one's sessions sent to the other reach their owner over the unix socket."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from geventsio.cluster import LocalCluster
+from geventsio.cluster.sid import owner_tag
+from geventsio.engine.server import EngineServer
+from geventsio.options import EngineOptions
+from geventsio.protocol.engineio import Packet, PacketType
+from geventsio.wsgi import WSGIApp
+from tests.support import LiveServer, PollingClient, RecordingEcho, messages, payload
+
+
+def member(group: str) -> tuple[LiveServer, LocalCluster]:
+    handler = RecordingEcho()
+    engine = EngineServer(handler, EngineOptions(max_payload=1000))
+    cluster = LocalCluster(engine, group)
+    cluster.start()
+    return LiveServer(WSGIApp(engine), engine=engine, handler=handler), cluster
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[tuple[LiveServer, LocalCluster], tuple[LiveServer, LocalCluster]]]:
+    group = uuid.uuid4().hex[:12]
+    a, b = member(group), member(group)
+    try:
+        yield a, b
+    finally:
+        for server, cluster in (a, b):
+            server.stop()
+            cluster.stop()
+
+
+def on(server: LiveServer, sid: str) -> PollingClient:
+    """A polling client for ``sid`` that talks to ``server``."""
+    client = server.polling()
+    client.sid = sid
+    return client
+
+
+def test_a_session_is_served_through_any_member(pair) -> None:
+    (a, cluster_a), (b, _) = pair
+    opener = a.polling()
+    opener.handshake()
+    assert owner_tag(opener.sid) == cluster_a.tag
+    elsewhere = on(b, opener.sid)
+
+    elsewhere.send("hello", b"\x01\x02")
+    assert a.handler.messages_of(opener.sid) == ["hello", b"\x01\x02"]
+    assert messages(elsewhere.get()) == ["hello", b"\x01\x02"]  # the echo, from a
+    assert b.session_count == 0
+
+
+def test_a_long_poll_through_another_member_gets_what_the_owner_sends(pair) -> None:
+    (a, _), (b, _) = pair
+    opener = a.polling()
+    opener.handshake()
+    waiting = on(b, opener.sid).spawn_get()
+    a.wait_sessions(1)
+    a.handler.socket(opener.sid)  # the session is a's
+    opener.send("ping me")
+    response = waiting.get(timeout=10)
+    assert response.status == 200
+    assert b"ping me" in response.body
+
+
+def test_a_body_over_max_payload_is_refused_before_forwarding(pair) -> None:
+    (a, _), (b, _) = pair
+    opener = a.polling()
+    opener.handshake()
+    response = on(b, opener.sid).post_raw(payload("x" * 2000))
+    assert response.status == 413
+    assert a.handler.messages_of(opener.sid) == []
+
+
+def test_a_request_for_a_gone_owner_is_answered_code_1_at_once(pair) -> None:
+    (a, cluster_a), (b, _) = pair
+    opener = a.polling()
+    opener.handshake()
+    cluster_a.stop()  # as if a's process were gone: nothing listens on its socket
+
+    response = on(b, opener.sid).get_response()  # within the client's timeout
+    assert response.status == 400
+    assert response.json() == {"code": 1, "message": "Session ID unknown"}
+    opener.send(Packet(PacketType.CLOSE))
+
+
+@pytest.mark.parametrize(
+    "forged", ["{random}.{tag}x", "x{random}.{tag}", "{random}.a/b", "{random}."]
+)
+def test_a_forged_sid_reaches_no_session(pair, forged: str) -> None:
+    (a, _), (b, _) = pair
+    opener = a.polling()
+    opener.handshake()
+    random_part, _, tag = opener.sid.rpartition(".")
+    sid = forged.format(random=random_part, tag=tag)
+
+    response = on(b, sid).get_response()
+    assert response.status == 400
+    assert response.json() == {"code": 1, "message": "Session ID unknown"}
+    assert a.handler.messages_of(opener.sid) == []

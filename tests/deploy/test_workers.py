@@ -1,0 +1,113 @@
+"""Several gunicorn workers on one port, no sticky sessions: the real socket.io-client.
+
+The workers share rooms through Redis and forward each other the polling requests of
+the sessions they do not own (geventsio.cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from tests.deploy.processes import Processes, Server
+from tests.deploy.test_gunicorn import http_get, is_event
+from tests.support import HttpClient
+from tests.support.node import run_node
+
+pytestmark = pytest.mark.e2e
+
+WORKERS = "../deploy/js/workers.mjs"
+
+
+@pytest.fixture(scope="module")
+def three_workers(redis_url: str) -> Iterator[Server]:
+    """``gunicorn -k gevent -w 3`` on Redis, once every worker answers."""
+    started = Processes()
+    env = {"SIO_APP_REDIS": redis_url, "SIO_APP_REDIS_KEY": f"workers-{uuid.uuid4().hex}"}
+    try:
+        server = started.gunicorn("-k", "gevent", workers=3, env=env)
+        pids: set[bytes] = set()
+        deadline = time.monotonic() + 15
+        while len(pids) < 3:  # each request on a new connection: any worker may take it
+            assert time.monotonic() < deadline, f"not every worker answers: {pids}"
+            pids.add(http_get(server, "/pid")[1])
+        yield server
+    finally:
+        started.kill_all()
+
+
+def test_every_request_of_a_polling_session_reaches_its_owner(three_workers: Server) -> None:
+    with HttpClient("127.0.0.1", three_workers.port) as http:
+        opened = http.get("/socket.io/?EIO=4&transport=polling")
+    sid = orjson.loads(opened.body[1:])["sid"]
+    target = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+
+    answered_by: set[bytes] = set()
+    for n in range(30):  # each request on a new connection: any worker takes it
+        with HttpClient("127.0.0.1", three_workers.port) as http:
+            posted = http.post(target, "40" if n == 0 else f'42{n}["pid"]')
+        assert (posted.status, posted.body) == (200, b"ok"), (n, posted)
+        answered_by.add(http_get(three_workers, "/pid")[1])
+    with HttpClient("127.0.0.1", three_workers.port) as http:
+        polled = http.get(target)
+
+    assert len(answered_by) >= 2, "the requests never reached another worker"
+    packets = polled.body.split(b"\x1e")
+    assert packets[0].startswith(b"40{"), packets[:2]
+    # The 29 acknowledgements, in order, all from one process: the owner.
+    assert [p.split(b"[")[0] for p in packets[1:]] == [f"43{n}".encode() for n in range(1, 30)]
+    assert len({p.split(b"[")[1] for p in packets[1:]}) == 1
+
+
+def test_a_forged_owner_tag_reaches_no_session(three_workers: Server) -> None:
+    with HttpClient("127.0.0.1", three_workers.port) as http:
+        opened = http.get("/socket.io/?EIO=4&transport=polling")
+    sid = orjson.loads(opened.body[1:])["sid"]
+    random_part, _, tag = sid.rpartition(".")
+    for forged in (f"x{random_part[1:]}.{tag}", f"{random_part}.nosuchtag", f"{sid}.{tag}"):
+        with HttpClient("127.0.0.1", three_workers.port) as http:
+            answer = http.get(f"/socket.io/?EIO=4&transport=polling&sid={forged}")
+        assert answer.status == 400, (forged, answer)
+        assert answer.json() == {"code": 1, "message": "Session ID unknown"}
+
+
+@pytest.mark.parametrize("mode", ["polling", "upgrade", "websocket"])
+def test_broadcasts_across_workers_arrive_exactly_once(three_workers: Server, mode: str) -> None:
+    result = run_node(WORKERS, three_workers.url, mode, 6, timeout=60)
+
+    assert result["ok"], (result, three_workers.process.output[-3000:])
+    assert result["heard"] == [["first", "second"]] * 6
+    expected = "polling" if mode == "polling" else "websocket"
+    if mode != "upgrade":
+        assert result["transports"] == [expected] * 6
+    assert "Traceback" not in three_workers.process.output
+
+
+def test_the_clients_of_a_killed_worker_reconnect_to_another(
+    processes: Processes, redis_url: str
+) -> None:
+    env = {"SIO_APP_REDIS": redis_url, "SIO_APP_REDIS_KEY": f"workers-{uuid.uuid4().hex}"}
+    server = processes.gunicorn("-k", "gevent", workers=3, env=env)
+    client = processes.node_client("watch.mjs", server.url, "polling", "--emit-every", "50")
+    first = client.wait_event(is_event("connect"), timeout=15, what="a connection")["pid"]
+    client.wait_event(is_event("ack", pid=first), what="an acknowledgement")
+
+    os.kill(first, signal.SIGKILL)
+
+    closed = client.wait_event(is_event("disconnect"), timeout=10, what="a disconnect")
+    assert closed["reason"] in ("transport error", "transport close"), closed
+    second = client.wait_event(
+        lambda e: e.get("event") == "connect" and e.get("pid") not in (None, first),
+        timeout=15,
+        what="a connection to another worker",
+    )
+    client.wait_event(
+        lambda e: is_event("ack", pid=second["pid"])(e) and e["t"] > second["t"],
+        what="acknowledgements from another worker",
+    )
