@@ -50,15 +50,19 @@ class ForwardError(Exception):
     """The owner's answer was missing or malformed."""
 
 
-def request_bytes(environ: Mapping[str, Any], body: bytes) -> bytes:
-    """The request in ``environ``, with ``body``, as HTTP/1.1 bytes for the owner."""
+def request_bytes(environ: Mapping[str, Any], body: bytes, *, upgrade: bool = False) -> bytes:
+    """The request in ``environ``, with ``body``, as HTTP/1.1 bytes for the owner
+    (``upgrade``: a WebSocket handshake, its ``Sec-WebSocket-*`` headers kept)."""
     query = environ.get("QUERY_STRING", "")
     target = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
     lines = [
         f"{environ.get('REQUEST_METHOD', 'GET')} {target} HTTP/1.1",
         "Host: geventsio-cluster",
-        "Connection: close",
-        f"Content-Length: {len(body)}",
+        *(
+            ("Connection: Upgrade", "Upgrade: websocket")
+            if upgrade
+            else ("Connection: close", f"Content-Length: {len(body)}")
+        ),
     ]
     content_type = environ.get("CONTENT_TYPE")
     if content_type:

@@ -23,9 +23,11 @@ from gevent.pywsgi import WSGIServer
 from geventsio._types import EngineSid
 from geventsio.cluster.forward import forward
 from geventsio.cluster.sid import new_tag, owner_tag, tagged_sid
+from geventsio.cluster.splice import forward_websocket
 from geventsio.engine.http import HttpResponse, parse_query
 from geventsio.engine.routing import FORWARDED_KEY
 from geventsio.engine.server import EngineServer
+from geventsio.engine.takeover import upgrade_requested
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +96,17 @@ class LocalCluster:
         tag = owner_tag(sid)
         return tag is not None and tag != self.tag
 
-    def forward(self, environ: Mapping[str, Any]) -> HttpResponse:
+    def forward(
+        self, environ: Mapping[str, Any], start_response: Callable[..., Any]
+    ) -> HttpResponse | None:
         """Forward the request to the owner named in its sid."""
         tag = owner_tag(parse_query(environ).get("sid", ""))
         assert tag is not None
+        address = socket_name(self.group, tag)
+        if upgrade_requested(environ):
+            return forward_websocket(address, environ, start_response, self.engine.hosts)
         return forward(
-            socket_name(self.group, tag),
+            address,
             environ,
             max_body=self.engine.options.max_payload,
             timeout=self._timeout,

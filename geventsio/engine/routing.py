@@ -3,8 +3,9 @@
 A process that is one of several behind one address (gunicorn ``-w N``, several hosts)
 gets requests for sessions another process opened. With a :class:`SessionRouter` set as
 ``EngineServer.router`` the engine asks it for every new session id (which then names
-its owner) and hands it the polling requests whose session is another's: the router
-forwards the request to the owner and returns the owner's answer. The owner checks the
+its owner) and hands it the requests whose session is another's: the router forwards a
+polling request to the owner and returns the owner's answer, and splices an upgrade to
+a WebSocket with the owner's. The owner checks the
 sid itself, as for any request; a forwarded request is marked with
 :data:`FORWARDED_KEY` by the owner's side, so it is never forwarded again.
 
@@ -13,7 +14,7 @@ The mechanism lives in :mod:`geventsio.cluster`; the engine knows only this prot
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from geventsio._types import EngineSid
@@ -33,6 +34,9 @@ class SessionRouter(Protocol):
     def owner_elsewhere(self, sid: str) -> bool:
         """Whether ``sid`` names another process of the cluster as its owner."""
 
-    def forward(self, environ: Mapping[str, Any]) -> HttpResponse:
+    def forward(
+        self, environ: Mapping[str, Any], start_response: Callable[..., Any]
+    ) -> HttpResponse | None:
         """Send this request to the owner of its session and return the owner's answer
-        (Node's code 1, "Session ID unknown", when the owner cannot be reached)."""
+        (Node's code 1, "Session ID unknown", when the owner cannot be reached); None
+        when the connection was taken over (a WebSocket upgrade, spliced to the owner's)."""

@@ -190,7 +190,7 @@ class EngineServer(EventEmitter):
         request = self._verify(environ)
         if request.forward:
             assert self.router is not None
-            return self.router.forward(environ)
+            return self.router.forward(environ, start_response)
         if upgrade_requested(environ):
             return self._serve_websocket(environ, start_response, request)
         if request.transport is not Transport.POLLING:
@@ -229,7 +229,6 @@ class EngineServer(EventEmitter):
             if session is None or session.state is SessionState.CLOSED:
                 if (
                     session is None
-                    and transport is Transport.POLLING
                     and self.router is not None
                     and FORWARDED_KEY not in environ
                     and self.router.owner_elsewhere(sid)

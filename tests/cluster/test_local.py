@@ -14,7 +14,15 @@ from geventsio.engine.server import EngineServer
 from geventsio.options import EngineOptions
 from geventsio.protocol.engineio import Packet, PacketType
 from geventsio.wsgi import WSGIApp
-from tests.support import LiveServer, PollingClient, RecordingEcho, messages, payload
+from tests.support import (
+    HandshakeRefused,
+    LiveServer,
+    PollingClient,
+    RecordingEcho,
+    messages,
+    payload,
+    upgrade,
+)
 
 
 def member(group: str) -> tuple[LiveServer, LocalCluster]:
@@ -105,3 +113,30 @@ def test_a_forged_sid_reaches_no_session(pair, forged: str) -> None:
     assert response.status == 400
     assert response.json() == {"code": 1, "message": "Session ID unknown"}
     assert a.handler.messages_of(opener.sid) == []
+
+
+def test_an_upgrade_through_another_member_is_spliced_to_the_owner(pair) -> None:
+    (a, _), (b, _) = pair
+    opener = a.polling()
+    opener.handshake()
+    ws = upgrade(on(b, opener.sid))  # the probe and its answer go through b
+
+    ws.send_text("4over the splice")
+    assert ws.recv(timeout=10) == "4over the splice"  # echoed by a, the owner
+    assert a.handler.messages_of(opener.sid) == ["over the splice"]
+    assert a.handler.socket(opener.sid).websocket is not None
+    assert b.session_count == 0
+    ws.close()
+    a.wait_sessions(0)
+
+
+def test_an_upgrade_for_a_gone_owner_is_refused_with_code_1(pair) -> None:
+    (a, cluster_a), (b, _) = pair
+    opener = a.polling()
+    opener.handshake()
+    cluster_a.stop()
+    with pytest.raises(HandshakeRefused) as refused:
+        upgrade(on(b, opener.sid))
+    assert refused.value.response.status == 400
+    assert refused.value.response.json() == {"code": 1, "message": "Session ID unknown"}
+    opener.send(Packet(PacketType.CLOSE))

@@ -84,17 +84,17 @@ def test_broadcasts_across_workers_arrive_exactly_once(three_workers: Server, mo
     assert result["ok"], (result, three_workers.process.output[-3000:])
     assert result["heard"] == [["first", "second"]] * 6
     expected = "polling" if mode == "polling" else "websocket"
-    if mode != "upgrade":
-        assert result["transports"] == [expected] * 6
+    assert result["transports"] == [expected] * 6  # upgrades reach the owner too
     assert "Traceback" not in three_workers.process.output
 
 
+@pytest.mark.parametrize("transports", ["polling", "polling,websocket", "websocket"])
 def test_the_clients_of_a_killed_worker_reconnect_to_another(
-    processes: Processes, redis_url: str
+    processes: Processes, redis_url: str, transports: str
 ) -> None:
     env = {"SIO_APP_REDIS": redis_url, "SIO_APP_REDIS_KEY": f"workers-{uuid.uuid4().hex}"}
     server = processes.gunicorn("-k", "gevent", workers=3, env=env)
-    client = processes.node_client("watch.mjs", server.url, "polling", "--emit-every", "50")
+    client = processes.node_client("watch.mjs", server.url, transports, "--emit-every", "50")
     first = client.wait_event(is_event("connect"), timeout=15, what="a connection")["pid"]
     client.wait_event(is_event("ack", pid=first), what="an acknowledgement")
 

@@ -1,7 +1,7 @@
 // Clients of one transport mode against several worker processes without sticky
-// sessions: each joins a room and says which process serves it; then two broadcasts to
-// the room, and every client must hear the first exactly once before the second (the
-// order of one client's packets is kept, so "second" ends the count without a wait).
+// sessions: each joins a room and says which process serves it; then two broadcasts from
+// one client to the room, and every client must hear the first exactly once before the
+// second (one sender, one order: "second" ends the count without a wait).
 //
 //   node workers.mjs URL MODE COUNT   prints {"ok", "pids", "transports", "heard"}
 import { createRequire } from "node:module";
@@ -27,11 +27,17 @@ try {
     socket.heard = [];
     socket.on("heard", (text) => socket.heard.push(text));
     socket.done = new Promise((resolve) => socket.on("heard", (text) => text === "second" && resolve()));
+    socket.io.once("open", () => {
+      socket.upgraded = new Promise((resolve) => socket.io.engine.once("upgrade", resolve));
+    });
     sockets.push(socket);
     await within(10000, new Promise((resolve, reject) => {
       socket.once("connect", resolve);
       socket.once("connect_error", reject);
     }), `connect ${i}`);
+  }
+  if (mode === "upgrade") {
+    await within(10000, Promise.all(sockets.map((s) => s.upgraded)), "the upgrades");
   }
   const pids = [];
   for (const socket of sockets) {
@@ -40,7 +46,7 @@ try {
     for (let n = 0; n < 3; n += 1) pids.push(await socket.timeout(10000).emitWithAck("pid"));
   }
   await sockets[0].timeout(10000).emitWithAck("shout", "workers", "first");
-  await sockets[sockets.length - 1].timeout(10000).emitWithAck("shout", "workers", "second");
+  await sockets[0].timeout(10000).emitWithAck("shout", "workers", "second");
   await within(15000, Promise.all(sockets.map((s) => s.done)), "the broadcasts");
   console.log(JSON.stringify({
     ok: true,
