@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     group = uuid.uuid4().hex[:12]
-    (owner, owner_port, _), (_, other_port, _) = member(group), member(group)
+    (_, owner_port, _), (_, other_port, _) = member(group), member(group)
     with HttpClient("127.0.0.1", owner_port) as http:
         sid = http.get("/socket.io/?EIO=4&transport=polling").text.split('"')[3]
     target = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
