@@ -46,6 +46,28 @@ _DROPPED = frozenset(
 )
 
 
+#: Where a member listens: an abstract unix socket's name, or a TCP (host, port).
+Address = str | tuple[str, int]
+
+
+def connect(address: Address) -> Any:
+    """A gevent socket connected to ``address`` within :data:`CONNECT_TIMEOUT`.
+
+    :raises OSError: nothing listens there (at once, for a unix socket), or too late.
+    """
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    sock = gevent.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT)
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        raise
+    if family == socket.AF_INET:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class ForwardError(Exception):
     """The owner's answer was missing or malformed."""
 
@@ -109,7 +131,7 @@ def read_response(reader: Any, max_body: int) -> HttpResponse:
 
 
 def forward(
-    address: str | tuple[str, int],
+    address: Address,
     environ: Mapping[str, Any],
     *,
     max_body: int,
@@ -125,13 +147,10 @@ def forward(
     :param timeout: the longest wait for each read of the answer (a long-poll is held by
         the owner up to its ping interval).
     """
-    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     body = read_body(environ, max_body) if environ.get("REQUEST_METHOD") == "POST" else b""
     data = request_bytes(environ, body)
     try:
-        with gevent.socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.settimeout(CONNECT_TIMEOUT)
-            sock.connect(address)
+        with connect(address) as sock:
             sock.settimeout(timeout)
             sock.sendall(data)
             with sock.makefile("rb") as reader:

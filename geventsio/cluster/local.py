@@ -14,25 +14,14 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import gevent.socket
-from gevent.pywsgi import WSGIServer
 
-from geventsio._types import EngineSid
-from geventsio.cluster.forward import forward
-from geventsio.cluster.sid import new_tag, owner_tag, tagged_sid
-from geventsio.cluster.splice import forward_websocket
-from geventsio.engine.http import HttpResponse, parse_query
-from geventsio.engine.routing import FORWARDED_KEY
+from geventsio.cluster.member import Member
 from geventsio.engine.server import EngineServer
-from geventsio.engine.takeover import upgrade_requested
 
 logger = logging.getLogger(__name__)
-
-#: Seconds a forwarded request may wait beyond the owner's longest long-poll.
-FORWARD_MARGIN = 5.0
 
 
 def socket_name(group: str, tag: str) -> str:
@@ -40,7 +29,7 @@ def socket_name(group: str, tag: str) -> str:
     return f"\0geventsio.{group}.{tag}"
 
 
-class LocalCluster:
+class LocalCluster(Member):
     """This process as one of several on this host, sharing sessions.
 
     :param engine: the engine whose sessions are shared; :meth:`start` sets its router.
@@ -49,65 +38,21 @@ class LocalCluster:
     """
 
     def __init__(self, engine: EngineServer, group: str) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.group = group
-        self.tag = new_tag()
-        self._server: WSGIServer | None = None
-        options = engine.options
-        self._timeout = options.ping_interval + options.ping_timeout + FORWARD_MARGIN
 
     @staticmethod
     def supported() -> bool:
         """Whether this platform has abstract unix sockets (Linux)."""
         return sys.platform.startswith("linux")
 
-    def start(self) -> None:
-        """Listen for forwarded requests and route the engine's sessions through this."""
+    def _listen(self) -> Any:
         listener = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(socket_name(self.group, self.tag))
         listener.listen(256)
-        self._server = WSGIServer(listener, self._serve, log=None, error_log=logger)
-        self._server.start()
-        self.engine.router = self
         logger.info("cluster %s: this process is %s", self.group, self.tag)
+        return listener
 
-    def stop(self) -> None:
-        """Stop listening (forwarded requests are then answered with code 1)."""
-        if self._server is not None:
-            self._server.stop(timeout=0)
-            self._server = None
-        if self.engine.router is self:
-            self.engine.router = None
-
-    def _serve(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        environ[FORWARDED_KEY] = True
-        return self.engine.handle_request(environ, start_response)
-
-    # -- SessionRouter -----------------------------------------------------------------
-
-    def new_sid(self) -> EngineSid:
-        """A new session id naming this process."""
-        return tagged_sid(self.tag)
-
-    def owner_elsewhere(self, sid: str) -> bool:
-        """Whether ``sid`` names another process (of any tag but this one's)."""
-        tag = owner_tag(sid)
-        return tag is not None and tag != self.tag
-
-    def forward(
-        self, environ: Mapping[str, Any], start_response: Callable[..., Any]
-    ) -> HttpResponse | None:
-        """Forward the request to the owner named in its sid."""
-        tag = owner_tag(parse_query(environ).get("sid", ""))
-        assert tag is not None
-        address = socket_name(self.group, tag)
-        if upgrade_requested(environ):
-            return forward_websocket(address, environ, start_response, self.engine.hosts)
-        return forward(
-            address,
-            environ,
-            max_body=self.engine.options.max_payload,
-            timeout=self._timeout,
-        )
+    def address_of(self, tag: str) -> str:
+        """The abstract unix socket of the process tagged ``tag``."""
+        return socket_name(self.group, tag)

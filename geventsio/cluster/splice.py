@@ -19,7 +19,13 @@ from typing import Any
 import gevent
 import gevent.socket
 
-from geventsio.cluster.forward import CONNECT_TIMEOUT, ForwardError, request_bytes
+from geventsio.cluster.forward import (
+    CONNECT_TIMEOUT,
+    Address,
+    ForwardError,
+    connect,
+    request_bytes,
+)
 from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response
 from geventsio.engine.takeover import Hosts, TakenOver
 
@@ -59,7 +65,7 @@ def _refusal(head: bytes, rest: bytes) -> HttpResponse:
 
 
 def forward_websocket(
-    address: str,
+    address: Address,
     environ: Mapping[str, Any],
     start_response: Callable[..., Any],
     hosts: Hosts,
@@ -69,10 +75,13 @@ def forward_websocket(
     :returns: the owner's refusal (code 1 when it cannot be reached) to answer with; or
         None once the client's connection was taken over and spliced to the owner's.
     """
-    owner = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        owner = connect(address)
+    except OSError as exc:
+        logger.info("could not forward an upgrade to %r: %s", address, exc)
+        return error_response(EngineErrorCode.UNKNOWN_SID)
     try:
         owner.settimeout(CONNECT_TIMEOUT)
-        owner.connect(address)
         owner.sendall(request_bytes(environ, b"", upgrade=True))
         status, head, rest = _read_head(owner)
     except (OSError, ForwardError) as exc:

@@ -31,6 +31,10 @@ class SessionRouter(Protocol):
     def new_sid(self) -> EngineSid:
         """A new unguessable session id that names this process as its owner."""
 
+    def check_new_polling(self) -> None:
+        """Raise the :class:`~geventsio.exceptions.RemoteProtocolError` to answer when a
+        new long-polling session could not be routed (WebSocket sessions need no routing)."""
+
     def owner_elsewhere(self, sid: str) -> bool:
         """Whether ``sid`` names another process of the cluster as its owner."""
 

@@ -344,6 +344,8 @@ class EngineServer(EventEmitter):
         return []
 
     def _open_polling(self, environ: dict[str, Any]) -> HttpResponse:
+        if self.router is not None:
+            self.router.check_new_polling()
         session = self._new_session(self._generate_id(environ), environ, Transport.POLLING)
         open_packet = OutgoingPacket(self._open_packet(session, self._upgrades_for_polling()))
         body = open_packet.polling_segment().encode()

@@ -1,5 +1,6 @@
-"""Two engines of one cluster in this process, each on its own live server: the polling
-requests of one's sessions sent to the other reach their owner over the unix socket."""
+"""Two engines of one cluster in this process, each on its own live server: the requests
+of one's sessions sent to the other reach their owner -- over an abstract unix socket
+(LocalCluster, one host) or TCP found in Redis (RedisCluster, several hosts)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from geventsio.cluster import LocalCluster
+from geventsio.cluster import LocalCluster, Member
+from geventsio.cluster.redis import RedisCluster
 from geventsio.cluster.sid import owner_tag
 from geventsio.engine.server import EngineServer
 from geventsio.options import EngineOptions
@@ -25,18 +27,24 @@ from tests.support import (
 )
 
 
-def member(group: str) -> tuple[LiveServer, LocalCluster]:
+def member(kind: str, group: str, redis_url: str) -> tuple[LiveServer, Member]:
     handler = RecordingEcho()
     engine = EngineServer(handler, EngineOptions(max_payload=1000))
-    cluster = LocalCluster(engine, group)
+    cluster: Member = (
+        LocalCluster(engine, group)
+        if kind == "local"
+        else RedisCluster(engine, redis_url, key=f"test-cluster-{group}")
+    )
     cluster.start()
     return LiveServer(WSGIApp(engine), engine=engine, handler=handler), cluster
 
 
-@pytest.fixture
-def pair() -> Iterator[tuple[tuple[LiveServer, LocalCluster], tuple[LiveServer, LocalCluster]]]:
+@pytest.fixture(params=["local", "redis"])
+def pair(
+    request: pytest.FixtureRequest, redis_url: str
+) -> Iterator[tuple[tuple[LiveServer, Member], tuple[LiveServer, Member]]]:
     group = uuid.uuid4().hex[:12]
-    a, b = member(group), member(group)
+    a, b = member(request.param, group, redis_url), member(request.param, group, redis_url)
     try:
         yield a, b
     finally:

@@ -1,6 +1,6 @@
 """One geventsio server behind nginx, in a Redis cluster with the others.
 
-    python tests/nginx/backend.py --redis URL --key KEY --name A
+    python tests/nginx/backend.py --redis URL --key KEY --name A [--cluster]
 
 It listens on 127.0.0.1 (a free port) and, once its Redis link is up, prints one JSON
 line, ``{"port": N, "name": "A", "pid": P}``. It serves until its stdin closes (so it
@@ -35,6 +35,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import geventsio
 from geventsio.adapters.redis import redis_adapter
+from geventsio.cluster.redis import RedisCluster
 from geventsio.serving import make_server
 
 #: Seconds the Redis link may take to come up.
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--redis", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--name", required=True)
+    parser.add_argument("--cluster", action="store_true", help="share sessions (RedisCluster)")
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
@@ -100,6 +102,10 @@ def main() -> None:
     app = ProxyFix(geventsio.WSGIApp(sio), x_for=1, x_proto=1)
     server = make_server(app, "127.0.0.1", 0)
     server.start()
+    cluster = None
+    if args.cluster:
+        cluster = RedisCluster(sio.engine, args.redis, key=f"{args.key}-cluster")
+        cluster.start()
     wait_for_link(factory)
     stdout = FileObjectPosix(sys.stdout.fileno(), "wb", close=False)
     hello = {"port": server.server_port, "name": args.name, "pid": os.getpid()}
@@ -110,6 +116,8 @@ def main() -> None:
         pass
     sio.shutdown()
     server.stop(timeout=1)
+    if cluster is not None:
+        cluster.stop()
     factory.close()
 
 

@@ -24,8 +24,18 @@ from tests.redis.harness import free_port
 @pytest.fixture
 def backends(redis_url: str, key: str) -> Iterator[list[Backend]]:
     """Three geventsio servers in one Redis cluster, started in parallel."""
+    yield from _started(redis_url, key, cluster=False)
+
+
+@pytest.fixture
+def cluster_backends(redis_url: str, key: str) -> Iterator[list[Backend]]:
+    """Three geventsio servers sharing rooms and sessions (RedisCluster) through Redis."""
+    yield from _started(redis_url, key, cluster=True)
+
+
+def _started(redis_url: str, key: str, *, cluster: bool) -> Iterator[list[Backend]]:
     nginx_binary()  # skip before starting anything when nginx is missing
-    started = [Backend(name, redis_url, key) for name in NAMES]
+    started = [Backend(name, redis_url, key, cluster=cluster) for name in NAMES]
     try:
         gevent.joinall([gevent.spawn(backend.ready) for backend in started], raise_error=True)
         yield started

@@ -110,9 +110,9 @@ def spread_addresses(per_server: int, servers: int = 3) -> list[str]:
 class Backend(JsonLinesProcess):
     """A geventsio server (``backend.py``) in the test's Redis cluster."""
 
-    def __init__(self, name: str, redis_url: str, key: str) -> None:
+    def __init__(self, name: str, redis_url: str, key: str, *, cluster: bool = False) -> None:
         argv = [sys.executable, str(BACKEND_SCRIPT), "--redis", redis_url, "--key", key]
-        super().__init__([*argv, "--name", name], name)
+        super().__init__([*argv, "--name", name, *(["--cluster"] if cluster else [])], name)
         self.port = 0
         self.pid = 0
 
