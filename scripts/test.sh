@@ -6,7 +6,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 echo "== ruff"
-"$VENV/bin/ruff" check geventsio flask_ext tests examples
+"$VENV/bin/ruff" check geventsio flask_ext tests examples scripts
+echo "== no repeated runs of 6+ lines in the packages"
+"$VENV/bin/python" scripts/check_duplicates.py geventsio flask_ext
 echo "== import contracts"
 "$VENV/bin/lint-imports"
 echo "== mypy --strict"
