@@ -72,6 +72,7 @@ class ConnectionHost(Protocol):
     decoder_limits: DecoderLimits
     max_queued_events: int
     max_concurrent_handlers: int
+    async_handlers: bool
     connect_timeout: float
     workers: WorkerPool
 
@@ -99,8 +100,9 @@ class NamespaceSocket(Protocol):
     def namespace(self) -> _Named:
         """The socket's namespace."""
 
-    def receive_event(self, packet: Packet) -> None:
-        """An EVENT or BINARY_EVENT for this socket (transport greenlet)."""
+    def handle_event(self, packet: Packet) -> None:
+        """Run an EVENT or BINARY_EVENT's handler (in the connection's worker, or in a
+        greenlet of its own with ``async_handlers``)."""
 
     def receive_ack(self, packet: Packet) -> None:
         """An ACK or BINARY_ACK for this socket (transport greenlet)."""
@@ -310,7 +312,12 @@ class Connection:
                 packet.namespace,
             )
             return
-        socket.receive_event(packet)
+        # Queued (or spawned) here, so an event goes one way: engine → connection →
+        # socket's handler → connection.write; the socket never calls back to be queued.
+        if self.server.async_handlers:
+            self.spawn_handler(socket.handle_event, packet)
+        else:
+            self.run_soon(socket.handle_event, packet)
 
     def _on_ack(self, packet: Packet) -> None:
         socket = self.sockets.get(packet.namespace)

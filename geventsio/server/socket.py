@@ -302,14 +302,10 @@ class Socket:
 
     # -- receiving events --------------------------------------------------------------
 
-    def receive_event(self, packet: Packet) -> None:
-        """An EVENT arrived (transport greenlet): queue or spawn its handling."""
-        if self.server.async_handlers:
-            self.connection.spawn_handler(self._handle_event, packet)
-        else:
-            self.connection.run_soon(self._handle_event, packet)
-
-    def _handle_event(self, packet: Packet) -> None:
+    def handle_event(self, packet: Packet) -> None:
+        """Run an incoming EVENT through middleware, catch-all listeners and its handler,
+        then acknowledge it. The connection calls this in its worker (or in a greenlet of
+        its own with ``async_handlers``), in arrival order."""
         if not self.connected:
             return
         event, args = packet.data[0], list(packet.data[1:])
