@@ -280,8 +280,11 @@ class FastContexts:
         """``shared`` had an event: it is the warmest; the coldest beyond the limit cool.
         (No check-then-act on the dictionary: a handler may run in another thread.)"""
         warm = self._warm
-        warm.pop(shared, None)
-        warm[shared] = None
+        try:
+            warm.move_to_end(shared)  # the common case: one C call
+            return
+        except KeyError:
+            warm[shared] = None
         while len(warm) > self._warm_limit:
             try:
                 coldest, _ = warm.popitem(last=False)
