@@ -414,6 +414,7 @@ class Server:
         if connection.closed:
             socket.on_close(DisconnectReason.TRANSPORT_CLOSE)
             return
+        connection.namespace_connected(socket)  # the connection owns its sockets
         socket.acknowledge_connect()
 
     def _restore_session(self, namespace: Namespace, auth: Any) -> RestoredSession | None:

@@ -5,6 +5,12 @@ greenlet with ``async_handlers=True``); acknowledgements are settled as they arr
 Anything the socket sends before its CONNECT was acknowledged (from a connect handler)
 is held and sent right after the acknowledgement, so the client never sees an event
 for a namespace it has not joined yet.
+
+One direction. The connection (:class:`~geventsio.server.connection.Connection`) owns
+its sockets: the server registers a socket with it just before acknowledging its
+CONNECT, and it queues what arrives for the socket's namespace (``handle_event``). A
+socket knows its connection only as a :class:`SocketLink`, the few things it needs of
+the session it travels on; this module does not import the connection's.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 from gevent.event import AsyncResult
@@ -32,12 +39,37 @@ from geventsio.server.handshake import Handshake
 
 if TYPE_CHECKING:
     from geventsio.engine.interface import EngineSession
-    from geventsio.server.connection import Connection
     from geventsio.server.namespace import Namespace
 
 logger = logging.getLogger(__name__)
 
 PacketMiddleware = Callable[["Socket", str, list[Any]], None]
+
+
+class SocketLink(Protocol):
+    """What a socket needs of the connection it travels on
+    (:class:`~geventsio.server.connection.Connection` is one)."""
+
+    @property
+    def engine(self) -> EngineSession:
+        """The Engine.IO session under the connection."""
+
+    def run_soon(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function(*args)`` in the connection's worker, after what is queued."""
+
+    def awaiting_ack(self) -> AbstractContextManager[None]:
+        """Mark a block as waiting for an acknowledgement from the client."""
+
+    def write(
+        self, packets: Sequence[OutgoingPacket], volatile: bool = False, broadcast: bool = False
+    ) -> None:
+        """Send encoded packets to the client."""
+
+    def namespace_disconnected(self, socket: Socket) -> None:
+        """The socket left its namespace."""
+
+    def disconnect_all(self) -> None:
+        """Disconnect every namespace of the connection, then close it."""
 
 
 def ack_arguments(value: Any) -> list[Any]:
@@ -61,7 +93,7 @@ class Socket:
     def __init__(
         self,
         namespace: Namespace,
-        connection: Connection,
+        connection: SocketLink,
         auth: Any,
         restored: SessionState | None = None,
     ) -> None:
@@ -413,11 +445,14 @@ class Socket:
     # -- connect and disconnect --------------------------------------------------------
 
     def acknowledge_connect(self) -> None:
-        """Send the CONNECT acknowledgement, then what was held back."""
+        """Send the CONNECT acknowledgement, then what was held back (the connection has
+        registered the socket just before: see
+        :meth:`~geventsio.server.connection.Connection.namespace_connected`)."""
         self.connected = True
-        self.connection.namespace_connected(self)
         payload = {"sid": self.id} if self._pid is None else {"sid": self.id, "pid": self._pid}
-        self.connection.write_packet(Packet(PacketType.CONNECT, self.namespace.name, payload))
+        self.connection.write(
+            encode_for_engine(Packet(PacketType.CONNECT, self.namespace.name, payload))
+        )
         self._acknowledged = True
         held, self._held = self._held, []
         if held:
