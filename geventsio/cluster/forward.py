@@ -1,7 +1,8 @@
 """Forward one Engine.IO polling request to the process that owns its session.
 
-The request goes as plain HTTP/1.1 (one connection per request, ``Connection: close``)
-to the owner's cluster listener; its answer's status, body and content type come back.
+The request goes as plain HTTP/1.1 to the owner's cluster listener, on a connection kept
+alive for the next one (:class:`ConnectionPool`); its answer's status, body and content
+type come back.
 Everything the client sent is passed on (a body over ``max_payload`` is refused here,
 before it is read in full) except ``Origin`` (this process already checked
 it, and adds its own CORS headers to the answer) and the hop-by-hop headers: nothing
@@ -83,7 +84,7 @@ def request_bytes(environ: Mapping[str, Any], body: bytes, *, upgrade: bool = Fa
         *(
             ("Connection: Upgrade", "Upgrade: websocket")
             if upgrade
-            else ("Connection: close", f"Content-Length: {len(body)}")
+            else (f"Content-Length: {len(body)}",)
         ),
     ]
     content_type = environ.get("CONTENT_TYPE")
@@ -96,8 +97,9 @@ def request_bytes(environ: Mapping[str, Any], body: bytes, *, upgrade: bool = Fa
     return head.encode("latin-1", "replace") + body
 
 
-def read_response(reader: Any, max_body: int) -> HttpResponse:
-    """An HTTP/1.1 answer read from ``reader`` (a binary file), its body bounded.
+def read_response(reader: Any, max_body: int) -> tuple[HttpResponse, bool]:
+    """An HTTP/1.1 answer read from ``reader`` (a binary file), its body bounded, and
+    whether the connection may carry another request.
 
     :raises ForwardError: no answer, or not one we can relay.
     """
@@ -106,6 +108,7 @@ def read_response(reader: Any, max_body: int) -> HttpResponse:
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         raise ForwardError(f"no HTTP answer: {status_line[:64]!r}")
     status = int(parts[1])
+    keep = parts[0] == b"HTTP/1.1"
     length: int | None = None
     content_type = "text/plain; charset=UTF-8"
     for _ in range(_MAX_HEADERS):
@@ -120,6 +123,8 @@ def read_response(reader: Any, max_body: int) -> HttpResponse:
             length = int(value.strip())
         elif name == "content-type":
             content_type = value.strip()
+        elif name == "connection" and value.strip().lower() == "close":
+            keep = False
     else:
         raise ForwardError("too many header lines in the answer")
     if length is not None and not 0 <= length <= max_body:
@@ -127,7 +132,59 @@ def read_response(reader: Any, max_body: int) -> HttpResponse:
     body = reader.read(length if length is not None else max_body + 1)
     if (length is not None and len(body) != length) or len(body) > max_body:
         raise ForwardError("the answer's body is cut or too long")
-    return HttpResponse(status, body, content_type=content_type)
+    return HttpResponse(status, body, content_type=content_type), keep and length is not None
+
+
+class _Connection:
+    """A kept-alive connection to a member and its buffered reader."""
+
+    __slots__ = ("reader", "sock")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
+class ConnectionPool:
+    """Idle connections to other members, reused for the next forwarded request (a new
+    unix or TCP connection and its greenlet on the owner's side cost more than the
+    request itself).
+
+    :param max_idle: idle connections kept per member at most.
+    """
+
+    def __init__(self, max_idle: int = 16) -> None:
+        self.max_idle = max_idle
+        self._idle: dict[Address, list[_Connection]] = {}
+
+    def take(self, address: Address) -> tuple[_Connection, bool]:
+        """An idle connection to ``address`` (and True), else a new one (and False).
+
+        :raises OSError: nothing listens there.
+        """
+        idle = self._idle.get(address)
+        if idle:
+            return idle.pop(), True
+        return _Connection(connect(address)), False
+
+    def give_back(self, address: Address, connection: _Connection) -> None:
+        """Keep ``connection`` for the next request to ``address`` (or close it)."""
+        idle = self._idle.setdefault(address, [])
+        if len(idle) < self.max_idle:
+            idle.append(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
 
 
 def forward(
@@ -136,6 +193,7 @@ def forward(
     *,
     max_body: int,
     timeout: float,
+    pool: ConnectionPool,
 ) -> HttpResponse:
     """Forward the request in ``environ`` to the listener at ``address`` (a unix socket
     name, or a TCP address) and return its answer; code 1 when that fails.
@@ -149,12 +207,24 @@ def forward(
     """
     body = read_body(environ, max_body) if environ.get("REQUEST_METHOD") == "POST" else b""
     data = request_bytes(environ, body)
-    try:
-        with connect(address) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(data)
-            with sock.makefile("rb") as reader:
-                return read_response(reader, 16 * max_body + 65536)
-    except (OSError, ValueError, ForwardError) as exc:
-        logger.info("could not forward a request to %r: %s", address, exc)
-        return error_response(EngineErrorCode.UNKNOWN_SID)
+    for _attempt in range(2):
+        connection: _Connection | None = None
+        reused = False
+        try:
+            connection, reused = pool.take(address)
+            connection.sock.settimeout(timeout)
+            connection.sock.sendall(data)
+            response, keep = read_response(connection.reader, 16 * max_body + 65536)
+        except (OSError, ValueError, ForwardError) as exc:
+            if connection is not None:
+                connection.close()
+            if reused and isinstance(exc, (OSError, ForwardError)):
+                continue  # the owner closed that idle connection: once more, on a new one
+            logger.info("could not forward a request to %r: %s", address, exc)
+            return error_response(EngineErrorCode.UNKNOWN_SID)
+        if keep:
+            pool.give_back(address, connection)
+        else:
+            connection.close()
+        return response
+    return error_response(EngineErrorCode.UNKNOWN_SID)

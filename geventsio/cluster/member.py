@@ -17,7 +17,7 @@ from typing import Any
 from gevent.pywsgi import WSGIServer
 
 from geventsio._types import EngineSid
-from geventsio.cluster.forward import Address, forward
+from geventsio.cluster.forward import Address, ConnectionPool, forward
 from geventsio.cluster.sid import new_tag, owner_tag, tagged_sid
 from geventsio.cluster.splice import forward_websocket
 from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response, parse_query
@@ -41,6 +41,7 @@ class Member(ABC):
         self.engine = engine
         self.tag = new_tag()
         self._server: WSGIServer | None = None
+        self._pool = ConnectionPool()
         options = engine.options
         self._timeout = options.ping_interval + options.ping_timeout + FORWARD_MARGIN
 
@@ -63,6 +64,7 @@ class Member(ABC):
         if self._server is not None:
             self._server.stop(timeout=0)
             self._server = None
+        self._pool.close()
         if self.engine.router is self:
             self.engine.router = None
 
@@ -105,4 +107,5 @@ class Member(ABC):
             environ,
             max_body=self.engine.options.max_payload,
             timeout=self._timeout,
+            pool=self._pool,
         )

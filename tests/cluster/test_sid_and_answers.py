@@ -43,15 +43,31 @@ def test_the_forwarded_request_carries_the_clients_headers_but_not_its_origin() 
     assert b"Content-Length: 6" in head
     assert b"X-Something: kept" in head
     assert b"Origin" not in head
-    assert b"keep-alive" not in head
+    assert b"keep-alive" not in head  # the client's: ours is HTTP/1.1's default
     assert body == b"4hello"
 
 
 def test_an_answer_is_read_with_its_status_body_and_type() -> None:
-    answer = read_response(
+    answer, keep = read_response(
         io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Type: text/x\r\nContent-Length: 2\r\n\r\nok"), 100
     )
     assert (answer.status, answer.body, answer.content_type) == (200, b"ok", "text/x")
+    assert keep
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\n\r\nok",
+    ],
+    ids=["close", "http-1.0", "no-length"],
+)
+def test_a_connection_the_owner_ends_is_not_kept(raw: bytes) -> None:
+    answer, keep = read_response(io.BytesIO(raw), 100)
+    assert answer.body == b"ok"
+    assert not keep
 
 
 @pytest.mark.parametrize(
