@@ -33,7 +33,7 @@ class PacketType(IntEnum):
 _TYPE_BY_DIGIT = {str(int(t)): t for t in PacketType}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Packet:
     """One Engine.IO packet.
 
@@ -44,11 +44,20 @@ class Packet:
     type: PacketType
     data: str | bytes = ""
 
+    def __init__(self, type: PacketType, data: str | bytes = "") -> None:
+        # Made per message: each field set once through its slot, as the generated
+        # __init__ of a frozen dataclass does, without its object.__setattr__ calls.
+        _SET_TYPE(self, type)
+        _SET_DATA(self, data)
+
     @property
     def is_binary(self) -> bool:
         """Whether the packet carries binary data."""
         return isinstance(self.data, bytes)
 
+
+_SET_TYPE = Packet.__dict__["type"].__set__
+_SET_DATA = Packet.__dict__["data"].__set__
 
 PING = Packet(PacketType.PING)
 PONG = Packet(PacketType.PONG)

@@ -65,7 +65,7 @@ MAX_ACK_ID = 2**53 - 1
 _MAX_ACK_ID_DIGITS = len(str(MAX_ACK_ID))  # 16
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Packet:
     """One Socket.IO packet.
 
@@ -81,6 +81,21 @@ class Packet:
     namespace: str = "/"
     data: Any = None
     id: int | None = None
+
+    def __init__(
+        self, type: PacketType, namespace: str = "/", data: Any = None, id: int | None = None
+    ) -> None:
+        # Made per message: each field set once through its slot, as the generated
+        # __init__ of a frozen dataclass does, without its object.__setattr__ calls.
+        _SET_PACKET_FIELDS[0](self, type)
+        _SET_PACKET_FIELDS[1](self, namespace)
+        _SET_PACKET_FIELDS[2](self, data)
+        _SET_PACKET_FIELDS[3](self, id)
+
+
+_SET_PACKET_FIELDS = tuple(
+    Packet.__dict__[name].__set__ for name in ("type", "namespace", "data", "id")
+)
 
 
 @dataclass(frozen=True)
