@@ -27,9 +27,6 @@ from geventsio.engine.takeover import upgrade_requested
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a forwarded request may wait beyond the owner's longest long-poll.
-FORWARD_MARGIN = 5.0
-
 
 class Member(ABC):
     """This process as one member of a cluster sharing its sessions.
@@ -43,7 +40,9 @@ class Member(ABC):
         self._server: WSGIServer | None = None
         self._pool = ConnectionPool()
         options = engine.options
-        self._timeout = options.ping_interval + options.ping_timeout + FORWARD_MARGIN
+        # The owner holds a long-poll up to ping_interval; the client gives up on the
+        # session after ping_interval + ping_timeout: no forward waits longer.
+        self._timeout = options.ping_interval + options.ping_timeout
 
     @abstractmethod
     def _listen(self) -> Any:
@@ -71,6 +70,12 @@ class Member(ABC):
     def _serve(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        if "sid=" not in str(environ.get("QUERY_STRING", "")):
+            # Members forward requests of open sessions only: a handshake here came from
+            # something else that reached this address.
+            response = error_response(EngineErrorCode.BAD_REQUEST)
+            start_response(response.status_line, [("Content-Type", response.content_type)])
+            return [response.body]
         environ[FORWARDED_KEY] = True
         return self.engine.handle_request(environ, start_response)
 

@@ -4,6 +4,7 @@ of one's sessions sent to the other reach their owner -- over an abstract unix s
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 
@@ -148,3 +149,16 @@ def test_an_upgrade_for_a_gone_owner_is_refused_with_code_1(pair) -> None:
     assert refused.value.response.status == 400
     assert refused.value.response.json() == {"code": 1, "message": "Session ID unknown"}
     opener.send(Packet(PacketType.CLOSE))
+
+
+def test_a_members_listener_opens_no_session(pair) -> None:
+    (a, cluster_a), _ = pair
+    address = cluster_a.address_of(cluster_a.tag)
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(address)
+        sock.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert a.session_count == 0
