@@ -83,18 +83,30 @@ class CloseCode(IntEnum):
     INTERNAL_ERROR = 1011
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class TextMessage:
     """A complete text message (all its fragments, decoded)."""
 
     data: str
 
+    def __init__(self, data: str) -> None:
+        # One per message: set through the slot, not object.__setattr__ (still frozen).
+        _SET_TEXT(self, data)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class BinaryMessage:
     """A complete binary message (all its fragments, joined)."""
 
     data: bytes
+
+    def __init__(self, data: bytes) -> None:
+        # One per message: set through the slot, not object.__setattr__ (still frozen).
+        _SET_BINARY(self, data)
+
+
+_SET_TEXT = TextMessage.__dict__["data"].__set__
+_SET_BINARY = BinaryMessage.__dict__["data"].__set__
 
 
 @dataclass(frozen=True, slots=True)
