@@ -111,3 +111,19 @@ def test_the_clients_of_a_killed_worker_reconnect_to_another(
         lambda e: is_event("ack", pid=second["pid"])(e) and e["t"] > second["t"],
         what="acknowledgements from another worker",
     )
+
+
+def test_a_flask_app_under_three_workers(processes: Processes, redis_url: str) -> None:
+    env = {"SIO_APP_REDIS": redis_url, "SIO_APP_REDIS_KEY": f"workers-{uuid.uuid4().hex}"}
+    server = processes.gunicorn(
+        "-k",
+        "geventsio.serving.gunicorn.GeventWorker",
+        workers=3,
+        env=env,
+        app="tests.deploy.sio_app:flask_app",
+    )
+    result = run_node(WORKERS, server.url, "upgrade", 6, timeout=60)
+
+    assert result["ok"], (result, server.process.output[-3000:])
+    assert result["heard"] == [["first", "second"]] * 6
+    assert result["transports"] == ["websocket"] * 6
