@@ -50,6 +50,8 @@ def pair(
         yield a, b
     finally:
         for server, cluster in (a, b):
+            assert server.engine is not None
+            server.engine.close_all(drain_timeout=0)  # no GET will collect what is left
             server.stop()
             cluster.stop()
 
