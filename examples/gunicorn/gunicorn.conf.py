@@ -10,10 +10,11 @@ import os
 # graceful_timeout. (GeventWebSocketWorker is the same for gevent-websocket users.)
 worker_class = "geventsio.serving.gunicorn.GeventWorker"
 
-# ONE worker: a long-polling session is several HTTP requests, and each must reach the
-# process that opened it. More workers need sticky sessions in a load balancer in front
-# (each worker on its own port), or clients that use WebSocket only -- and, either way,
-# broadcasts reach only the clients of the worker that sends them.
+# ONE worker, because this example's server keeps its rooms in memory. Several workers
+# share their sessions by themselves (each forwards the requests of the others' sessions
+# to their owner; docs/deployment.md, "Several workers"), but a broadcast reaches the
+# clients of every worker only through the Redis adapter:
+# Server(adapter=geventsio.redis_adapter(URL)) -- then raise this.
 workers = 1
 worker_connections = 10_000  # HTTP connections at once (a WebSocket leaves the pool)
 
