@@ -251,22 +251,17 @@ class HTTPConnection:
         :raises OSError: the connection failed.
         :raises RemoteProtocolError: the response is malformed or too large.
         """
-        message = f"no complete response from {self.address} within {timeout:g}s"
-        with gevent.Timeout(timeout, TimeoutError(message)):
-            return self._exchange(method, target, headers, body, timeout)
-
-    def _exchange(
-        self,
-        method: str,
-        target: str,
-        headers: Sequence[tuple[str, str]],
-        body: bytes | None,
-        timeout: float,
-    ) -> Response:
         all_headers = [("Host", self.address.host_header), *headers]
         if body is not None:
             all_headers.append(("Content-Length", str(len(body))))
         request = format_request(method, target, all_headers) + (body or b"")
+        message = f"no complete response from {self.address} within {timeout:g}s"
+        with gevent.Timeout(timeout, TimeoutError(message)):
+            return self._exchange(request, timeout)
+
+    def _exchange(self, request: bytes, timeout: float) -> Response:
+        """Send the formatted ``request`` on the kept-alive connection (or a new one)
+        and read the response."""
         stream = self._stream
         if stream is not None and _closed_by_peer(stream.sock):
             self.close()  # the server ended the idle kept-alive connection: open a new one
