@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from geventsio.cluster import LocalCluster
+from geventsio.cluster import LocalCluster, Member
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.options import AllowRequest
 from geventsio.server.server import Server
@@ -20,6 +21,13 @@ from geventsio.serving.stopping import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Environment variables that make every process a member of a cluster spread over hosts
+#: (:class:`geventsio.cluster.redis.RedisCluster`): the Redis URL, the address this host's
+#: members listen on (reachable from the other hosts; default 127.0.0.1) and the key.
+CLUSTER_REDIS_ENV = "GEVENTSIO_CLUSTER_REDIS"
+CLUSTER_HOST_ENV = "GEVENTSIO_CLUSTER_HOST"
+CLUSTER_KEY_ENV = "GEVENTSIO_CLUSTER_KEY"
 
 WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -75,7 +83,7 @@ class WSGIApp:
         self._paths = (path, path.rstrip("/"))
         self._host_seen = False
         #: The workers this process shares sessions with (under gunicorn), or None.
-        self.cluster: LocalCluster | None = None
+        self.cluster: Member | None = None
         self.metrics: Any = None
         self.metrics_path = metrics_path
         self._metrics_app: WSGIApplication = _not_found
@@ -121,17 +129,30 @@ class WSGIApp:
         self._join_workers()
 
     def _join_workers(self) -> None:
-        # The workers of one gunicorn share their sessions: each forwards the polling
-        # requests of the others' sessions to their owner (geventsio.cluster.local).
-        worker = running_gunicorn_worker()
+        # The processes of a cluster share their sessions: each forwards the requests of
+        # the others' sessions to their owner (geventsio.cluster). Across hosts when
+        # GEVENTSIO_CLUSTER_REDIS says where they meet; else the workers of one gunicorn.
         engine = self.engine
-        if worker is None or engine.router is not None:
+        redis_url = os.environ.get(CLUSTER_REDIS_ENV)
+        worker = running_gunicorn_worker()
+        if engine.router is not None or (worker is None and not redis_url):
             return
         if engine.options.generate_id is not None:
             logger.warning(
-                "generate_id is set: session ids name no worker, so the long-polling "
-                "requests of a session must all reach the worker that opened it"
+                "generate_id is set: session ids name no process, so the long-polling "
+                "requests of a session must all reach the process that opened it"
             )
+            return
+        if redis_url:
+            from geventsio.cluster.redis import RedisCluster  # needs the redis extra
+
+            self.cluster = RedisCluster(
+                engine,
+                redis_url,
+                host=os.environ.get(CLUSTER_HOST_ENV, "127.0.0.1"),
+                key=os.environ.get(CLUSTER_KEY_ENV, "geventsio-cluster"),
+            )
+            self.cluster.start()
             return
         if not LocalCluster.supported():
             logger.warning(
@@ -140,6 +161,7 @@ class WSGIApp:
                 sys.platform,
             )
             return
+        assert worker is not None
         self.cluster = LocalCluster(engine, group=f"gunicorn-{worker.ppid}")
         self.cluster.start()
 

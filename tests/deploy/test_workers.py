@@ -127,3 +127,36 @@ def test_a_flask_app_under_three_workers(processes: Processes, redis_url: str) -
     assert result["ok"], (result, server.process.output[-3000:])
     assert result["heard"] == [["first", "second"]] * 6
     assert result["transports"] == ["websocket"] * 6
+
+
+def test_two_hosts_share_sessions_through_redis_by_environment(
+    processes: Processes, redis_url: str
+) -> None:
+    """Two gunicorns of two workers each (two "hosts"), made one cluster by
+    GEVENTSIO_CLUSTER_REDIS alone: a session opened on one is served through the other."""
+    key = f"workers-{uuid.uuid4().hex}"
+    env = {
+        "SIO_APP_REDIS": redis_url,
+        "SIO_APP_REDIS_KEY": key,
+        "GEVENTSIO_CLUSTER_REDIS": redis_url,
+        "GEVENTSIO_CLUSTER_KEY": f"{key}-cluster",
+    }
+    hosts = [processes.gunicorn("-k", "gevent", workers=2, env=env) for _ in range(2)]
+    with HttpClient("127.0.0.1", hosts[0].port) as http:
+        opened = http.get("/socket.io/?EIO=4&transport=polling")
+    sid = orjson.loads(opened.body[1:])["sid"]
+    target = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+
+    for n in range(20):  # alternately through either host, each on a new connection
+        with HttpClient("127.0.0.1", hosts[n % 2].port) as http:
+            posted = http.post(target, "40" if n == 0 else f'42{n}["pid"]')
+        assert (posted.status, posted.body) == (200, b"ok"), (n, posted)
+    with HttpClient("127.0.0.1", hosts[1].port) as http:
+        polled = http.get(target)
+
+    packets = polled.body.split(b"\x1e")
+    assert packets[0].startswith(b"40{"), packets[:2]
+    assert [p.split(b"[")[0] for p in packets[1:]] == [f"43{n}".encode() for n in range(1, 20)]
+    for host in hosts:
+        assert "Traceback" not in host.process.output
+    assert "registered at" in hosts[0].process.output
