@@ -29,6 +29,7 @@ which socket a long-poll should watch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -99,12 +100,17 @@ def read_ahead(rfile: Any, sock: Any) -> bytes:
 
 def detach(sock: Any, rfile: Any) -> tuple[Any, PendingReader] | None:
     """A duplicate of a plain socket and a reader that first gives back what ``rfile``
-    read ahead: the connection outlives the request that carried it. None for a TLS
-    socket (its state lives in its SSL object and cannot be duplicated)."""
+    read ahead: the connection outlives the request that carried it. The request's own
+    copy (``sock`` and ``rfile``) is closed here, so its descriptor is not left for the
+    garbage collector; the duplicate keeps the connection open. None for a TLS socket
+    (its state lives in its SSL object and cannot be duplicated)."""
     if type(sock) is not gevent.socket.socket:
         return None
     pending = read_ahead(rfile, sock)
     duplicate = sock.dup()
+    with contextlib.suppress(OSError):
+        rfile.close()  # gives back its reference: the socket can really close
+    sock.close()
     return duplicate, PendingReader(duplicate, pending)
 
 
@@ -282,7 +288,6 @@ class Hosts:
             return TakenOver(sock, rfile, owns_socket=False)
         duplicate, reader = detached
         handler.socket = None  # pywsgi's clean-up must not read the connection
-        sock.close()  # this copy only: the duplicate keeps the connection
         set_nodelay(duplicate)
         return TakenOver(duplicate, reader, detached=True)
 

@@ -173,9 +173,10 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     def _take_over(self) -> tuple[Any, Any]:
         """Hand the connection to the application (a WebSocket upgrade), detached from
         this request: a duplicate of the socket, and a reader that first gives back what
-        was read past the request. When the application returns, pywsgi closes its own
-        copy of the socket (the connection stays open) and this greenlet ends, so a
-        long-lived WebSocket keeps none of the request's stack, objects or buffer."""
+        was read past the request. The request's own copy of the socket is closed (the
+        duplicate keeps the connection open), and when the application returns this
+        greenlet ends, so a long-lived WebSocket keeps none of the request's stack,
+        objects, buffer or descriptor."""
         self.taken_over = True
         self.close_connection = True
         detached = detach(self.socket, self.rfile)

@@ -8,7 +8,9 @@ gunicorn processes, in ``tests/deploy/test_serving_paths.py``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import struct
 
 import pytest
@@ -63,6 +65,37 @@ def test_echo_in_text_and_binary(serve):
     ws.send_binary(bytes(range(256)))
     assert ws.recv() == bytes(range(256))
     assert server.handler.messages_of(data["sid"]) == ["héllo", bytes(range(256))]
+    ws.close()
+    assert_still_serving(server)
+
+
+def descriptors_of_connection(server_port: int, client_port: int) -> int:
+    """How many of this process's file descriptors hold the server's end of one TCP
+    connection (from /proc: its socket's inode, then the descriptors naming it)."""
+    wanted = (f"{server_port:04X}", f"{client_port:04X}")
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            ports = (fields[1].split(":")[1], fields[2].split(":")[1])
+            if ports == wanted:
+                inodes.add(f"socket:[{fields[9]}]")
+    assert len(inodes) == 1, inodes
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += os.readlink(f"/proc/self/fd/{fd}") in inodes
+    return count
+
+
+def test_a_websocket_holds_one_descriptor_not_the_requests_copy_too(serve):
+    """The connection is taken over from its HTTP request by duplicating the socket: the
+    request's copy is closed then, not left for the garbage collector to find."""
+    server = serve()
+    ws, _ = open_websocket(server)
+    ws.send_text("4ping")
+    assert ws.recv() == "4ping"
+    assert descriptors_of_connection(server.port, ws.http.sock.getsockname()[1]) == 1
     ws.close()
     assert_still_serving(server)
 
