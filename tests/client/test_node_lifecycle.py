@@ -268,7 +268,9 @@ def test_ping_timeout_reconnects(
 def test_pongs_go_out_while_a_handler_blocks(
     node_server_factory: NodeServerFactory, make_client: ClientFactory, transport: str
 ) -> None:
-    server = node_server_factory(ping_interval=50, ping_timeout=150)
+    # Five heartbeats pass while the handler blocks; each may take up to a second to be
+    # answered (a loaded machine stalls a polling round trip), not 150 ms.
+    server = node_server_factory(ping_interval=100, ping_timeout=1000)
     client = make_client()
     events = Events(client)
     release = gevent.event.Event()

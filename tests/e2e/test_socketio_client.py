@@ -509,7 +509,9 @@ def test_events_of_one_client_are_handled_in_arrival_order(sio_server, transport
 
 
 def test_a_blocked_handler_blocks_neither_other_clients_nor_its_heartbeat(sio_server):
-    app = sio_server(ping_interval=0.2, ping_timeout=0.2)
+    # A pong may be a second late on a loaded machine: the margin is the timeout's, and
+    # the handler still blocks for several intervals.
+    app = sio_server(ping_interval=0.25, ping_timeout=1.5)
     life = record(app.sio.of("/"))
     gate = Event()
     released = []
@@ -517,7 +519,7 @@ def test_a_blocked_handler_blocks_neither_other_clients_nor_its_heartbeat(sio_se
     @app.sio.on("block")
     def block(socket):
         released.append(gate.wait(timeout=5))
-        gevent.sleep(1.5)  # several ping intervals without returning
+        gevent.sleep(2.0)  # eight ping intervals without returning
         return "unblocked"
 
     @app.sio.on("release")
