@@ -104,6 +104,7 @@ class Runner:
 
     def _serve(self, on_started: Callable[[Any], None]) -> None:
         options = self.options
+        self.wsgi_app.runner = True  # this process serves it alone (WSGIApp.share_sessions)
         self.server = geventsio.make_server(
             self.app,
             options.host,

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+import gevent.lock
+
 from geventsio.cluster import LocalCluster, Member
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.options import AllowRequest
@@ -22,9 +24,10 @@ from geventsio.serving.stopping import (
 
 logger = logging.getLogger(__name__)
 
-#: Environment variables that make every process a member of a cluster spread over hosts
-#: (:class:`geventsio.cluster.redis.RedisCluster`): the Redis URL, the address this host's
-#: members listen on (reachable from the other hosts; default 127.0.0.1) and the key.
+#: Environment variables for a cluster spread over hosts
+#: (:class:`geventsio.cluster.redis.RedisCluster`): the Redis URL (when the server's
+#: adapter is not a Redis one), the address this host's members listen on (reachable
+#: from the other hosts; default: this host's address toward Redis) and the key.
 CLUSTER_REDIS_ENV = "GEVENTSIO_CLUSTER_REDIS"
 CLUSTER_HOST_ENV = "GEVENTSIO_CLUSTER_HOST"
 CLUSTER_KEY_ENV = "GEVENTSIO_CLUSTER_KEY"
@@ -41,6 +44,13 @@ class HasEngine(Protocol):
 
     def shutdown(self, *, refuse_new: bool = False) -> None:
         """Close every connection (``refuse_new``: and accept no new one)."""
+
+
+def adapter_redis(app: WSGIApp) -> tuple[str, str] | None:
+    """The Redis URL and key of the server's adapter, when it is a Redis one."""
+    factory = getattr(app.server, "adapter_factory", None)
+    url, key = getattr(factory, "redis_url", None), getattr(factory, "key", None)
+    return (url, key) if isinstance(url, str) and isinstance(key, str) else None
 
 
 def _not_found(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -62,8 +72,16 @@ class WSGIApp:
         :class:`~geventsio.metrics.Metrics` (its ``registry`` for more metrics of yours).
     :param metrics_allow_request: ``f(environ) -> bool``; False (or an exception) answers
         a scrape with 403. Without it, anyone who reaches the path reads the metrics.
+    :param share_sessions: whether this process is one of several behind one address,
+        forwarding the requests of sessions it does not own to their owner (see
+        docs/deployment.md, "Several workers"). None (the default) decides at the first
+        request: yes under gunicorn, and under geventsio's runner (:func:`geventsio.serve`,
+        ``python -m geventsio``, flask_ext's ``run``) when the adapter is a Redis one
+        (the processes then meet in its Redis, on any host). False: never (a sticky load
+        balancer keeps each session on one process).
     :raises ValueError: ``metrics_path`` with a bare engine (metrics need a Socket.IO
-        server), or on the Engine.IO path.
+        server), or on the Engine.IO path; ``share_sessions=True`` with the engine's
+        ``generate_id`` (such ids name no process).
     """
 
     def __init__(
@@ -74,6 +92,7 @@ class WSGIApp:
         static_files: StaticFilesMapping | None = None,
         metrics_path: str | None = None,
         metrics_allow_request: AllowRequest | None = None,
+        share_sessions: bool | None = None,
     ) -> None:
         self.server = server
         self.engine = server if isinstance(server, EngineServer) else server.engine
@@ -82,7 +101,17 @@ class WSGIApp:
         path = self.engine.options.path
         self._paths = (path, path.rstrip("/"))
         self._host_seen = False
-        #: The workers this process shares sessions with (under gunicorn), or None.
+        self._seeing_host = gevent.lock.Semaphore()
+        if share_sessions and self.engine.options.generate_id is not None:
+            raise ValueError(
+                "share_sessions needs geventsio's session ids (each names its process): "
+                "drop generate_id, or serve behind a sticky load balancer"
+            )
+        self.share_sessions = share_sessions
+        #: Set by the runner serving this application as the process's own
+        #: (:func:`geventsio.serving.run_server`, flask_ext's ``run``).
+        self.runner = False
+        #: The processes this one shares sessions with, once it does, or None.
         self.cluster: Member | None = None
         self.metrics: Any = None
         self.metrics_path = metrics_path
@@ -106,7 +135,14 @@ class WSGIApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self._host_seen:
-            self._first_request()
+            # Joining a cluster may wait for Redis: the requests that come meanwhile wait
+            # too, or they would open sessions no other process could route to.
+            with self._seeing_host:
+                if not self._host_seen:
+                    try:
+                        self._first_request()
+                    finally:
+                        self._host_seen = True
         path = environ.get("PATH_INFO", "")
         if path in self._paths:
             return self.engine.handle_request(environ, start_response)
@@ -122,7 +158,6 @@ class WSGIApp:
         # Under a gunicorn worker that does not tell the application it stops (-k gevent,
         # gevent-websocket's worker), notice it here: see geventsio.serving.stopping.
         # And say at once when the server answers WebSocket handshakes itself.
-        self._host_seen = True
         watch_gunicorn_worker(self.shutdown)
         if answers_upgrades_itself(pywsgi_handler_serving()):
             self.engine.hosts.server_answers_upgrades()
@@ -130,12 +165,15 @@ class WSGIApp:
 
     def _join_workers(self) -> None:
         # The processes of a cluster share their sessions: each forwards the requests of
-        # the others' sessions to their owner (geventsio.cluster). Across hosts when
-        # GEVENTSIO_CLUSTER_REDIS says where they meet; else the workers of one gunicorn.
+        # the others' sessions to their owner (geventsio.cluster). Across hosts when they
+        # meet in Redis (their adapter's, or GEVENTSIO_CLUSTER_REDIS); else the workers of
+        # one gunicorn, on this host.
         engine = self.engine
-        redis_url = os.environ.get(CLUSTER_REDIS_ENV)
         worker = running_gunicorn_worker()
-        if engine.router is not None or (worker is None and not redis_url):
+        several = self.share_sessions
+        if several is None:
+            several = worker is not None or (self.runner and adapter_redis(self) is not None)
+        if engine.router is not None or not several:
             return
         if engine.options.generate_id is not None:
             logger.warning(
@@ -143,26 +181,28 @@ class WSGIApp:
                 "requests of a session must all reach the process that opened it"
             )
             return
+        redis_url, redis_key = os.environ.get(CLUSTER_REDIS_ENV), "geventsio"
+        if not redis_url:
+            redis_url, redis_key = adapter_redis(self) or (None, redis_key)
         if redis_url:
-            from geventsio.cluster.redis import RedisCluster  # needs the redis extra
-
-            self.cluster = RedisCluster(
-                engine,
-                redis_url,
-                host=os.environ.get(CLUSTER_HOST_ENV, "127.0.0.1"),
-                key=os.environ.get(CLUSTER_KEY_ENV, "geventsio-cluster"),
-            )
-            self.cluster.start()
-            return
-        if not LocalCluster.supported():
+            self._join_hosts(redis_url, os.environ.get(CLUSTER_KEY_ENV, f"{redis_key}-cluster"))
+        elif worker is None:
+            return  # one process alone: nothing to share
+        elif not LocalCluster.supported():
             logger.warning(
                 "the workers of this gunicorn cannot share long-polling sessions on %s: "
-                "run one worker, or use WebSocket only",
+                "run one worker, use WebSocket only, or a Redis adapter",
                 sys.platform,
             )
-            return
-        assert worker is not None
-        self.cluster = LocalCluster(engine, group=f"gunicorn-{worker.ppid}")
+        else:
+            self.cluster = LocalCluster(engine, group=f"gunicorn-{worker.ppid}")
+            self.cluster.start()
+
+    def _join_hosts(self, redis_url: str, key: str) -> None:
+        from geventsio.cluster.redis import RedisCluster, local_address_toward  # redis extra
+
+        host = os.environ.get(CLUSTER_HOST_ENV) or local_address_toward(redis_url)
+        self.cluster = RedisCluster(self.engine, redis_url, host=host, key=key)
         self.cluster.start()
 
     def shutdown(self) -> None:
@@ -173,3 +213,6 @@ class WSGIApp:
             self.server.close_all(refuse_new=True)
         else:
             self.server.shutdown(refuse_new=True)
+        if self.cluster is not None:  # after the sessions' last packets were collected
+            self.cluster.stop()
+            self.cluster = None

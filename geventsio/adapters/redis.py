@@ -570,6 +570,9 @@ class RedisAdapterFactory:
         if requests_timeout <= 0:
             raise ValueError("requests_timeout must be positive")
         self.key = key
+        #: The Redis the servers meet in (a process serving several also shares its
+        #: sessions there: see :mod:`geventsio.cluster`).
+        self.redis_url = url
         self.requests_timeout = requests_timeout
         self.publish_on_specific_response_channel = publish_on_specific_response_channel
         self.link = RedisLink(url, **link_options)

@@ -398,6 +398,8 @@ def redis_streams_adapter(
         return RedisStreamsAdapter(namespace, link)
 
     factory.link = link  # type: ignore[attr-defined]
+    factory.redis_url = url  # type: ignore[attr-defined]  # see RedisAdapterFactory
+    factory.key = link.options.stream_name  # type: ignore[attr-defined]
     return factory
 
 

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 import gevent.socket
@@ -40,6 +41,24 @@ REFRESH = 5.0
 EXPIRY = 30
 #: Addresses of other members kept at most.
 _CACHE_SIZE = 10_000
+
+
+def local_address_toward(url: str) -> str:
+    """The address of this host's interface toward the Redis at ``url``: where the
+    other members, which reach the same Redis, can reach this one. 127.0.0.1 for a
+    unix socket, a Redis on this host, or an address that cannot be worked out (an
+    IPv6 Redis: then set ``GEVENTSIO_CLUSTER_HOST``)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix" or not parts.hostname:
+        return "127.0.0.1"
+    try:
+        with gevent.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((parts.hostname, parts.port or 6379))  # UDP: nothing is sent
+            address: str = probe.getsockname()[0]
+    except OSError as exc:
+        logger.warning("cannot tell this host's address toward Redis (%s): 127.0.0.1", exc)
+        return "127.0.0.1"
+    return address
 
 
 class RedisCluster(Member):

@@ -39,29 +39,17 @@ from gunicorn.workers.ggevent import PyWSGIHandler as _PyWSGIHandler
 from geventsio.serving.handler import GeventsioHandler
 from geventsio.serving.monitor import BlockingMonitor
 from geventsio.serving.patching import check_patching
-from geventsio.serving.stopping import CLOSING_TIMEOUT, close_sessions_of_stopping_worker
+from geventsio.serving.stopping import (
+    CLOSING_TIMEOUT,
+    close_sessions_of_stopping_worker,
+    find_geventsio_app,
+)
 
 #: Environment variable: enable the blocking monitor with this threshold in seconds.
 BLOCK_THRESHOLD_ENV = "GEVENTSIO_BLOCK_THRESHOLD"
 
 #: Packages that gunicorn's arbiter imports before a worker can patch: not the user's.
 _ARBITER_PACKAGES = frozenset({"gunicorn", "geventwebsocket", "packaging", "geventsio"})
-
-#: How many ``wsgi_app`` wrappers deep to look for the geventsio application.
-_MAX_WRAPPERS = 8
-
-
-def find_shutdown_target(app: Any) -> Any:
-    """The geventsio application in ``app`` (itself, or down its ``wsgi_app`` chain),
-    or None."""
-    for _ in range(_MAX_WRAPPERS):
-        if app is None:
-            return None
-        if hasattr(app, "engine") and callable(getattr(app, "shutdown", None)):
-            return app
-        app = getattr(app, "wsgi_app", None)
-    return None
-
 
 def _imported_by_arbiter(loaded: frozenset[str]) -> Callable[[str], bool]:
     """Modules loaded before the worker patched that are not the user's to fix."""
@@ -106,7 +94,7 @@ class GracefulShutdownMixin:
 
     def load_wsgi(self) -> None:
         super().load_wsgi()  # type: ignore[misc]
-        if find_shutdown_target(self.wsgi) is None:
+        if find_geventsio_app(self.wsgi) is None:
             self.log.warning(
                 "%s: no geventsio.WSGIApp found in the application (looked at it and its "
                 "wsgi_app attributes): Socket.IO sessions will not be closed at shutdown",
@@ -140,7 +128,7 @@ class GracefulShutdownMixin:
         return threshold
 
     def _shut_down_sessions(self) -> None:
-        target = find_shutdown_target(getattr(self, "wsgi", None))
+        target = find_geventsio_app(getattr(self, "wsgi", None))
         if target is None:
             return
         close_sessions_of_stopping_worker(self, target.shutdown)

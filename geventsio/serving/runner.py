@@ -15,6 +15,7 @@ from gevent import pywsgi
 from geventsio.serving.handler import GeventsioHandler
 from geventsio.serving.monitor import BlockingMonitor
 from geventsio.serving.patching import check_patching
+from geventsio.serving.stopping import find_geventsio_app
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,9 @@ def run_server(
 
     :param block_threshold: as for :func:`serve`.
     """
+    served = find_geventsio_app(app)
+    if served is not None:  # this process serves it alone (see WSGIApp.share_sessions)
+        served.runner = True
     stopping = gevent.event.Event()
     handlers = [gevent.signal_handler(sig, stopping.set) for sig in (signal.SIGINT, signal.SIGTERM)]
     monitor = BlockingMonitor(block_threshold).start() if block_threshold else None

@@ -41,6 +41,20 @@ LISTENER_POLL = 0.05
 CLOSING_TIMEOUT = 5.0
 #: How many frames of the main greenlet's stack are searched for the worker.
 _MAX_FRAMES = 64
+#: How many ``wsgi_app`` wrappers deep to look for the geventsio application.
+_MAX_WRAPPERS = 8
+
+
+def find_geventsio_app(app: Any) -> Any:
+    """The geventsio application in ``app`` (itself, or down a chain of ``wsgi_app``, as
+    in a Flask app, and ``app``, as in Werkzeug's middlewares), or None."""
+    for _ in range(_MAX_WRAPPERS):
+        if app is None:
+            return None
+        if hasattr(app, "engine") and callable(getattr(app, "shutdown", None)):
+            return app
+        app = getattr(app, "wsgi_app", None) or getattr(app, "app", None)
+    return None
 
 
 def listening(sock: Any) -> bool:

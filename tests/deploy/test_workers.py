@@ -141,18 +141,14 @@ def test_a_flask_app_under_three_workers(processes: Processes, redis_url: str) -
     assert result["transports"] == ["websocket"] * 6
 
 
-def test_two_hosts_share_sessions_through_redis_by_environment(
+def test_two_hosts_share_sessions_through_their_redis_adapter_alone(
     processes: Processes, redis_url: str
 ) -> None:
-    """Two gunicorns of two workers each (two "hosts"), made one cluster by
-    GEVENTSIO_CLUSTER_REDIS alone: a session opened on one is served through the other."""
+    """Two gunicorns of two workers each (two "hosts"), made one cluster by the Redis
+    adapter they share and no other setting: a session opened on one is served through
+    the other."""
     key = f"workers-{uuid.uuid4().hex}"
-    env = {
-        "SIO_APP_REDIS": redis_url,
-        "SIO_APP_REDIS_KEY": key,
-        "GEVENTSIO_CLUSTER_REDIS": redis_url,
-        "GEVENTSIO_CLUSTER_KEY": f"{key}-cluster",
-    }
+    env = {"SIO_APP_REDIS": redis_url, "SIO_APP_REDIS_KEY": key}
     hosts = [processes.gunicorn("-k", "gevent", workers=2, env=env) for _ in range(2)]
     with HttpClient("127.0.0.1", hosts[0].port) as http:
         opened = http.get("/socket.io/?EIO=4&transport=polling")

@@ -2,6 +2,9 @@
 
     python tests/nginx/backend.py --redis URL --key KEY --name A [--cluster]
 
+With ``--cluster`` it is served by geventsio's runner (``run_server``), which makes it
+share its sessions with the other backends in its adapter's Redis.
+
 It listens on 127.0.0.1 (a free port) and, once its Redis link is up, prints one JSON
 line, ``{"port": N, "name": "A", "pid": P}``. It serves until its stdin closes (so it
 never outlives the test that started it). Logs, the sticky-sessions hint among them, go
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -35,8 +39,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import geventsio
 from geventsio.adapters.redis import redis_adapter
-from geventsio.cluster.redis import RedisCluster
-from geventsio.serving import make_server
+from geventsio.serving import make_server, run_server
 
 #: Seconds the Redis link may take to come up.
 LINK_TIMEOUT = 10.0
@@ -92,7 +95,9 @@ def main() -> None:
     parser.add_argument("--redis", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--cluster", action="store_true", help="share sessions (RedisCluster)")
+    parser.add_argument(
+        "--cluster", action="store_true", help="served by geventsio's runner (shares sessions)"
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
@@ -100,25 +105,35 @@ def main() -> None:
     sio, factory = build_server(args.name, args.redis, args.key)
     # Behind exactly one proxy: REMOTE_ADDR and the scheme come from its X-Forwarded-*.
     app = ProxyFix(geventsio.WSGIApp(sio), x_for=1, x_proto=1)
-    server = make_server(app, "127.0.0.1", 0)
-    server.start()
-    cluster = None
-    if args.cluster:
-        cluster = RedisCluster(sio.engine, args.redis, key=f"{args.key}-cluster")
-        cluster.start()
+    server = make_server(app, "127.0.0.1", 0)  # listening from here on
     wait_for_link(factory)
     stdout = FileObjectPosix(sys.stdout.fileno(), "wb", close=False)
     hello = {"port": server.server_port, "name": args.name, "pid": os.getpid()}
     stdout.write(orjson.dumps(hello) + b"\n")
     stdout.flush()
-    stdin = FileObjectPosix(sys.stdin.fileno(), "rb", close=False)
-    for _line in stdin:  # serve until the test closes our stdin (or kills us)
-        pass
-    sio.shutdown()
-    server.stop(timeout=1)
-    if cluster is not None:
-        cluster.stop()
+    if args.cluster:
+        # geventsio's runner, as a deployment runs it: with a Redis adapter, it shares
+        # its sessions with the other servers in that Redis by itself, no setting.
+        gevent.spawn(stop_when_stdin_closes)
+        run_server(server, app)
+    else:
+        server.start()
+        wait_for_stdin_to_close()
+        sio.shutdown()
+        server.stop(timeout=1)
     factory.close()
+
+
+def wait_for_stdin_to_close() -> None:
+    """Serve until the test closes our stdin (or kills us)."""
+    stdin = FileObjectPosix(sys.stdin.fileno(), "rb", close=False)
+    for _line in stdin:
+        pass
+
+
+def stop_when_stdin_closes() -> None:
+    wait_for_stdin_to_close()
+    os.kill(os.getpid(), signal.SIGTERM)  # run_server's clean shutdown
 
 
 if __name__ == "__main__":
