@@ -39,6 +39,14 @@ def poll_until(port: int, target: str, acks: int) -> list[bytes]:
     return packets
 
 
+def wait_for_every_worker(server: Server, workers: int) -> None:
+    pids: set[bytes] = set()
+    deadline = time.monotonic() + 15
+    while len(pids) < workers:  # each request on a new connection: any worker may take it
+        assert time.monotonic() < deadline, f"not every worker answers: {pids}"
+        pids.add(http_get(server, "/pid")[1])
+
+
 @pytest.fixture(scope="module")
 def three_workers(redis_url: str) -> Iterator[Server]:
     """``gunicorn -k gevent -w 3`` on Redis, once every worker answers."""
@@ -46,17 +54,35 @@ def three_workers(redis_url: str) -> Iterator[Server]:
     env = {"SIO_APP_REDIS": redis_url, "SIO_APP_REDIS_KEY": f"workers-{uuid.uuid4().hex}"}
     try:
         server = started.gunicorn("-k", "gevent", workers=3, env=env)
-        pids: set[bytes] = set()
-        deadline = time.monotonic() + 15
-        while len(pids) < 3:  # each request on a new connection: any worker may take it
-            assert time.monotonic() < deadline, f"not every worker answers: {pids}"
-            pids.add(http_get(server, "/pid")[1])
+        wait_for_every_worker(server, 3)
         yield server
     finally:
         started.kill_all()
 
 
-def test_every_request_of_a_polling_session_reaches_its_owner(three_workers: Server) -> None:
+@pytest.fixture(scope="module")
+def three_workers_in_memory() -> Iterator[Server]:
+    """``gunicorn -k gevent -w 3`` with the in-memory adapter: the workers find each
+    other on this host (abstract unix sockets), with no Redis at all."""
+    started = Processes()
+    try:
+        server = started.gunicorn("-k", "gevent", workers=3, env={})
+        wait_for_every_worker(server, 3)
+        yield server
+    finally:
+        started.kill_all()
+
+
+@pytest.fixture(params=["redis", "memory"])
+def workers(request: pytest.FixtureRequest) -> Server:
+    """Three workers sharing sessions through Redis, or through this host alone."""
+    name = "three_workers" if request.param == "redis" else "three_workers_in_memory"
+    server: Server = request.getfixturevalue(name)
+    return server
+
+
+def test_every_request_of_a_polling_session_reaches_its_owner(workers: Server) -> None:
+    three_workers = workers
     with HttpClient("127.0.0.1", three_workers.port) as http:
         opened = http.get("/socket.io/?EIO=4&transport=polling")
     sid = orjson.loads(opened.body[1:])["sid"]
