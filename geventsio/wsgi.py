@@ -12,8 +12,10 @@ import gevent.lock
 
 from geventsio.cluster import LocalCluster, Member
 from geventsio.engine.server import EngineServer, StartResponse
+from geventsio.engine.takeover import GUNICORN_SOCKET_KEY
 from geventsio.options import AllowRequest
 from geventsio.server.server import Server
+from geventsio.serving.adoption import Adopter
 from geventsio.serving.static import StaticFiles, StaticFilesMapping
 from geventsio.serving.stopping import (
     answers_upgrades_itself,
@@ -79,6 +81,10 @@ class WSGIApp:
         ``python -m geventsio``, flask_ext's ``run``) when the adapter is a Redis one
         (the processes then meet in its Redis, on any host). False: never (a sticky load
         balancer keeps each session on one process).
+    :param adopt_connections: under ``gunicorn -k gevent``, serve a kept-alive
+        connection with geventsio's own HTTP handler once gunicorn answered a
+        long-polling request on it (twice the rate; see
+        :mod:`geventsio.serving.adoption`). False leaves every request to gunicorn.
     :raises ValueError: ``metrics_path`` with a bare engine (metrics need a Socket.IO
         server), or on the Engine.IO path; ``share_sessions=True`` with the engine's
         ``generate_id`` (such ids name no process).
@@ -93,6 +99,7 @@ class WSGIApp:
         metrics_path: str | None = None,
         metrics_allow_request: AllowRequest | None = None,
         share_sessions: bool | None = None,
+        adopt_connections: bool = True,
     ) -> None:
         self.server = server
         self.engine = server if isinstance(server, EngineServer) else server.engine
@@ -108,6 +115,8 @@ class WSGIApp:
                 "drop generate_id, or serve behind a sticky load balancer"
             )
         self.share_sessions = share_sessions
+        # gunicorn -k gevent: its kept-alive connections served by geventsio's handler.
+        self._adopter = Adopter() if adopt_connections else None
         #: Set by the runner serving this application as the process's own
         #: (:func:`geventsio.serving.run_server`, flask_ext's ``run``).
         self.runner = False
@@ -145,7 +154,10 @@ class WSGIApp:
                         self._host_seen = True
         path = environ.get("PATH_INFO", "")
         if path in self._paths:
-            return self.engine.handle_request(environ, start_response)
+            result = self.engine.handle_request(environ, start_response)
+            if self._adopter is not None and GUNICORN_SOCKET_KEY in environ:
+                return self._adopter.after(result, environ)
+            return result
         if path == self.metrics_path:
             return self._metrics_app(environ, start_response)
         if self.static_files is not None:
@@ -213,6 +225,8 @@ class WSGIApp:
             self.server.close_all(refuse_new=True)
         else:
             self.server.shutdown(refuse_new=True)
+        if self._adopter is not None:
+            self._adopter.close_idle()
         if self.cluster is not None:  # after the sessions' last packets were collected
             self.cluster.stop()
             self.cluster = None

@@ -109,7 +109,10 @@ def legacy(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [body]
 
 
-app = geventsio.WSGIApp(sio, legacy)
+#: ``SIO_APP_ADOPT=0``: gunicorn -k gevent serves every request itself.
+ADOPT = os.environ.get("SIO_APP_ADOPT") != "0"
+
+app = geventsio.WSGIApp(sio, legacy, adopt_connections=ADOPT)
 
 flask_app = Flask(__name__)
 flask_app.wsgi_app = geventsio.WSGIApp(sio, legacy)  # type: ignore[method-assign]
