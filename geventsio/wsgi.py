@@ -12,7 +12,7 @@ import gevent.lock
 
 from geventsio.cluster import LocalCluster, Member
 from geventsio.engine.server import EngineServer, StartResponse
-from geventsio.engine.takeover import GUNICORN_SOCKET_KEY
+from geventsio.engine.takeover import SOCKET_KEY
 from geventsio.options import AllowRequest
 from geventsio.server.server import Server
 from geventsio.serving.adoption import Adopter
@@ -81,10 +81,11 @@ class WSGIApp:
         ``python -m geventsio``, flask_ext's ``run``) when the adapter is a Redis one
         (the processes then meet in its Redis, on any host). False: never (a sticky load
         balancer keeps each session on one process).
-    :param adopt_connections: under ``gunicorn -k gevent``, serve a kept-alive
-        connection with geventsio's own HTTP handler once gunicorn answered a
-        long-polling request on it (twice the rate; see
-        :mod:`geventsio.serving.adoption`). False leaves every request to gunicorn.
+    :param adopt_connections: under ``gunicorn -k gevent``, pywsgi's handler or
+        gevent-websocket's (its handler or its gunicorn worker), serve a kept-alive
+        connection with geventsio's own HTTP handler once that server answered a
+        request on it (twice the long-polling rate; see
+        :mod:`geventsio.serving.adoption`). False leaves every request to that server.
     :raises ValueError: ``metrics_path`` with a bare engine (metrics need a Socket.IO
         server), or on the Engine.IO path; ``share_sessions=True`` with the engine's
         ``generate_id`` (such ids name no process).
@@ -115,7 +116,7 @@ class WSGIApp:
                 "drop generate_id, or serve behind a sticky load balancer"
             )
         self.share_sessions = share_sessions
-        # gunicorn -k gevent: its kept-alive connections served by geventsio's handler.
+        # Other HTTP stacks' kept-alive connections, served by geventsio's handler.
         self._adopter = Adopter() if adopt_connections else None
         #: Set by the runner serving this application as the process's own
         #: (:func:`geventsio.serving.run_server`, flask_ext's ``run``).
@@ -155,7 +156,7 @@ class WSGIApp:
         path = environ.get("PATH_INFO", "")
         if path in self._paths:
             result = self.engine.handle_request(environ, start_response)
-            if self._adopter is not None and GUNICORN_SOCKET_KEY in environ:
+            if self._adopter is not None and SOCKET_KEY not in environ:  # not our handler
                 return self._adopter.after(result, environ)
             return result
         if path == self.metrics_path:

@@ -1,5 +1,6 @@
-"""Keep-alive connections of gunicorn's ``-k gevent`` worker, served by geventsio's
-handler from their second request on.
+"""Keep-alive connections of other HTTP stacks (gunicorn's ``-k gevent`` worker,
+pywsgi's and gevent-websocket's handlers), served by geventsio's handler from their
+second request on.
 
 Under ``gunicorn -k gevent`` every request goes through gunicorn's own HTTP parser and
 WSGI environ, in pure Python: measured with py-spy, three quarters of the worker's CPU
@@ -18,7 +19,16 @@ request counts toward ``max_requests``. Requests on an adopted connection get
 pywsgi's WSGI environ (``gunicorn.socket`` absent) and do not appear in gunicorn's
 access log. ``WSGIApp(adopt_connections=False)`` turns it off.
 
-A connection is adopted only when nothing of it is left in gunicorn's hands: the
+pywsgi's own handler and gevent-websocket's (``WebSocketHandler``, as served by pywsgi or
+by gevent-websocket's gunicorn worker) parse each request with the standard library's
+email parser: twice the CPU of geventsio's handler per long-polling request. These are
+pywsgi handlers already, so adopting their connection only changes the handler's class
+to :class:`~geventsio.serving.handler.GeventsioHandler` once the response was sent: the
+same object then reads the next requests with geventsio's parser and fast paths (and
+answers a WebSocket upgrade with geventsio's checks before ``101``). A handler class of
+the application's own is left alone.
+
+A gunicorn connection is adopted only when nothing of it is left in gunicorn's hands: the
 request's body was read to its end and gunicorn holds no bytes read ahead; the request
 asked to keep the connection (HTTP/1.1, no ``Connection: close``), the socket is a plain
 one (not TLS), and the worker keeps connections alive. Anything else, or a gunicorn
@@ -37,9 +47,11 @@ import gevent
 import gevent.socket
 from gevent import pywsgi
 
+from geventsio.engine.gevent_private import kernel_socket
 from geventsio.engine.takeover import GUNICORN_SOCKET_KEY
+from geventsio.engine.tcp import set_nodelay
 from geventsio.serving.handler import GeventsioHandler
-from geventsio.serving.stopping import running_gunicorn_worker
+from geventsio.serving.stopping import pywsgi_handler_serving, running_gunicorn_worker
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +90,30 @@ def gunicorn_left_nothing(environ: Mapping[str, Any]) -> bool:
 
 
 def keeps_alive(environ: Mapping[str, Any]) -> bool:
-    """Whether the client asked to keep the connection open after this request."""
-    if environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
+    """Whether the client asked to keep the connection open after this request (and
+    not to turn it into a WebSocket)."""
+    if environ.get("SERVER_PROTOCOL") != "HTTP/1.1" or "HTTP_UPGRADE" in environ:
         return False
     return "close" not in str(environ.get("HTTP_CONNECTION", "")).lower()
+
+
+def _adoptable_pywsgi_handlers() -> tuple[type, ...]:
+    """pywsgi's handler and gevent-websocket's, exactly (not a subclass of the user's)."""
+    classes: list[type] = [pywsgi.WSGIHandler]
+    with contextlib.suppress(ImportError):
+        from geventwebsocket.handler import WebSocketHandler
+
+        classes.append(WebSocketHandler)
+    return tuple(classes)
+
+
+def become_geventsio_handler(handler: Any) -> None:
+    """Turn a pywsgi handler, between two requests, into geventsio's handler for the rest
+    of its connection (what :class:`GeventsioHandler`'s ``__init__`` sets, set here)."""
+    handler.__class__ = GeventsioHandler
+    handler.taken_over = False
+    handler._raw = kernel_socket(handler.socket)
+    set_nodelay(handler.socket)
 
 
 class AdoptedHandler(GeventsioHandler):
@@ -126,6 +158,7 @@ class Adopter:
     def __init__(self) -> None:
         self._servers: dict[int, pywsgi.WSGIServer] = {}
         self._idle: set[AdoptedHandler] = set()
+        self._pywsgi_handlers = _adoptable_pywsgi_handlers()
 
     def close_idle(self) -> None:
         """End the adopted connections that wait for a request (the worker stops: they
@@ -137,12 +170,24 @@ class Adopter:
     def after(
         self, result: Iterable[bytes], environ: Mapping[str, Any]
     ) -> Iterable[bytes]:
-        """``result``, answered by gunicorn; then, if the connection may be adopted,
+        """``result``, answered by the server; then, if the connection may be adopted,
         its next requests served by geventsio's handler."""
-        sock = environ.get(GUNICORN_SOCKET_KEY)
-        if type(sock) is not gevent.socket.socket or not keeps_alive(environ):
+        if not keeps_alive(environ):
             return result
-        return _ThenServe(result, lambda: self._adopt(sock, environ))
+        sock = environ.get(GUNICORN_SOCKET_KEY)
+        if sock is not None:
+            if type(sock) is not gevent.socket.socket:
+                return result
+            return _ThenServe(result, lambda: self._adopt(sock, environ))
+        handler = pywsgi_handler_serving()
+        if type(handler) not in self._pywsgi_handlers:
+            return result
+        return _ThenServe(result, lambda: self._take_handler(handler))
+
+    def _take_handler(self, handler: Any) -> None:
+        if handler.close_connection or type(handler.socket) is not gevent.socket.socket:
+            return  # closing, taken over, or TLS
+        become_geventsio_handler(handler)
 
     def _adopt(self, sock: Any, environ: Mapping[str, Any]) -> None:
         worker = running_gunicorn_worker()

@@ -201,3 +201,31 @@ def test_a_websocket_opened_while_shutting_down_is_sent_elsewhere(serve, host):
             server.websocket(target)
         assert refused.value.response.status == 503
     server.wait_sessions(0)
+
+
+@pytest.mark.parametrize("adopt", [True, False], ids=["adopting", "not-adopting"])
+def test_a_kept_alive_connection_is_served_by_geventsios_handler_after_one_answer(
+    serve_app, host, adopt
+):
+    """After its first Engine.IO answer, the rest of a kept-alive connection is read by
+    geventsio's handler (geventsio.serving.adoption): what the next request's environ
+    shows. ``adopt_connections=False`` leaves it to the server's own handler."""
+    seen: list[bool] = []
+
+    def legacy(environ, start_response):
+        seen.append("geventsio.socket" in environ)  # set by geventsio's handler only
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    handler = RecordingEcho()
+    engine = EngineServer(handler, EngineOptions())
+    app = WSGIApp(engine, legacy, adopt_connections=adopt)
+    server = serve_app(app, engine=engine, handler=handler, handler_class=HANDLERS[host])
+    with server.http() as http:
+        assert http.get("/legacy").status == 200  # before any Engine.IO request
+        opened = http.get(eio_target(server.path, "polling"))
+        assert opened.status == 200, opened
+        assert http.get("/legacy").status == 200
+
+    ours = host == "geventsio"
+    assert seen == [ours, ours or adopt]
