@@ -199,6 +199,26 @@ def _gunicorn_read_ahead(environ: Mapping[str, Any]) -> bytes:
     return data
 
 
+def _leave_gunicorn(sock: Any, start_response: Any, pending: bytes) -> TakenOver | None:
+    """Take a ``-k gevent`` connection away from gunicorn's request, its ``101`` sent:
+    gunicorn is told to close the connection after this request (its
+    ``Response.force_close()``), so it reads nothing more and closes only its own copy;
+    the WebSocket runs on a duplicate, in a greenlet of its own, and the request's
+    greenlet, parser and slot of the worker's pool are freed (as under geventsio's
+    handler). None when the socket cannot be duplicated (TLS) or gunicorn's response is
+    not as expected: the WebSocket is then served inside the request."""
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if type(sock) is not gevent.socket.socket or not callable(force_close):
+        return None
+    try:
+        duplicate = sock.dup()
+    except OSError:
+        return None
+    force_close()
+    set_nodelay(duplicate)
+    return TakenOver(duplicate, PendingReader(duplicate, pending), detached=True)
+
+
 class Hosts:
     """Takes connections over from the server under the application, and says once in
     the log where that server weakens what geventsio can promise."""
@@ -253,13 +273,18 @@ class Hosts:
             raise UpgradeRefused("this server cannot upgrade to WebSocket", code=3)
         stream = environ.get("wsgi.input")
         if GUNICORN_SOCKET_KEY in environ:
-            reader: Any = PendingReader(sock, _gunicorn_read_ahead(environ))
+            pending = _gunicorn_read_ahead(environ)
+            reader: Any = PendingReader(sock, pending)
         elif hasattr(stream, "read1"):  # pywsgi: its buffered reader on the connection
             reader = stream
         else:
             reader = PendingReader(sock, b"")
         status, headers = _split_response(response)
         start_response(status, headers)(b"")  # the server knows its response was sent
+        if GUNICORN_SOCKET_KEY in environ:
+            detached = _leave_gunicorn(sock, start_response, pending)
+            if detached is not None:
+                return detached
         set_nodelay(sock)
         return TakenOver(sock, reader, owns_socket=False)
 

@@ -2,7 +2,8 @@
 connection, geventsio's handler serves the connection (geventsio.serving.adoption),
 with gunicorn's rules between requests: keepalive, max_requests, stopping.
 
-Which stack answered shows in the response: gunicorn's sends ``Server: gunicorn``,
+A WebSocket, too, leaves gunicorn's request under -k gevent (its own greenlet, on a
+duplicate of the connection). Which stack answered shows in the response: gunicorn's sends ``Server: gunicorn``,
 pywsgi's (geventsio's handler) no ``Server`` header.
 """
 
@@ -16,10 +17,12 @@ import pytest
 
 from tests.deploy.processes import Processes, Server
 from tests.support import HttpClient
+from tests.support.ws import WsClient
 
 pytestmark = pytest.mark.e2e
 
 HANDSHAKE = "/socket.io/?EIO=4&transport=polling"
+WEBSOCKET = "/socket.io/?EIO=4&transport=websocket"
 
 
 def handshake(http: HttpClient) -> str:
@@ -95,3 +98,27 @@ def test_a_stopping_worker_closes_its_idle_adopted_connections(processes) -> Non
         server.process.signal(signal.SIGTERM)
         # At once, not after the keepalive wait (30 s) or the graceful timeout (20 s).
         assert closed_within(http, 10), "a stopping worker kept an adopted connection"
+
+
+def test_a_websocket_leaves_gunicorns_request_and_its_pool_slot(processes) -> None:
+    """Under -k gevent a WebSocket runs on a duplicate of the connection, in a greenlet
+    of its own: with a pool of two, five WebSockets are open at once and a polling
+    request is still answered (each WebSocket used to keep its request's slot)."""
+    server = gunicorn(processes, "--worker-connections", "2")
+    sockets: list[WsClient] = []
+    try:
+        for n in range(5):
+            ws = WsClient.connect("127.0.0.1", server.port, WEBSOCKET)
+            sockets.append(ws)
+            first = ws.recv(timeout=10)
+            assert isinstance(first, str) and first.startswith("0{"), (n, first)
+            ws.send_text("40")
+            assert str(ws.recv(timeout=10)).startswith("40{")
+        with HttpClient("127.0.0.1", server.port, timeout=10) as http:
+            assert http.get(HANDSHAKE).status == 200
+        for n, ws in enumerate(sockets):
+            ws.send_text(f'421["echo",{n}]')
+            assert ws.recv(timeout=10) == f"431[[{n}]]"
+    finally:
+        for ws in sockets:
+            ws.close()
