@@ -3,8 +3,8 @@ connection, geventsio's handler serves the connection (geventsio.serving.adoptio
 with gunicorn's rules between requests: keepalive, max_requests, stopping.
 
 A WebSocket, too, leaves gunicorn's request under -k gevent (its own greenlet, on a
-duplicate of the connection). Which stack answered shows in the response: gunicorn's sends ``Server: gunicorn``,
-pywsgi's (geventsio's handler) no ``Server`` header.
+duplicate of the connection). Which stack answered shows in the response: gunicorn's
+sends ``Server: gunicorn``, pywsgi's (geventsio's handler) no ``Server`` header.
 """
 
 from __future__ import annotations
