@@ -34,6 +34,7 @@ from geventsio.protocol.outgoing import OutgoingPacket, encode_ack_for_engine, e
 from geventsio.protocol.socketio import Packet, PacketType
 from geventsio.server.acks import PendingAcks
 from geventsio.server.broadcast import BroadcastOperator
+from geventsio.server.emitter import SocketEmitter
 from geventsio.server.handlers import BoundHandler, Handler, bind
 from geventsio.server.handshake import Handshake
 
@@ -437,10 +438,53 @@ class Socket:
         self._any_listeners.append(listener)
         return listener
 
+    def prepend_any(self, listener: Callable[..., Any]) -> Callable[..., Any]:
+        """As :meth:`on_any`, called before the catch-all listeners added so far."""
+        self._any_listeners.insert(0, listener)
+        return listener
+
+    def off_any(self, listener: Callable[..., Any] | None = None) -> None:
+        """Remove one catch-all listener (every one, when None)."""
+        _remove(self._any_listeners, listener)
+
+    def listeners_any(self) -> list[Callable[..., Any]]:
+        """The catch-all listeners of incoming events, in calling order (a copy)."""
+        return list(self._any_listeners)
+
     def on_any_outgoing(self, listener: Callable[..., Any]) -> Callable[..., Any]:
         """Call ``listener(event, *args)`` for every event sent to this client."""
         self._outgoing_listeners.append(listener)
         return listener
+
+    def prepend_any_outgoing(self, listener: Callable[..., Any]) -> Callable[..., Any]:
+        """As :meth:`on_any_outgoing`, called before those added so far."""
+        self._outgoing_listeners.insert(0, listener)
+        return listener
+
+    def off_any_outgoing(self, listener: Callable[..., Any] | None = None) -> None:
+        """Remove one listener of outgoing events (every one, when None)."""
+        _remove(self._outgoing_listeners, listener)
+
+    def listeners_any_outgoing(self) -> list[Callable[..., Any]]:
+        """The listeners of outgoing events, in calling order (a copy)."""
+        return list(self._outgoing_listeners)
+
+    # -- chained emit options (Node's socket.timeout(ms).emit(...)) ------------------
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        """Emit with an acknowledgement expected within ``seconds``:
+        ``socket.timeout(5).emit("ask", callback=lambda error, *answer: ...)``."""
+        return SocketEmitter(self).timeout(seconds)
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        """Emit without queueing: dropped if the client cannot take it right now."""
+        return SocketEmitter(self).volatile
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        """Emit with this compression flag (kept for Node compatibility: geventsio does
+        not compress WebSocket messages yet, so it changes nothing today)."""
+        return SocketEmitter(self).compress(compress)
 
     # -- connect and disconnect --------------------------------------------------------
 
@@ -522,3 +566,10 @@ class _NoAck:
 #: Return this from an event handler to send no acknowledgement even when the client
 #: asked for one (a handler that raises, and an event with no handler, send none either).
 NO_ACK = _NoAck()
+
+
+def _remove(listeners: list[Callable[..., Any]], listener: Callable[..., Any] | None) -> None:
+    if listener is None:
+        listeners.clear()
+    elif listener in listeners:
+        listeners.remove(listener)
