@@ -183,6 +183,11 @@ class Adapter(ABC):
 
     # -- utilities across the whole server ----------------------------------------------
 
+    def server_count(self) -> int:
+        """How many servers serve this namespace, this one included (Node's
+        ``adapter.serverCount()``): 1 unless the adapter links servers."""
+        return 1
+
     @abstractmethod
     def fetch_sockets(self, options: BroadcastOptions) -> list[Any]:
         """The sockets the options select (local ``Socket`` objects, or remote views)."""

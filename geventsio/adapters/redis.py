@@ -149,6 +149,14 @@ class RedisAdapter(InMemoryAdapter):
         count = self.link.numsub(self.channels.request)
         return count - 1 if self._subscribed.is_set() else count
 
+    def server_count(self) -> int:
+        """This server and the others subscribed to the namespace's request channel
+        (``PUBSUB NUMSUB``, as Node's Redis adapter counts them).
+
+        :raises RedisUnavailable: Redis cannot be asked.
+        """
+        return 1 + self._remote_servers()
+
     # -- broadcasting ----------------------------------------------------------------------
 
     def broadcast(self, packet: Packet, options: BroadcastOptions) -> None:
