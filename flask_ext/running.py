@@ -104,7 +104,7 @@ class Runner:
 
     def _serve(self, on_started: Callable[[Any], None]) -> None:
         options = self.options
-        self.wsgi_app.runner = True  # this process serves it alone (WSGIApp.share_sessions)
+        self.wsgi_app.serve_as_runner()  # with a Redis adapter: shares its sessions
         self.server = geventsio.make_server(
             self.app,
             options.host,

@@ -80,7 +80,10 @@ class WSGIApp:
         request: yes under gunicorn, and under geventsio's runner (:func:`geventsio.serve`,
         ``python -m geventsio``, flask_ext's ``run``) when the adapter is a Redis one
         (the processes then meet in its Redis, on any host). False: never (a sticky load
-        balancer keeps each session on one process).
+        balancer keeps each session on one process). Where sessions would be shared but
+        cannot be (the engine's ``generate_id``; several gunicorn workers off Linux with
+        no Redis), a warning is logged when the process starts: as a gunicorn worker
+        imports this application, or as a runner starts serving it.
     :param adopt_connections: under ``gunicorn -k gevent``, pywsgi's handler or
         gevent-websocket's (its handler or its gunicorn worker), serve a kept-alive
         connection with geventsio's own HTTP handler once that server answered a
@@ -123,6 +126,10 @@ class WSGIApp:
         self.runner = False
         #: The processes this one shares sessions with, once it does, or None.
         self.cluster: Member | None = None
+        self._told_why_not = False
+        worker = running_gunicorn_worker()
+        if worker is not None:  # imported by a gunicorn worker: say now what will not work
+            self._check_sharing(worker)
         self.metrics: Any = None
         self.metrics_path = metrics_path
         self._metrics_app: WSGIApplication = _not_found
@@ -176,6 +183,50 @@ class WSGIApp:
             self.engine.hosts.server_answers_upgrades()
         self._join_workers()
 
+    def serve_as_runner(self) -> None:
+        """Say that a runner serves this application as its process's own
+        (:func:`geventsio.serving.run_server`, flask_ext's ``run``): with a Redis adapter it
+        then shares its sessions with the other processes in that Redis. Logs at once, at
+        WARNING, when it could not (the engine's ``generate_id``)."""
+        self.runner = True
+        self._check_sharing(running_gunicorn_worker())
+
+    def _shares(self, worker: Any) -> bool:
+        if self.share_sessions is not None:
+            return self.share_sessions
+        return worker is not None or (self.runner and adapter_redis(self) is not None)
+
+    def _sharing_problem(self, worker: Any) -> str | None:
+        """Why this process could not share its long-polling sessions with the others
+        serving the same address, or None (also None when it serves alone)."""
+        if not self._shares(worker):
+            return None
+        redis_url = os.environ.get(CLUSTER_REDIS_ENV) or adapter_redis(self)
+        workers = getattr(getattr(worker, "cfg", None), "workers", 1)
+        if self.share_sessions is None and worker is not None and not redis_url and workers == 1:
+            return None  # one gunicorn worker, no other host: alone
+        if self.engine.options.generate_id is not None:
+            return (
+                "generate_id is set: session ids name no process, so the long-polling "
+                "requests of a session must all reach the process that opened it (a sticky "
+                "load balancer, or WebSocket only); drop generate_id to share sessions"
+            )
+        if not redis_url and worker is not None and not LocalCluster.supported():
+            return (
+                f"the workers of this gunicorn cannot share long-polling sessions on "
+                f"{sys.platform} (no abstract unix sockets): run one worker, use "
+                "WebSocket only, or a Redis adapter"
+            )
+        return None
+
+    def _check_sharing(self, worker: Any) -> bool:
+        """Log (once) why sessions cannot be shared; whether they can."""
+        problem = self._sharing_problem(worker)
+        if problem is not None and not self._told_why_not:
+            logger.warning("%s", problem)
+            self._told_why_not = True
+        return problem is None
+
     def _join_workers(self) -> None:
         # The processes of a cluster share their sessions: each forwards the requests of
         # the others' sessions to their owner (geventsio.cluster). Across hosts when they
@@ -183,30 +234,17 @@ class WSGIApp:
         # one gunicorn, on this host.
         engine = self.engine
         worker = running_gunicorn_worker()
-        several = self.share_sessions
-        if several is None:
-            several = worker is not None or (self.runner and adapter_redis(self) is not None)
-        if engine.router is not None or not several:
+        if engine.router is not None or not self._shares(worker):
             return
-        if engine.options.generate_id is not None:
-            logger.warning(
-                "generate_id is set: session ids name no process, so the long-polling "
-                "requests of a session must all reach the process that opened it"
-            )
+        if not self._check_sharing(worker):
             return
         redis_url, redis_key = os.environ.get(CLUSTER_REDIS_ENV), "geventsio"
         if not redis_url:
             redis_url, redis_key = adapter_redis(self) or (None, redis_key)
         if redis_url:
             self._join_hosts(redis_url, os.environ.get(CLUSTER_KEY_ENV, f"{redis_key}-cluster"))
-        elif worker is None:
-            return  # one process alone: nothing to share
-        elif not LocalCluster.supported():
-            logger.warning(
-                "the workers of this gunicorn cannot share long-polling sessions on %s: "
-                "run one worker, use WebSocket only, or a Redis adapter",
-                sys.platform,
-            )
+        elif worker is None or not LocalCluster.supported():
+            return  # one process alone, or one gunicorn worker (with several: told above)
         else:
             self.cluster = LocalCluster(engine, group=f"gunicorn-{worker.ppid}")
             self.cluster.start()

@@ -102,8 +102,8 @@ def run_server(
     :param block_threshold: as for :func:`serve`.
     """
     served = find_geventsio_app(app)
-    if served is not None:  # this process serves it alone (see WSGIApp.share_sessions)
-        served.runner = True
+    if served is not None:  # with a Redis adapter it shares sessions (WSGIApp.share_sessions)
+        served.serve_as_runner()
     stopping = gevent.event.Event()
     handlers = [gevent.signal_handler(sig, stopping.set) for sig in (signal.SIGINT, signal.SIGTERM)]
     monitor = BlockingMonitor(block_threshold).start() if block_threshold else None

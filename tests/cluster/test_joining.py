@@ -104,3 +104,28 @@ def test_share_sessions_with_generate_id_is_refused_at_once() -> None:
 def test_the_address_toward_redis(url: str, address: str) -> None:
     assert local_address_toward(url) == address
 
+
+def test_a_runner_with_generate_id_says_at_start_up_that_it_cannot_share(
+    serve_app, redis_url, key, caplog
+) -> None:
+    """A Redis adapter under a runner would share sessions, but ids of the application's
+    own name no process: said when the runner starts, before any request, and once."""
+    sio = geventsio.Server(
+        adapter=geventsio.redis_adapter(redis_url, key=key), generate_id=lambda environ: "mine"
+    )
+    app = geventsio.WSGIApp(sio)
+    app.serve_as_runner()
+    assert [r.getMessage() for r in caplog.records if "generate_id" in r.getMessage()] != []
+    caplog.clear()
+
+    served_once(serve_app, app)
+
+    assert app.cluster is None and sio.engine.router is None
+    assert "generate_id" not in caplog.text  # not said again at the first request
+    sio.shutdown()
+
+
+def test_a_runner_alone_with_generate_id_says_nothing(caplog) -> None:
+    app = geventsio.WSGIApp(geventsio.Server(generate_id=lambda environ: "mine"))
+    app.serve_as_runner()
+    assert "generate_id" not in caplog.text

@@ -192,3 +192,22 @@ def test_two_hosts_share_sessions_through_their_redis_adapter_alone(
     for host in hosts:
         assert "Traceback" not in host.process.output
     assert "registered at" in hosts[0].process.output
+
+
+GENERATE_ID_APP = """
+import uuid
+
+import geventsio
+
+app = geventsio.WSGIApp(geventsio.Server(generate_id=lambda environ: uuid.uuid4().hex))
+"""
+
+
+def test_workers_whose_ids_name_no_process_say_so_at_boot(processes: Processes, tmp_path) -> None:
+    """``generate_id`` under ``-w 2``: each worker says at boot, before any request, that
+    its long-polling sessions cannot be shared (and it still serves)."""
+    (tmp_path / "own_ids.py").write_text(GENERATE_ID_APP)
+    server = processes.gunicorn("-k", "gevent", app="own_ids:app", workers=2, cwd=tmp_path)
+
+    server.process.wait_for(r"generate_id is set: session ids name no process", count=2)
+    assert http_get(server, "/socket.io/?EIO=4&transport=polling")[0] == 200
