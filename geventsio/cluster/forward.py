@@ -218,8 +218,10 @@ def forward(
         except (OSError, ValueError, ForwardError) as exc:
             if connection is not None:
                 connection.close()
-            if reused and isinstance(exc, (OSError, ForwardError)):
-                continue  # the owner closed that idle connection: once more, on a new one
+            if reused and not isinstance(exc, (ValueError, TimeoutError)):
+                # The owner closed that idle connection: once more, on a new one. Not
+                # after a timeout: a hung owner would make the client wait twice.
+                continue
             logger.info("could not forward a request to %r: %s", address, exc)
             return error_response(EngineErrorCode.UNKNOWN_SID)
         if keep:

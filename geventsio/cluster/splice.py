@@ -113,6 +113,9 @@ def _splice(client: TakenOver, owner: Any, from_owner: bytes) -> None:
                 client.sock.sendall(from_owner)
             while data := owner.recv(_CHUNK):
                 client.sock.sendall(data)
+        # The owner ended (or died): so does the client's connection, at once, not when
+        # the client next sends (a listening client may send nothing for a long while).
+        _end(client.sock)
 
     back = gevent.spawn(owner_to_client)
     try:

@@ -102,7 +102,8 @@ def test_a_request_for_a_hung_owner_is_answered_code_1_within_the_ping_bound(two
     os.kill(owner.pid, signal.SIGSTOP)  # its listener's backlog still accepts
 
     # The reader's own timeout is the bound: a hang raises here instead of answering.
-    answer = _get(other, target, timeout=FORWARD_BOUND + MARGIN)
+    # (4 s of slack over a 6 s timer; a forward retried after its timeout takes 12 s.)
+    answer = _get(other, target, timeout=FORWARD_BOUND + 4.0)
     assert answer.status == 400, answer
     assert answer.json() == {"code": 1, "message": "Session ID unknown"}
     # The other server still serves everything else meanwhile.
@@ -121,7 +122,7 @@ def test_the_owner_closes_the_session_when_the_splicing_server_is_killed(two) ->
     os.kill(middle.pid, signal.SIGKILL)
     middle.process.wait()
 
-    with pytest.raises((ConnectionEnded, OSError)):
+    with pytest.raises((ConnectionEnded, ConnectionResetError)):  # not a timeout
         ws.recv(timeout=MARGIN)
     # The owner saw its end of the splice close: the session is gone, not left open.
     wait_until(
@@ -139,7 +140,7 @@ def test_the_clients_websocket_ends_when_the_owner_is_killed_mid_splice(two) -> 
     os.kill(owner.pid, signal.SIGKILL)
     owner.process.wait()
 
-    with pytest.raises((ConnectionEnded, OSError)):
+    with pytest.raises((ConnectionEnded, ConnectionResetError)):  # not a timeout
         ws.recv(timeout=MARGIN)
     # The server in the middle goes on serving.
     assert _get(middle, eio_target("/socket.io/", "polling")).status == 200
