@@ -74,6 +74,10 @@ class EngineOptions:
         (Node's ``generateId``); default: 120 random bits. An id that fails, is empty or
         is in use refuses the handshake (400, ``connection_error`` with the context name
         ``ID_GENERATION_ERROR``).
+    :param http_compression: compress long-polling answers with gzip or deflate, as the
+        client's ``Accept-Encoding`` prefers (Node's ``httpCompression``, on by default).
+    :param compression_threshold: answers shorter than this many bytes are sent as they
+        are (Node's ``httpCompression.threshold``).
     """
 
     ping_interval: float = 25.0
@@ -92,6 +96,8 @@ class EngineOptions:
     max_websocket_fragments: int = 1024
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     generate_id: GenerateId | None = None
+    http_compression: bool = True
+    compression_threshold: int = 1024
 
     def __post_init__(self) -> None:
         path = self.path if self.path.startswith("/") else "/" + self.path
@@ -109,6 +115,8 @@ class EngineOptions:
                 raise ValueError(f"{name} must be positive")
         if self.max_payload <= 0 or self.max_buffer_size <= 0:
             raise ValueError("max_payload and max_buffer_size must be positive")
+        if self.compression_threshold < 0:
+            raise ValueError("compression_threshold must not be negative")
 
 
 @dataclass(frozen=True)

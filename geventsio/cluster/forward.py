@@ -111,6 +111,7 @@ def read_response(reader: Any, max_body: int) -> tuple[HttpResponse, bool]:
     keep = parts[0] == b"HTTP/1.1"
     length: int | None = None
     content_type = "text/plain; charset=UTF-8"
+    relayed: list[tuple[str, str]] = []
     for _ in range(_MAX_HEADERS):
         line = reader.readline(_MAX_LINE + 1)
         if line in (b"\r\n", b"\n"):
@@ -123,6 +124,8 @@ def read_response(reader: Any, max_body: int) -> tuple[HttpResponse, bool]:
             length = int(value.strip())
         elif name == "content-type":
             content_type = value.strip()
+        elif name == "content-encoding" or (name == "vary" and "accept-encoding" in value.lower()):
+            relayed.append((name.title(), value.strip()))  # a compressed polling answer
         elif name == "connection" and value.strip().lower() == "close":
             keep = False
     else:
@@ -132,7 +135,8 @@ def read_response(reader: Any, max_body: int) -> tuple[HttpResponse, bool]:
     body = reader.read(length if length is not None else max_body + 1)
     if (length is not None and len(body) != length) or len(body) > max_body:
         raise ForwardError("the answer's body is cut or too long")
-    return HttpResponse(status, body, content_type=content_type), keep and length is not None
+    response = HttpResponse(status, body, relayed, content_type=content_type)
+    return response, keep and length is not None
 
 
 class _Connection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -80,6 +81,59 @@ def error_from(exc: RemoteProtocolError) -> HttpResponse:
     """The response for a protocol error raised while serving a request."""
     code = EngineErrorCode(exc.code) if exc.code is not None else EngineErrorCode.BAD_REQUEST
     return error_response(code, exc.status)
+
+
+#: The codings a long-polling answer may be compressed with, preferred first (Node's).
+CONTENT_CODINGS = ("gzip", "deflate")
+#: zlib's window bits for each coding: a gzip member, or a zlib stream for "deflate".
+_WBITS = {"gzip": 31, "deflate": 15}
+
+
+def preferred_coding(accept_encoding: str) -> str | None:
+    """The coding of :data:`CONTENT_CODINGS` the client's ``Accept-Encoding`` prefers:
+    the highest ``q`` (``*`` stands for either, ``q=0`` refuses), ties going to gzip;
+    None when neither is acceptable (or the header is absent)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.partition(";")
+        name = name.strip().lower()
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if name:
+            weights.setdefault(name, weight)
+    best, best_weight = None, 0.0
+    for coding in CONTENT_CODINGS:
+        weight = weights.get(coding, weights.get("*", 0.0))
+        if weight > best_weight:
+            best, best_weight = coding, weight
+    return best
+
+
+def compress_response(response: HttpResponse, accept_encoding: str, threshold: int) -> None:
+    """Compress ``response``'s body in place, as Node's ``httpCompression`` does for a
+    long-polling answer: a body of ``threshold`` bytes or more is sent with the coding
+    the client prefers (``Content-Encoding``), and says that it depends on
+    ``Accept-Encoding`` (``Vary``); a shorter one, or one the client takes no coding
+    for, is left as it is.
+
+    :param accept_encoding: the request's ``Accept-Encoding`` header ("" when absent).
+    :param threshold: the smallest body worth compressing, in bytes.
+    """
+    if len(response.body) < threshold:
+        return
+    response.headers.append(("Vary", "Accept-Encoding"))
+    coding = preferred_coding(accept_encoding)
+    if coding is None:
+        return
+    compressor = zlib.compressobj(wbits=_WBITS[coding])
+    response.body = compressor.compress(response.body) + compressor.flush()
+    response.headers.append(("Content-Encoding", coding))
 
 
 def parse_query(environ: Mapping[str, Any]) -> dict[str, str]:

@@ -18,7 +18,13 @@ from gevent.event import Event
 from geventsio._types import DisconnectReason
 from geventsio.engine.dropping import Tier, choose_victims
 from geventsio.engine.gevent_private import peer_hung_up
-from geventsio.engine.http import EngineErrorCode, HttpResponse, error_response, read_body
+from geventsio.engine.http import (
+    EngineErrorCode,
+    HttpResponse,
+    compress_response,
+    error_response,
+    read_body,
+)
 from geventsio.engine.takeover import client_socket
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 from geventsio.options import EngineOptions
@@ -161,7 +167,12 @@ def handle_get(session: PollingSession, environ: Mapping[str, Any]) -> HttpRespo
         buffer.get_active = False
     body = engineio.RECORD_SEPARATOR.join(p.polling_segment() for p in packets)
     session.poll_answered()
-    return HttpResponse(200, body.encode("utf-8"))
+    response = HttpResponse(200, body.encode("utf-8"))
+    options = session.options
+    if options.http_compression and any(p.compress for p in packets):
+        accept = str(environ.get("HTTP_ACCEPT_ENCODING", ""))
+        compress_response(response, accept, options.compression_threshold)
+    return response
 
 
 def handle_post(session: PollingSession, environ: Mapping[str, Any]) -> HttpResponse:

@@ -21,12 +21,16 @@ class OutgoingPacket:
     """One packet and its lazily cached encodings.
 
     :param packet: the Engine.IO packet to send.
+    :param compress: whether a transport that compresses may compress it (Node's
+        ``options.compress``): a long-polling answer is compressed when one of its
+        packets allows it (see :func:`geventsio.engine.http.compress_response`).
     """
 
-    __slots__ = ("_frame", "_message", "_segment", "packet", "size")
+    __slots__ = ("_frame", "_message", "_segment", "compress", "packet", "size")
 
-    def __init__(self, packet: Packet) -> None:
+    def __init__(self, packet: Packet, compress: bool = True) -> None:
         self.packet = packet
+        self.compress = compress
         #: An estimate of the bytes it occupies in a buffer, for slow-consumer limits.
         self.size = len(packet.data) + 1
         self._frame: bytes | None = None
@@ -34,9 +38,9 @@ class OutgoingPacket:
         self._segment: str | None = None
 
     @classmethod
-    def message(cls, data: str | bytes) -> OutgoingPacket:
+    def message(cls, data: str | bytes, compress: bool = True) -> OutgoingPacket:
         """A MESSAGE packet carrying ``data``."""
-        return cls(Packet(PacketType.MESSAGE, data))
+        return cls(Packet(PacketType.MESSAGE, data), compress)
 
     def ws_message(self) -> str | bytes:
         """The WebSocket message (text or binary) of this packet."""
