@@ -235,8 +235,6 @@ _TRANSLATORS: dict[str, Translator] = {
         "client after its connection is acknowledged"
     ),
     "transports": _transports,
-    "http_compression": _ignored("responses are not compressed"),
-    "compression_threshold": _ignored("responses are not compressed"),
     "monitor_clients": _ignored("every session has its own heartbeat timer"),
     "namespaces": _namespaces,
     "metrics_path": _setting,

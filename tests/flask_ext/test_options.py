@@ -108,11 +108,17 @@ def test_options_accepted_and_ignored(app: Flask) -> None:
         app,
         json=json,
         always_connect=True,
-        http_compression=False,
-        compression_threshold=2048,
         monitor_clients=False,
     )
     assert socketio.server is not None
+
+
+def test_http_compression_options_reach_the_engine(app: Flask) -> None:
+    assert engine_options(SocketIO(app)).http_compression is True
+    assert engine_options(SocketIO(app)).compression_threshold == 1024
+    socketio = SocketIO(app, http_compression=False, compression_threshold=2048)
+    assert engine_options(socketio).http_compression is False
+    assert engine_options(socketio).compression_threshold == 2048
 
 
 def test_json_must_look_like_a_json_module(app: Flask) -> None:
