@@ -23,7 +23,8 @@ class BroadcastFlags:
     """Modifiers of one broadcast.
 
     :param volatile: drop the packet for a client that cannot take it right now.
-    :param compress: a hint for transports that compress (kept for the wire format).
+    :param compress: False: transports that compress send it as it is (a long-polling
+        answer made only of such packets is not compressed).
     :param local: reach this process's sockets only (no other node of a cluster).
     :param timeout: seconds to wait for acknowledgements (broadcasts with acks).
     """

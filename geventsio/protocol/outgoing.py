@@ -65,9 +65,10 @@ class OutgoingPacket:
         return self._segment
 
 
-def encode_for_engine(packet: socketio.Packet) -> list[OutgoingPacket]:
-    """Encode a Socket.IO packet once into the Engine.IO packets every recipient gets."""
-    return [OutgoingPacket.message(part) for part in socketio.encode(packet)]
+def encode_for_engine(packet: socketio.Packet, compress: bool = True) -> list[OutgoingPacket]:
+    """Encode a Socket.IO packet once into the Engine.IO packets every recipient gets
+    (``compress``: see :class:`OutgoingPacket`)."""
+    return [OutgoingPacket.message(part, compress) for part in socketio.encode(packet)]
 
 
 def encode_ack_for_engine(namespace: str, ack_id: int, args: list[Any]) -> list[OutgoingPacket]:

@@ -21,6 +21,7 @@ class EmittingSocket(Protocol):
         callback: Callable[..., Any] | None = None,
         timeout: float | None = None,
         volatile: bool = False,
+        compress: bool = True,
     ) -> None:
         """Send an event to this client."""
 
@@ -53,14 +54,19 @@ class SocketEmitter:
         return replace(self, is_volatile=True)
 
     def compress(self, compress: bool) -> SocketEmitter:
-        """The compression flag (no effect until WebSocket compression exists)."""
+        """The compression flag (False: sent as it is where the transport compresses)."""
         return replace(self, compressed=bool(compress))
 
     def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
         """:meth:`Socket.emit` with these options; with a timeout, ``callback`` gets
         ``(error, *args)``, ``error`` None or :class:`~geventsio.AckTimeout`."""
         self.socket.emit(
-            event, *args, callback=callback, timeout=self.seconds, volatile=self.is_volatile
+            event,
+            *args,
+            callback=callback,
+            timeout=self.seconds,
+            volatile=self.is_volatile,
+            compress=self.compressed,
         )
 
     def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:

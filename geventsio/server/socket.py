@@ -26,7 +26,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from geventsio._types import DisconnectReason, Room, SocketId
-from geventsio.adapters.base import BroadcastOptions, SessionState
+from geventsio.adapters.base import BroadcastFlags, BroadcastOptions, SessionState
 from geventsio.adapters.recovery import RECOVERABLE_REASONS, new_private_id
 from geventsio.exceptions import AckTimeout, GeventsioError, LocalProtocolError, NotConnected
 from geventsio.protocol.events import CATCH_ALL, DISCONNECT, DISCONNECTING
@@ -200,6 +200,7 @@ class Socket:
         callback: Callable[..., Any] | None = None,
         timeout: float | None = None,
         volatile: bool = False,
+        compress: bool = True,
     ) -> None:
         """Send an event to this client.
 
@@ -208,13 +209,15 @@ class Socket:
             being None or :class:`~geventsio.AckTimeout` (as in the Node reference).
         :param timeout: seconds to wait for the acknowledgement.
         :param volatile: drop the event if the client cannot take it right now.
+        :param compress: False: sent as it is by transports that compress (Node's
+            ``socket.compress(false)``).
         :raises LocalProtocolError: the arguments cannot be serialised.
         """
         ack_id = None
         if callback is not None:
             ack_id = self.namespace.next_ack_id()
             self._expect_user_ack(ack_id, callback, timeout)
-        self._emit_packet(event, args, ack_id, volatile)
+        self._emit_packet(event, args, ack_id, volatile, compress)
 
     def call(self, event: str, *args: Any, timeout: float | None = 60.0) -> Any:
         """Send an event and wait for the client's acknowledgement.
@@ -254,7 +257,12 @@ class Socket:
         self.emit("message", *args, callback=callback, timeout=timeout)
 
     def _emit_packet(
-        self, event: str, args: Sequence[Any], ack_id: int | None, volatile: bool
+        self,
+        event: str,
+        args: Sequence[Any],
+        ack_id: int | None,
+        volatile: bool,
+        compress: bool = True,
     ) -> None:
         if not isinstance(event, str):
             raise LocalProtocolError(f"an event name must be a string, not {event!r}")
@@ -263,13 +271,15 @@ class Socket:
         if self._pid is not None and ack_id is None and not volatile and adapter.keeps_sessions:
             # Through the adapter, as in Node, so that it is kept for recovery.
             own_room = frozenset({Room(self.id)})
-            adapter.broadcast(packet, BroadcastOptions(rooms=own_room))
+            flags = BroadcastFlags(compress=compress)
+            adapter.broadcast(packet, BroadcastOptions(rooms=own_room, flags=flags))
         else:
-            self.write_packet(packet, volatile)
+            self.write_packet(packet, volatile, compress)
 
-    def write_packet(self, packet: Packet, volatile: bool = False) -> None:
+    def write_packet(self, packet: Packet, volatile: bool = False, compress: bool = True) -> None:
         """Encode and send one packet to this client."""
-        self.write_outgoing(encode_for_engine(packet), volatile, packet, broadcast=False)
+        encoded = encode_for_engine(packet, compress)
+        self.write_outgoing(encoded, volatile, packet, broadcast=False)
 
     def write_outgoing(
         self,
@@ -482,8 +492,9 @@ class Socket:
         return SocketEmitter(self).volatile
 
     def compress(self, compress: bool) -> SocketEmitter:
-        """Emit with this compression flag (kept for Node compatibility: geventsio does
-        not compress WebSocket messages yet, so it changes nothing today)."""
+        """Emit with this compression flag: False sends the event as it is where the
+        transport compresses (a long-polling answer made only of such packets is not
+        compressed; see ``http_compression``)."""
         return SocketEmitter(self).compress(compress)
 
     # -- connect and disconnect --------------------------------------------------------

@@ -5,6 +5,8 @@ raw client on a real WebSocket."""
 
 from __future__ import annotations
 
+import gzip
+
 import gevent.event
 import orjson
 import pytest
@@ -126,3 +128,34 @@ def test_volatile_and_compress_chain_and_still_deliver(sio_server) -> None:
     assert (emitter.seconds, emitter.is_volatile, emitter.compressed) == (1, False, True)
     with pytest.raises(ValueError, match="positive"):
         socket.timeout(0)
+
+
+def test_compress_false_leaves_a_polling_answer_uncompressed(sio_server) -> None:
+    app = sio_server()
+    sockets = []
+
+    @app.sio.on("connect")
+    def keep(socket):
+        sockets.append(socket)
+
+    client = app.live.polling(headers=[("Accept-Encoding", "gzip")])
+    client.handshake()
+    client.send("0")  # Socket.IO CONNECT to "/"
+    (ack,) = client.get()
+    assert str(ack.data).startswith("0{")
+    socket, large = sockets[0], "x" * 2000
+    expected = b'42["news","' + large.encode() + b'"]'
+
+    socket.compress(False).emit("news", large)
+    response = client.get_response()
+    assert (response.header("Content-Encoding"), response.body) == (None, expected)
+
+    app.sio.to(socket.id).compress(False).emit("news", large)  # a broadcast, too
+    response = client.get_response()
+    assert (response.header("Content-Encoding"), response.body) == (None, expected)
+
+    socket.emit("news", large)
+    response = client.get_response()
+    assert response.header("Content-Encoding") == "gzip"
+    assert gzip.decompress(response.body) == expected
+    client.close()
