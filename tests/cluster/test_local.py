@@ -4,6 +4,7 @@ of one's sessions sent to the other reach their owner -- over an abstract unix s
 
 from __future__ import annotations
 
+import gzip
 import socket
 import uuid
 from collections.abc import Iterator
@@ -87,6 +88,20 @@ def test_a_long_poll_through_another_member_gets_what_the_owner_sends(pair) -> N
     response = waiting.get(timeout=10)
     assert response.status == 200
     assert b"ping me" in response.body
+
+
+def test_a_compressed_answer_through_another_member_keeps_its_encoding(pair) -> None:
+    (a, _), (b, _) = pair
+    opener = a.polling()
+    opener.handshake()
+    a.handler.socket(opener.sid).send("x" * 5000)
+    forwarded = b.polling(headers=[("Accept-Encoding", "gzip")])
+    forwarded.sid = opener.sid
+    response = forwarded.get_response()
+    assert response.status == 200
+    assert response.header("Content-Encoding") == "gzip"
+    assert "Accept-Encoding" in response.header_values("Vary")
+    assert gzip.decompress(response.body) == b"4" + b"x" * 5000
 
 
 def test_a_body_over_max_payload_is_refused_before_forwarding(pair) -> None:
