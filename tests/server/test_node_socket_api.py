@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from geventsio import AckTimeout
+from tests.support import wait_until
 
 
 def connected(app):
@@ -130,20 +131,40 @@ def test_volatile_and_compress_chain_and_still_deliver(sio_server) -> None:
         socket.timeout(0)
 
 
-def test_compress_false_leaves_a_polling_answer_uncompressed(sio_server) -> None:
-    app = sio_server()
+def polling_connected(app, headers=()):
+    """A raw long-polling client connected to ``/``, and the server's socket for it."""
     sockets = []
 
     @app.sio.on("connect")
     def keep(socket):
         sockets.append(socket)
 
-    client = app.live.polling(headers=[("Accept-Encoding", "gzip")])
+    client = app.live.polling(headers=headers)
     client.handshake()
     client.send("0")  # Socket.IO CONNECT to "/"
     (ack,) = client.get()
     assert str(ack.data).startswith("0{")
-    socket, large = sockets[0], "x" * 2000
+    return client, sockets[0]
+
+
+def test_volatile_is_dropped_unless_a_poll_is_waiting(sio_server) -> None:
+    app = sio_server()
+    client, socket = polling_connected(app)
+    socket.volatile.emit("news", "lost")  # no GET waiting: Node drops it too
+    socket.emit("news", "kept")
+    assert client.get_response().body == b'42["news","kept"]'
+
+    waiting = client.spawn_get()
+    wait_until(lambda: socket.conn.writable, 5.0, "a GET waiting on the server")
+    socket.volatile.emit("news", "delivered")
+    assert waiting.get(timeout=5).body == b'42["news","delivered"]'
+    client.close()
+
+
+def test_compress_false_leaves_a_polling_answer_uncompressed(sio_server) -> None:
+    app = sio_server()
+    client, socket = polling_connected(app, headers=[("Accept-Encoding", "gzip")])
+    large = "x" * 2000
     expected = b'42["news","' + large.encode() + b'"]'
 
     socket.compress(False).emit("news", large)
