@@ -14,6 +14,7 @@ the public fallback runs: slower, never wrong, and :func:`fast_paths_warning` sa
 
 from __future__ import annotations
 
+import logging
 import socket as stdlib_socket
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -50,7 +51,7 @@ SOCKET_FAST_PATH = _has(_GeventSocket, "_sock", "_wait", "_read_event")
 #: Whether pywsgi's handler internals may be overridden and called.
 PYWSGI_FAST_PATH = _has(
     pywsgi.WSGIHandler, "_check_http_version", "_sendall", "_connection_upgrade_requested"
-) and _has(pywsgi, "_NoopLog", "Input", "unquote_latin1")
+) and _has(pywsgi, "_NoopLog", "LoggingLogAdapter", "Input", "unquote_latin1")
 
 
 def fast_paths_warning() -> str | None:
@@ -109,8 +110,31 @@ def peer_hung_up(sock: Any) -> bool:
 
 
 def is_noop_log(log: Any) -> bool:
-    """Whether a pywsgi server's log discards everything (then skip formatting lines)."""
-    return PYWSGI_FAST_PATH and isinstance(log, pywsgi._NoopLog)
+    """Whether a pywsgi server's log discards everything (then skip formatting lines).
+
+    pywsgi's no-op log, or its ``LoggingLogAdapter`` over a logger that is not enabled
+    for the adapter's level: gevent-websocket's gunicorn worker hands pywsgi gunicorn's
+    logger, whose error log drops INFO lines under ``--log-level warning``; pywsgi would
+    still format every request line first.
+    """
+    if not PYWSGI_FAST_PATH:
+        return False
+    if isinstance(log, pywsgi._NoopLog):
+        return True
+    if isinstance(log, pywsgi.LoggingLogAdapter):
+        return not _logger_enabled(log._logger, log._level)
+    return False
+
+
+def _logger_enabled(logger: Any, level: int) -> bool:
+    """Whether ``logger.log(level, ...)`` may write anything (True when unknown)."""
+    enabled = getattr(logger, "isEnabledFor", None)
+    if enabled is None:
+        # gunicorn's Logger has no isEnabledFor: its log() writes to its error_log.
+        error_log = getattr(logger, "error_log", None)
+        if isinstance(error_log, logging.Logger):
+            enabled = error_log.isEnabledFor
+    return True if enabled is None else bool(enabled(level))
 
 
 def unquote_path(path: str) -> str:
