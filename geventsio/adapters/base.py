@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 from geventsio._types import Room, SocketId
 from geventsio.protocol import socketio
 from geventsio.protocol.outgoing import OutgoingPacket
+from geventsio.protocol.serializers import Serializer
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,10 @@ class NamespaceView(Protocol):
     @property
     def sockets(self) -> Mapping[SocketId, LocalSocket]:
         """The connected sockets of this process."""
+
+    @property
+    def serializer(self) -> Serializer:
+        """The server's packet format (a broadcast is encoded once in it)."""
 
     def next_ack_id(self) -> int:
         """A fresh ack id, unique in this namespace (broadcasts with acks use one)."""

@@ -95,7 +95,7 @@ class InMemoryAdapter(Adapter):
         recipients = self.select(options)
         if not recipients:
             return
-        encoded = encode_for_engine(packet, options.flags.compress)
+        encoded = encode_for_engine(packet, options.flags.compress, self.namespace.serializer)
         volatile = options.flags.volatile
         for socket in recipients:
             socket.write_outgoing(encoded, volatile, packet)
@@ -109,7 +109,11 @@ class InMemoryAdapter(Adapter):
     ) -> int:
         assert packet.id is not None
         recipients = self.select(options)
-        encoded = encode_for_engine(packet, options.flags.compress) if recipients else []
+        encoded = (
+            encode_for_engine(packet, options.flags.compress, self.namespace.serializer)
+            if recipients
+            else []
+        )
         for socket in recipients:
             socket.expect_ack(packet.id, on_ack)
             socket.write_outgoing(encoded, options.flags.volatile, packet)

@@ -15,6 +15,7 @@ from typing import Any
 from geventsio.protocol import socketio
 from geventsio.protocol import websocket as ws_frames
 from geventsio.protocol.engineio import Packet, PacketType, encode_polling_segment, encode_ws
+from geventsio.protocol.serializers import JSON, Serializer
 
 
 class OutgoingPacket:
@@ -65,12 +66,16 @@ class OutgoingPacket:
         return self._segment
 
 
-def encode_for_engine(packet: socketio.Packet, compress: bool = True) -> list[OutgoingPacket]:
+def encode_for_engine(
+    packet: socketio.Packet, compress: bool = True, serializer: Serializer = JSON
+) -> list[OutgoingPacket]:
     """Encode a Socket.IO packet once into the Engine.IO packets every recipient gets
-    (``compress``: see :class:`OutgoingPacket`)."""
-    return [OutgoingPacket.message(part, compress) for part in socketio.encode(packet)]
+    (``compress``: see :class:`OutgoingPacket`), in the server's ``serializer``."""
+    return [OutgoingPacket.message(part, compress) for part in serializer.encode(packet)]
 
 
-def encode_ack_for_engine(namespace: str, ack_id: int, args: list[Any]) -> list[OutgoingPacket]:
+def encode_ack_for_engine(
+    namespace: str, ack_id: int, args: list[Any], serializer: Serializer = JSON
+) -> list[OutgoingPacket]:
     """:func:`encode_for_engine` for an ACK the server answers a client's event with."""
-    return [OutgoingPacket.message(part) for part in socketio.encode_ack(namespace, ack_id, args)]
+    return [OutgoingPacket.message(part) for part in serializer.encode_ack(namespace, ack_id, args)]

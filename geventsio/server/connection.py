@@ -47,8 +47,8 @@ from geventsio._types import DisconnectReason
 from geventsio.engine.dropping import Tier
 from geventsio.engine.interface import EngineSession
 from geventsio.exceptions import RemoteProtocolError
-from geventsio.protocol import socketio
 from geventsio.protocol.outgoing import OutgoingPacket, encode_for_engine
+from geventsio.protocol.serializers import Serializer
 from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
 from geventsio.server.workers import WorkerPool
 
@@ -70,6 +70,7 @@ class ConnectionHost(Protocol):
     """What a connection needs of its server (:class:`~geventsio.server.server.Server`)."""
 
     decoder_limits: DecoderLimits
+    serializer: Serializer
     max_queued_events: int
     max_concurrent_handlers: int
     async_handlers: bool
@@ -129,7 +130,7 @@ class Connection:
         self.engine = engine
         #: Connected sockets by namespace name.
         self.sockets: dict[str, NamespaceSocket] = {}
-        self._decoder = socketio.Decoder(server.decoder_limits)
+        self._decoder = server.serializer.decoder(server.decoder_limits)
         # A deque only while there is work (an empty deque costs ~600 bytes).
         self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
         self._working = False
@@ -385,7 +386,7 @@ class Connection:
 
     def write_packet(self, packet: Packet) -> None:
         """Encode and send one Socket.IO packet."""
-        self.engine.send_packets(encode_for_engine(packet))
+        self.engine.send_packets(encode_for_engine(packet, serializer=self.server.serializer))
 
     def disconnect_all(self) -> None:
         """Disconnect every namespace (each client socket is told, none reconnects), then

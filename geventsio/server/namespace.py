@@ -13,6 +13,7 @@ from geventsio.adapters.base import Adapter, RoomsArgument
 from geventsio.exceptions import ConnectionRefused, LocalProtocolError
 from geventsio.options import RecoveryOptions
 from geventsio.protocol.events import CONNECT
+from geventsio.protocol.serializers import Serializer
 from geventsio.protocol.socketio import Packet
 from geventsio.server.broadcast import BroadcastOperator
 from geventsio.server.handlers import BoundHandler, Handler, bind
@@ -93,6 +94,11 @@ class Namespace(_Handlers):
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name} sockets={len(self.sockets)}>"
+
+    @property
+    def serializer(self) -> Serializer:
+        """The server's packet format."""
+        return self.server.serializer
 
     @property
     def recovery(self) -> RecoveryOptions | None:

@@ -15,6 +15,7 @@ from geventsio.engine.observer import combine
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.exceptions import ConnectionRefused
 from geventsio.options import EngineOptions, RecoveryOptions, RecoverySetting
+from geventsio.protocol.serializers import Serializer, serializer_named
 from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
 from geventsio.server.admin.auth import AuthOption
 from geventsio.server.admin.ui import AdminUI
@@ -58,6 +59,9 @@ class Server:
         its adapter) when its last socket leaves (Node's ``cleanupEmptyChildNamespaces``).
     :param max_child_namespaces: children one dynamic parent may have at once; a client
         connecting to one more gets a ``connect_error`` ("Too many namespaces").
+    :param serializer: the packet format, ``"json"`` (Socket.IO's default parser) or
+        ``"msgpack"`` (clients using the npm ``socket.io-msgpack-parser``; needs the
+        ``msgpack`` extra). Every client of the server must use the same one.
     :param engine_options: Engine.IO options (see :class:`~geventsio.EngineOptions`):
         ``ping_interval``, ``ping_timeout``, ``max_payload``, ``cors_allowed_origins``,
         ``path``, ``transports``, ``cookie``, ``allow_request``...
@@ -75,6 +79,7 @@ class Server:
         max_queued_events: int = 1000,
         max_concurrent_handlers: int = 100,
         cleanup_empty_child_namespaces: bool = False,
+        serializer: str = "json",
         max_child_namespaces: int = 10_000,
         **engine_options: Any,
     ) -> None:
@@ -97,6 +102,8 @@ class Server:
             adapter = SessionAwareAdapter if self.recovery is not None else InMemoryAdapter
         self.adapter_factory: AdapterFactory = adapter
         self.connect_timeout = connect_timeout
+        #: The packet format of every connection (see the ``serializer`` parameter).
+        self.serializer: Serializer = serializer_named(serializer)
         self.decoder_limits = DecoderLimits(
             max_attachments=max_attachments, max_depth=max_json_depth
         )

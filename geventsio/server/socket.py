@@ -278,7 +278,7 @@ class Socket:
 
     def write_packet(self, packet: Packet, volatile: bool = False, compress: bool = True) -> None:
         """Encode and send one packet to this client."""
-        encoded = encode_for_engine(packet, compress)
+        encoded = encode_for_engine(packet, compress, self.server.serializer)
         self.write_outgoing(encoded, volatile, packet, broadcast=False)
 
     def write_outgoing(
@@ -374,7 +374,9 @@ class Socket:
     def _acknowledge(self, ack_id: int, result: Any) -> None:
         args = ack_arguments(result)
         try:
-            encoded = encode_ack_for_engine(self.namespace.name, ack_id, args)
+            encoded = encode_ack_for_engine(
+                self.namespace.name, ack_id, args, self.server.serializer
+            )
             if self._acknowledged and self.connected:
                 self.connection.write(encoded)  # acks are no EVENT: no outgoing listener
             else:
@@ -506,7 +508,10 @@ class Socket:
         self.connected = True
         payload = {"sid": self.id} if self._pid is None else {"sid": self.id, "pid": self._pid}
         self.connection.write(
-            encode_for_engine(Packet(PacketType.CONNECT, self.namespace.name, payload))
+            encode_for_engine(
+                Packet(PacketType.CONNECT, self.namespace.name, payload),
+                serializer=self.server.serializer,
+            )
         )
         self._acknowledged = True
         held, self._held = self._held, []

@@ -121,6 +121,15 @@ def test_http_compression_options_reach_the_engine(app: Flask) -> None:
     assert engine_options(socketio).compression_threshold == 2048
 
 
+def test_serializer_reaches_the_server(app: Flask) -> None:
+    # python-socketio's option name; its values "json" and "msgpack" (a class is refused)
+    assert SocketIO(app).server.serializer.name == "json"  # type: ignore[union-attr]
+    socketio = SocketIO(app, serializer="msgpack")
+    assert socketio.server.serializer.name == "msgpack"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="serializer"):
+        SocketIO(app, serializer=object())
+
+
 def test_json_must_look_like_a_json_module(app: Flask) -> None:
     with pytest.raises(TypeError, match="dumps"):
         SocketIO(app, json=object())

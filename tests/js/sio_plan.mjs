@@ -3,7 +3,8 @@
 //   node sio_plan.mjs PLAN_JSON
 //
 // PLAN = {"url": "http://127.0.0.1:PORT", "transports": "websocket"|"polling"|"upgrade",
-//         "guardMs": 20000, "steps": [STEP, ...]}
+//         "guardMs": 20000, "parser": "json"|"msgpack", "steps": [STEP, ...]}
+// ("msgpack": every client uses the npm socket.io-msgpack-parser.)
 //
 // Every client is named by the plan ("as"). Each step waits for what it asks for (an ack,
 // an event, a disconnect...) before the next one runs, so a plan is a deterministic
@@ -39,6 +40,8 @@
 import { io } from "socket.io-client";
 
 const plan = JSON.parse(process.argv[2] || "{}");
+const parser =
+  plan.parser === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
 const TRANSPORTS = { websocket: ["websocket"], polling: ["polling"], upgrade: ["polling", "websocket"] };
 const started = Date.now();
 const clients = {};
@@ -123,6 +126,7 @@ function connect(step) {
     forceNew: true,
     reconnection: false,
     transports: TRANSPORTS[plan.transports ?? "websocket"],
+    ...(parser ? { parser } : {}),
     ...fromJSON(step.opts ?? {}),
   };
   const socket = io(plan.url + (step.nsp ?? "/"), { ...opts, autoConnect: false });

@@ -17,6 +17,7 @@ from geventsio.adapters.base import BroadcastFlags, BroadcastOptions
 from geventsio.adapters.redis import RedisAdapter, RedisAdapterFactory
 from geventsio.adapters.redis_link import DropLog
 from geventsio.protocol.outgoing import OutgoingPacket
+from geventsio.protocol.serializers import JSON
 from geventsio.protocol.socketio import Packet, PacketType
 
 KEY = "k"
@@ -88,6 +89,7 @@ class FakeNamespace:
 
     def __init__(self, link: RecordingLink, name: str = "/") -> None:
         self.name = name
+        self.serializer = JSON
         self.sockets: dict[SocketId, FakeSocket] = {}
         self.adapter = RedisAdapter(self, link, key=KEY)  # type: ignore[arg-type]
         self._ack_ids = iter(range(100, 200))

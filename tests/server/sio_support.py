@@ -38,10 +38,15 @@ class SioApp:
         return RawSio(ws, open_data)
 
     def plan(
-        self, *steps: dict[str, Any], transports: str = "websocket", guard: float = 20.0
+        self,
+        *steps: dict[str, Any],
+        transports: str = "websocket",
+        guard: float = 20.0,
+        parser: str = "json",
     ) -> dict[str, Any]:
-        """Run ``sio_plan.mjs`` against this server and return its report (asserting ok)."""
-        return run_plan(self.url, list(steps), transports=transports, guard=guard)
+        """Run ``sio_plan.mjs`` against this server and return its report (asserting ok);
+        ``parser="msgpack"``: the clients use socket.io-msgpack-parser."""
+        return run_plan(self.url, list(steps), transports=transports, guard=guard, parser=parser)
 
 
 class SioServerFactory:
@@ -106,9 +111,16 @@ def run_plan(
     transports: str = "websocket",
     guard: float = 20.0,
     check: bool = True,
+    parser: str = "json",
 ) -> dict[str, Any]:
     """Run a plan of ``tests/js/sio_plan.mjs`` (see its header) and return the report."""
-    plan = {"url": url, "transports": transports, "guardMs": int(guard * 1000), "steps": steps}
+    plan = {
+        "url": url,
+        "transports": transports,
+        "guardMs": int(guard * 1000),
+        "parser": parser,
+        "steps": steps,
+    }
     result = run_node("sio_plan.mjs", json.dumps(plan), timeout=guard + 15)
     if check:
         assert result["ok"], json.dumps(result, indent=1)
