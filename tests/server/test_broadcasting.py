@@ -4,6 +4,7 @@ for every recipient). Clients are raw, on real sockets; the wire bytes are check
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import FrozenInstanceError
 
 import orjson
@@ -13,7 +14,6 @@ import geventsio
 from geventsio import LocalProtocolError
 from geventsio.adapters.base import BroadcastFlags, BroadcastOptions
 from geventsio.adapters.memory import InMemoryAdapter
-from geventsio.protocol import socketio
 from tests.server.sio_support import RawSio, record
 from tests.support import messages, wait_until
 
@@ -137,15 +137,17 @@ class SentPackets:
 
 
 class EncodeCounter:
-    def __init__(self, monkeypatch) -> None:
+    """Counts the packets the server encodes (its serializer's ``encode``)."""
+
+    def __init__(self, monkeypatch, sio: geventsio.Server) -> None:
         self.calls = 0
-        original = socketio.encode
+        original = sio.serializer.encode
 
         def counting(packet):
             self.calls += 1
             return original(packet)
 
-        monkeypatch.setattr(socketio, "encode", counting)
+        monkeypatch.setattr(sio, "serializer", dataclasses.replace(sio.serializer, encode=counting))
 
 
 def test_a_broadcast_is_encoded_once_for_every_recipient(sio_server, monkeypatch):
@@ -158,7 +160,7 @@ def test_a_broadcast_is_encoded_once_for_every_recipient(sio_server, monkeypatch
     polling.send("0")
     assert messages(polling.get())[0].startswith('0{"sid":')
     sent = SentPackets(app.sio.engine.sessions.values())
-    encodes = EncodeCounter(monkeypatch)
+    encodes = EncodeCounter(monkeypatch, app.sio)
 
     app.sio.emit("news", {"n": 1})
     app.sio.emit("file", {"data": b"\x01\x02"})
@@ -183,7 +185,7 @@ def test_a_broadcast_with_acks_is_encoded_once_too(sio_server, monkeypatch):
     for raw in clients:
         raw.connect()
     sent = SentPackets(app.sio.engine.sessions.values())
-    encodes = EncodeCounter(monkeypatch)
+    encodes = EncodeCounter(monkeypatch, app.sio)
     results = []
 
     app.sio.timeout(5).emit(
