@@ -59,6 +59,8 @@ class Client:
     :param ssl_verify: ``False`` skips certificate verification (testing only; not
         with ``ssl_context``).
     :param random: the random source of the reconnection jitter (for tests).
+    :param serializer: ``"json"`` or ``"msgpack"`` (the server's ``serializer``; needs the
+        ``msgpack`` extra), as python-socketio's client takes it.
     :raises ValueError: an option is out of range.
     """
 
@@ -78,6 +80,7 @@ class Client:
         ssl_context: ssl.SSLContext | None = None,
         ssl_verify: bool = True,
         random: Callable[[], float] | None = None,
+        serializer: str = "json",
     ) -> None:
         if not ssl_verify:
             if ssl_context is not None:
@@ -98,6 +101,7 @@ class Client:
             upgrade_timeout=upgrade_timeout,
             max_message_size=max_message_size,
             ssl_context=ssl_context,
+            serializer=serializer,
             **extra,
         )
         self._dispatcher = Dispatcher()

@@ -38,7 +38,8 @@ from geventsio.client.socket import Encoded, Socket
 from geventsio.client.transports import Endpoint
 from geventsio.exceptions import LocalProtocolError, NotConnected, RemoteProtocolError
 from geventsio.options import Transport
-from geventsio.protocol.socketio import Decoder
+from geventsio.protocol.serializers import PacketDecoder
+from geventsio.protocol.socketio import DecoderLimits
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Manager:
         self.generation = 0
         self._target: Target | None = None
         self._engine: EngineConnection | None = None
-        self._decoder = Decoder()
+        self._decoder: PacketDecoder = self._options.codec.decoder(DecoderLimits())
         self._sockets: dict[str, Socket] = {}
         self._lost: gevent.event.AsyncResult[tuple[ClientDisconnectReason, str]] = (
             gevent.event.AsyncResult()
@@ -194,7 +195,7 @@ class Manager:
         assert self._target is not None
         self.generation += 1
         self._lost = gevent.event.AsyncResult()
-        self._decoder = Decoder()
+        self._decoder = self._options.codec.decoder(DecoderLimits())
         engine = EngineConnection(
             self._target.endpoint,
             self._options,

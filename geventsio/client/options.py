@@ -8,6 +8,8 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from geventsio.protocol.serializers import Serializer, serializer_named
+
 
 @dataclass(frozen=True)
 class ClientOptions:
@@ -25,8 +27,15 @@ class ClientOptions:
     max_message_size: int = 100 * 1024 * 1024
     ssl_context: ssl.SSLContext | None = None
     random: Callable[[], float] = field(default=random.random, repr=False)
+    serializer: str = "json"
+
+    @property
+    def codec(self) -> Serializer:
+        """The packet format named by ``serializer``."""
+        return serializer_named(self.serializer)
 
     def __post_init__(self) -> None:
+        serializer_named(self.serializer)  # ValueError (ImportError) now, not at connect
         if self.reconnection_attempts < 0:
             raise ValueError("reconnection_attempts must not be negative")
         if self.reconnection_delay < 0 or self.reconnection_delay_max < self.reconnection_delay:

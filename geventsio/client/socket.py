@@ -36,7 +36,7 @@ from geventsio.client.errors import (
 )
 from geventsio.client.options import ClientOptions
 from geventsio.exceptions import AckTimeout, LocalProtocolError, NotConnected
-from geventsio.protocol.socketio import Packet, PacketType, encode
+from geventsio.protocol.socketio import Packet, PacketType
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ class Socket:
         self._owner = owner
         self._dispatcher = dispatcher
         self._options = options
+        self._encode = options.codec.encode
         self.active = True
         self.sid: str | None = None
         #: Settled when the namespace connects (``None``) or fails to (an exception).
@@ -149,7 +150,7 @@ class Socket:
         if retries and not volatile:
             return self._queue_retry(request)
         if not request.wants_ack:
-            pieces = encode(Packet(PacketType.EVENT, self.namespace, request.data))
+            pieces = self._encode(Packet(PacketType.EVENT, self.namespace, request.data))
             self._send_or_buffer(pieces, None, volatile)
             return None
         ack = Ack(callback, self._dispatcher.call_soon)
@@ -164,7 +165,7 @@ class Socket:
         on_outcome: Callable[[Outcome], None],
     ) -> None:
         ack_id = next(self._ids)
-        pieces = encode(Packet(PacketType.EVENT, self.namespace, data, ack_id))
+        pieces = self._encode(Packet(PacketType.EVENT, self.namespace, data, ack_id))
         if volatile and not self.connected:
             on_outcome(NotConnected("volatile emit dropped while disconnected"))
             return
@@ -209,7 +210,7 @@ class Socket:
     def _queue_retry(self, request: _Emit) -> Ack:
         if request.timeout is None:
             raise LocalProtocolError("retries need a timeout (pass timeout= or ack_timeout=)")
-        encode(Packet(PacketType.EVENT, self.namespace, request.data, 0))  # fail now if bad
+        self._encode(Packet(PacketType.EVENT, self.namespace, request.data, 0))  # fail now if bad
         if len(self._retry_queue) >= self._options.max_buffered_emits:
             raise EmitBufferFull(f"{len(self._retry_queue)} emits with retries already queued")
         ack = Ack(request.callback, self._dispatcher.call_soon)
@@ -258,7 +259,7 @@ class Socket:
             if self._last_offset is not None:
                 resume["offset"] = self._last_offset
             auth = {**resume, **(auth or {})}
-        self._owner.write(encode(Packet(PacketType.CONNECT, self.namespace, auth)))
+        self._owner.write(self._encode(Packet(PacketType.CONNECT, self.namespace, auth)))
 
     def on_packet(self, packet: Packet) -> None:
         """Handle a packet of this namespace (in the reader greenlet)."""
@@ -323,7 +324,7 @@ class Socket:
                 logger.debug("ack %d not sent: the connection it answers is gone", ack_id)
                 return
             args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
-            self._owner.write(encode(Packet(PacketType.ACK, self.namespace, args, ack_id)))
+            self._owner.write(self._encode(Packet(PacketType.ACK, self.namespace, args, ack_id)))
 
         return send_ack
 
@@ -370,7 +371,7 @@ class Socket:
     def disconnect(self) -> None:
         """The application disconnects: tell the server, then close for good."""
         if self.connected:
-            self._owner.write(encode(Packet(PacketType.DISCONNECT, self.namespace)))
+            self._owner.write(self._encode(Packet(PacketType.DISCONNECT, self.namespace)))
             self.sid = None
             self._dispatcher.fire(
                 self.namespace, "disconnect", (ClientDisconnectReason.IO_CLIENT_DISCONNECT,)

@@ -21,9 +21,9 @@ from tests.client.test_node_transports import BINARY, TRANSPORTS
 from tests.support.waiting import wait_until
 
 
-def build_server() -> geventsio.Server:
+def build_server(serializer: str = "json") -> geventsio.Server:
     """A geventsio.Server with the same handlers as ``tests/js/client_server.mjs``."""
-    sio = geventsio.Server()
+    sio = geventsio.Server(serializer=serializer)
 
     def echo(socket: Any, *args: Any) -> Any:
         return args
@@ -60,7 +60,8 @@ def build_server() -> geventsio.Server:
 class OwnServer:
     """geventsio.Server served on 127.0.0.1, restartable on the same port."""
 
-    def __init__(self) -> None:
+    def __init__(self, serializer: str = "json") -> None:
+        self.serializer = serializer
         self.port = 0
         self.app: geventsio.WSGIApp | None = None
         self.wsgi: pywsgi.WSGIServer | None = None
@@ -70,7 +71,7 @@ class OwnServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> OwnServer:
-        self.app = geventsio.WSGIApp(build_server())
+        self.app = geventsio.WSGIApp(build_server(self.serializer))
         self.wsgi = make_server(self.app, "127.0.0.1", self.port)
         self.wsgi.start()
         self.port = self.wsgi.server_port
@@ -88,6 +89,36 @@ def own_server() -> Iterator[OwnServer]:
     server = OwnServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def msgpack_server() -> Iterator[OwnServer]:
+    server = OwnServer("msgpack").start()
+    yield server
+    server.stop()
+
+
+@TRANSPORTS
+def test_msgpack_serializer_acks_both_ways_and_binary(
+    msgpack_server: OwnServer, make_client: ClientFactory, transports: Any, final: str
+) -> None:
+    client = make_client(serializer="msgpack")
+    received = gevent.event.AsyncResult()
+    client.on("binary", lambda *args: received.set(args))
+    client.on("bytes", lambda data: (data, {"nested": [data]}))
+    client.connect(msgpack_server.url, namespaces=["/", "/other"], transports=transports)
+    assert client.call("echo", 1, "two", None, 1.5) == (1, "two", None, 1.5)
+    assert client.call("echo", BINARY, b"top") == (BINARY, b"top")
+    assert client.call("echo", "x", namespace="/other") == "x"
+    client.call("emit_back", "binary", BINARY)
+    assert received.get(timeout=TIMEOUT) == (BINARY,)
+    assert client.call("ask", "bytes", b"\x00") == [b"\x00", {"nested": [b"\x00"]}]
+    wait_until(lambda: client.transport == final, TIMEOUT, f"transport {final}")
+
+
+def test_client_refuses_an_unknown_serializer() -> None:
+    with pytest.raises(ValueError, match="serializer"):
+        geventsio.Client(serializer="yaml")
 
 
 @TRANSPORTS
