@@ -30,6 +30,7 @@ class NodeServer:
     :param ping_interval: the server's pingInterval, in milliseconds.
     :param ping_timeout: the server's pingTimeout, in milliseconds.
     :param tls: ``(certfile, keyfile)`` to serve https.
+    :param parser: ``"msgpack"``: the server uses socket.io-msgpack-parser.
     """
 
     def __init__(
@@ -37,7 +38,9 @@ class NodeServer:
         ping_interval: int = 25000,
         ping_timeout: int = 20000,
         tls: tuple[Path, Path] | None = None,
+        parser: str = "json",
     ) -> None:
+        self.parser = parser
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.tls = tls
@@ -56,6 +59,7 @@ class NodeServer:
         command += ["--ping-timeout", str(self.ping_timeout)]
         if self.tls:
             command += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
+        command += ["--parser", self.parser]
         # stdin is a pipe: the server exits when it closes, so it never outlives us.
         self.process = subprocess.Popen(
             command, cwd=str(JS_DIR), stdin=subprocess.PIPE, stdout=subprocess.PIPE

@@ -9,7 +9,7 @@ import gevent.event
 import pytest
 
 from geventsio.client import Ack
-from tests.client.conftest import ClientFactory, NodeServer
+from tests.client.conftest import ClientFactory, NodeServer, NodeServerFactory
 from tests.client.helpers import TIMEOUT, Events
 from tests.support.waiting import wait_until
 
@@ -46,6 +46,30 @@ def test_echo_and_ack(
     assert ack.get(timeout=TIMEOUT) == "x"
     wait_until(lambda: client.transport == final, TIMEOUT, f"transport {final}")
     assert client.call("transport") == final
+
+
+@TRANSPORTS
+def test_msgpack_serializer_against_the_node_msgpack_parser(
+    node_server_factory: NodeServerFactory,
+    make_client: ClientFactory,
+    transports: Any,
+    final: str,
+) -> None:
+    server = node_server_factory(parser="msgpack")
+    client = make_client(serializer="msgpack")
+    received = gevent.event.AsyncResult()
+    client.on("binary", lambda *args: received.set(args))
+    client.connect(server.url, transports=transports)
+    assert client.call("echo", 1, "two", [3.5, None], {"four": True}) == (
+        1,
+        "two",
+        [3.5, None],
+        {"four": True},
+    )
+    assert client.call("echo", BINARY, b"top") == (BINARY, b"top")
+    client.call("emit_back", "binary", BINARY, [b"\x01"])
+    assert received.get(timeout=TIMEOUT) == (BINARY, [b"\x01"])
+    wait_until(lambda: client.transport == final, TIMEOUT, f"transport {final}")
 
 
 @TRANSPORTS

@@ -1,7 +1,7 @@
 // The reference Socket.IO server (socket.io v4) that the Python client's tests talk to.
 //
 //   node client_server.mjs --port 0 [--ping-interval ms] [--ping-timeout ms]
-//                          [--cert file --key file]
+//                          [--cert file --key file] [--parser msgpack]
 //
 // Prints "listening <port>" on stdout once it accepts connections. Exits on SIGTERM,
 // or when its stdin closes (so that it never outlives the test process).
@@ -18,6 +18,7 @@ const { values: args } = parseArgs({
     "ping-timeout": { type: "string", default: "20000" },
     cert: { type: "string" },
     key: { type: "string" },
+    parser: { type: "string", default: "json" },
   },
 });
 
@@ -35,6 +36,9 @@ httpServer.on("connection", (tcp) => {
 const io = new Server(httpServer, {
   pingInterval: Number(args["ping-interval"]),
   pingTimeout: Number(args["ping-timeout"]),
+  ...(args.parser === "msgpack"
+    ? { parser: (await import("socket.io-msgpack-parser")).default }
+    : {}),
 });
 
 // What the "record" event received, across connections (see "records").
