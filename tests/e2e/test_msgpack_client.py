@@ -143,3 +143,22 @@ def test_a_json_packet_to_a_msgpack_server_closes_the_connection(sio_server):
 def test_unknown_serializer_is_refused():
     with pytest.raises(ValueError, match="serializer"):
         geventsio.Server(serializer="yaml")
+
+
+def test_max_payload_bounds_a_msgpack_message(sio_server):
+    app = sio_server(serializer="msgpack", max_payload=10_000)
+    received: list[int] = []
+
+    @app.sio.on("blob")
+    def blob(socket, data):
+        received.append(len(data))
+        return len(data)
+
+    raw = app.raw()
+    raw.send(msgpack.packb({"type": 0, "nsp": "/"}))
+    assert msgpack.unpackb(raw.recv(5))["type"] == 0
+    raw.send(msgpack.packb({"type": 2, "nsp": "/", "data": ["blob", b"x" * 5_000], "id": 1}))
+    assert msgpack.unpackb(raw.recv(5))["data"] == [5_000]
+    raw.send(msgpack.packb({"type": 2, "nsp": "/", "data": ["blob", b"x" * 20_000], "id": 2}))
+    assert raw.closed()
+    assert received == [5_000]
