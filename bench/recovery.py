@@ -139,7 +139,10 @@ class _Namespace:
     recovery = None
 
     def __init__(self, count: int) -> None:
+        from geventsio.protocol.serializers import JSON
+
         self.sockets = {f"s{i}": _Recipient(f"s{i}") for i in range(count)}
+        self.serializer = JSON  # the server's default, which broadcasts encode with
 
 
 def adapter_rates(recipients: int, count: int) -> tuple[float, float]:
