@@ -25,6 +25,7 @@ from geventsio.exceptions import NotConnected as NotConnected
 from geventsio.exceptions import NotSerialisable as NotSerialisable
 from geventsio.exceptions import RemoteProtocolError as RemoteProtocolError
 from geventsio.options import CookieOptions as CookieOptions
+from geventsio.options import DeflateOptions as DeflateOptions
 from geventsio.options import EngineOptions as EngineOptions
 from geventsio.server.admin import AdminUI as AdminUI
 from geventsio.server.admin import hash_password as hash_password
@@ -59,6 +60,7 @@ __all__ = [
     "ConnectFailed",
     "ConnectionRefused",
     "CookieOptions",
+    "DeflateOptions",
     "DisconnectReason",
     "EngineError",
     "EngineOptions",

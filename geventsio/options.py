@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 OriginPolicy = str | Sequence[str] | Callable[[str], bool] | None
 """``None`` allows the same origin only; ``"*"`` allows any; a list or a predicate decides."""
@@ -48,6 +48,79 @@ class CookieOptions:
     secure: bool = False
 
 
+_Options = TypeVar("_Options")
+
+
+def _options_from(cls: type[_Options], setting: object, name: str) -> _Options | None:
+    """An option set from a setting: None or False (off), True (the defaults), a mapping
+    of option names, or the options themselves."""
+    if setting is None or setting is False:
+        return None
+    if setting is True:
+        return cls()
+    if isinstance(setting, cls):
+        return setting
+    if isinstance(setting, Mapping):
+        return cls(**setting)
+    raise TypeError(f"{name} takes a mapping or a bool, not {setting!r}")
+
+
+@dataclass(frozen=True)
+class DeflateOptions:
+    """WebSocket permessage-deflate (RFC 7692), Node's ``perMessageDeflate`` in snake case.
+
+    The client offers the extension and its parameters; these options decide what the
+    server accepts and asks for (see :mod:`geventsio.protocol.deflate_offer`).
+
+    :param threshold: messages shorter than this many bytes are sent uncompressed
+        (Node's ``threshold``); so are packets sent with ``compress(False)``.
+    :param server_no_context_takeover: the server compresses every message on its own
+        (no window kept between messages): no compressor is kept between messages, and
+        a broadcast is compressed once for every such connection.
+    :param client_no_context_takeover: ask the client to do the same; the server then
+        keeps no decompressor between messages.
+    :param server_max_window_bits: the largest window (9-15) the server compresses with;
+        a client may ask for less (down to 9; an offer of 8 is declined).
+    :param client_max_window_bits: the window (8-15) asked of the client when its offer
+        allows a limit (an offer without ``client_max_window_bits`` is accepted as it is).
+    :param mem_level: zlib's ``memLevel`` (1-9) for the compressor: memory against speed.
+    :param level: zlib's compression level (0-9; 6 is zlib's default).
+    """
+
+    threshold: int = 1024
+    server_no_context_takeover: bool = False
+    client_no_context_takeover: bool = False
+    server_max_window_bits: int = 15
+    client_max_window_bits: int = 15
+    mem_level: int = 8
+    level: int = 6
+
+    def __post_init__(self) -> None:
+        if self.threshold < 0:
+            raise ValueError("per_message_deflate threshold must not be negative")
+        if not 9 <= self.server_max_window_bits <= 15:
+            raise ValueError("server_max_window_bits must be between 9 and 15")
+        if not 8 <= self.client_max_window_bits <= 15:
+            raise ValueError("client_max_window_bits must be between 8 and 15")
+        if not 1 <= self.mem_level <= 9:
+            raise ValueError("mem_level must be between 1 and 9")
+        if not 0 <= self.level <= 9:
+            raise ValueError("level must be between 0 and 9")
+
+    @classmethod
+    def from_setting(cls, setting: DeflateSetting) -> DeflateOptions | None:
+        """The options for ``per_message_deflate``: None or False (off), True (on, with
+        the defaults), a mapping of option names, or options.
+
+        :raises TypeError: an unknown option name, or a setting of another type.
+        """
+        return _options_from(cls, setting, "per_message_deflate")
+
+
+DeflateSetting = DeflateOptions | Mapping[str, Any] | bool | None
+"""What the ``per_message_deflate`` option accepts."""
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """Options of the Engine.IO layer.
@@ -78,6 +151,10 @@ class EngineOptions:
         client's ``Accept-Encoding`` prefers (Node's ``httpCompression``, on by default).
     :param compression_threshold: answers shorter than this many bytes are sent as they
         are (Node's ``httpCompression.threshold``).
+    :param per_message_deflate: WebSocket compression (RFC 7692, Node's
+        ``perMessageDeflate``): False (default), True, or a mapping of
+        :class:`DeflateOptions` (``threshold``, ``server_no_context_takeover``...). Read
+        back as :attr:`deflate`. A decompressed message counts against ``max_payload``.
     """
 
     ping_interval: float = 25.0
@@ -98,6 +175,7 @@ class EngineOptions:
     generate_id: GenerateId | None = None
     http_compression: bool = True
     compression_threshold: int = 1024
+    per_message_deflate: DeflateSetting = False
 
     def __post_init__(self) -> None:
         path = self.path if self.path.startswith("/") else "/" + self.path
@@ -117,6 +195,14 @@ class EngineOptions:
             raise ValueError("max_payload and max_buffer_size must be positive")
         if self.compression_threshold < 0:
             raise ValueError("compression_threshold must not be negative")
+        deflate = DeflateOptions.from_setting(self.per_message_deflate)
+        object.__setattr__(self, "per_message_deflate", deflate)
+
+    @property
+    def deflate(self) -> DeflateOptions | None:
+        """The permessage-deflate options, or None when WebSocket compression is off."""
+        setting = self.per_message_deflate
+        return setting if isinstance(setting, DeflateOptions) else None
 
 
 @dataclass(frozen=True)
@@ -153,15 +239,7 @@ class RecoveryOptions:
 
         :raises TypeError: an unknown option name, or a setting of another type.
         """
-        if setting is None or setting is False:
-            return None
-        if setting is True:
-            return cls()
-        if isinstance(setting, cls):
-            return setting
-        if isinstance(setting, Mapping):
-            return cls(**setting)
-        raise TypeError(f"connection_state_recovery takes a mapping or a bool, not {setting!r}")
+        return _options_from(cls, setting, "connection_state_recovery")
 
 
 RecoverySetting = RecoveryOptions | Mapping[str, Any] | bool | None

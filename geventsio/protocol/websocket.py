@@ -18,6 +18,11 @@ offset. Its invariants:
   its payload is buffered. Memory held is therefore bounded by ``max_message_size``.
 * Text is validated with an incremental UTF-8 decoder as fragments arrive, so a bad
   byte fails the message at the fragment that carries it.
+* With permessage-deflate agreed (an :class:`~geventsio.protocol.deflate.Inflater`
+  given), a message whose first frame has RSV1 set is inflated fragment by fragment,
+  and ``max_message_size`` bounds its inflated size too: inflating stops, and the
+  message fails with 1009, at the first byte past it. Without an inflater, RSV1 is a
+  protocol error (1002).
 * A violation raises :class:`WebSocketProtocolError`, carrying the close code to send.
   The parser is then dead: the stream is out of step, and every later ``feed()`` raises
   the same error. Events completed earlier in the same chunk are on the error's
@@ -34,6 +39,7 @@ from enum import IntEnum
 from typing import TypeAlias
 
 from geventsio.exceptions import LocalProtocolError, RemoteProtocolError
+from geventsio.protocol.deflate import InflateError, Inflater
 
 __all__ = [
     "BinaryMessage",
@@ -50,6 +56,7 @@ __all__ = [
     "apply_mask_python",
     "encode_binary",
     "encode_close",
+    "encode_compressed",
     "encode_frame",
     "encode_ping",
     "encode_pong",
@@ -233,6 +240,7 @@ class FrameParser:
         with close code 1008.
     :param expect_masked: ``True`` on the server (client frames must be masked),
         ``False`` on the client (server frames must not be).
+    :param inflater: the decompressor of permessage-deflate, when it was agreed.
     :raises LocalProtocolError: if a limit is not positive.
 
     Frames after a close frame are parsed like any other: stopping reading is the
@@ -240,7 +248,12 @@ class FrameParser:
     """
 
     def __init__(
-        self, *, max_message_size: int, max_fragments: int = 1024, expect_masked: bool = True
+        self,
+        *,
+        max_message_size: int,
+        max_fragments: int = 1024,
+        expect_masked: bool = True,
+        inflater: Inflater | None = None,
     ) -> None:
         if max_message_size < 0 or max_fragments < 1:
             raise LocalProtocolError(
@@ -264,6 +277,9 @@ class FrameParser:
         self._msg_text: list[str] = []
         self._msg_binary: list[bytes] = []
         self._decoder = _utf8_decoder()
+        self._inflater = inflater
+        self._msg_compressed = False
+        self._msg_inflated = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Parse a chunk of the stream.
@@ -355,7 +371,7 @@ class FrameParser:
     def _check_first_bytes(self, b0: int, b1: int) -> None:
         opcode = b0 & 0x0F
         if b0 & 0x70:
-            raise _error(CloseCode.PROTOCOL_ERROR, "reserved bits set, no extension negotiated")
+            self._check_reserved_bits(b0)
         if opcode not in _OPCODES:
             raise _error(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode}")
         if b1 & 0x80 != self._mask_bit:
@@ -370,6 +386,14 @@ class FrameParser:
             raise _error(CloseCode.PROTOCOL_ERROR, "continuation frame without a message")
         elif opcode != _CONTINUATION and self._msg_opcode:
             raise _error(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented message")
+
+    def _check_reserved_bits(self, b0: int) -> None:
+        if self._inflater is None or b0 & 0x30:
+            raise _error(CloseCode.PROTOCOL_ERROR, "reserved bits set, no extension negotiated")
+        if b0 & 0x0F not in (_TEXT, _BINARY):
+            raise _error(
+                CloseCode.PROTOCOL_ERROR, "RSV1 set on a frame other than a message's first"
+            )
 
     def _refuse_data_frame(self, length: int) -> None:
         if length >> 63:
@@ -397,9 +421,12 @@ class FrameParser:
     def _on_fragment(self, b0: int, payload: bytes, events: list[Event]) -> None:
         if b0 & 0x0F:
             self._msg_opcode = b0 & 0x0F
+            self._msg_compressed = bool(b0 & 0x40)
         fin = bool(b0 & 0x80)
         self._msg_fragments += 1
         self._msg_size += len(payload)
+        if self._msg_compressed:
+            payload = self._inflate(payload, fin)
         if self._msg_opcode == _BINARY:
             self._msg_binary.append(payload)
         else:
@@ -410,13 +437,27 @@ class FrameParser:
         if fin:
             events.append(self._finish_message())
 
+    def _inflate(self, payload: bytes, fin: bool) -> bytes:
+        assert self._inflater is not None  # RSV1 is refused without one
+        try:
+            payload = self._inflater.inflate(payload, fin, self._max_size - self._msg_inflated)
+        except InflateError as exc:
+            if exc.too_big:
+                raise _error(
+                    CloseCode.MESSAGE_TOO_BIG, f"message inflates over {self._max_size} bytes"
+                ) from None
+            raise _error(CloseCode.INVALID_FRAME_PAYLOAD_DATA, "invalid compressed data") from None
+        self._msg_inflated += len(payload)
+        return payload
+
     def _finish_message(self) -> Event:
         event: Event
         if self._msg_opcode == _BINARY:
             event = BinaryMessage(b"".join(self._msg_binary))
         else:
             event = TextMessage("".join(self._msg_text))
-        self._msg_opcode = self._msg_size = self._msg_fragments = 0
+        self._msg_opcode = self._msg_size = self._msg_fragments = self._msg_inflated = 0
+        self._msg_compressed = False
         self._msg_text, self._msg_binary = [], []
         self._decoder.reset()
         return event
@@ -479,6 +520,17 @@ def encode_binary(data: bytes, *, mask: bytes | None = None) -> bytes:
     :param mask: a 4-byte masking key on the client side, else ``None``.
     """
     return _frame(0x82, data, mask)
+
+
+def encode_compressed(payload: bytes, *, text: bool, mask: bytes | None = None) -> bytes:
+    """A single-frame message compressed by permessage-deflate (RSV1 set).
+
+    :param payload: the message as :meth:`~geventsio.protocol.deflate.Deflater.deflate`
+        returned it.
+    :param text: a text message (else binary).
+    :param mask: a 4-byte masking key on the client side, else ``None``.
+    """
+    return _frame(0xC1 if text else 0xC2, payload, mask)
 
 
 def encode_close(code: int = 1000, reason: str = "", *, mask: bytes | None = None) -> bytes:
