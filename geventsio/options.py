@@ -155,6 +155,9 @@ class EngineOptions:
         ``perMessageDeflate``): False (default), True, or a mapping of
         :class:`DeflateOptions` (``threshold``, ``server_no_context_takeover``...). Read
         back as :attr:`deflate`. A decompressed message counts against ``max_payload``.
+    :param allow_eio3: also serve Engine.IO v3 clients (``EIO=3``: socket.io-client 2.x,
+        with Socket.IO protocol v4), as Node's ``allowEIO3``; off by default, and such a
+        client is then refused with 400 and code 5 ("Unsupported protocol version").
     """
 
     ping_interval: float = 25.0
@@ -176,6 +179,7 @@ class EngineOptions:
     http_compression: bool = True
     compression_threshold: int = 1024
     per_message_deflate: DeflateSetting = False
+    allow_eio3: bool = False
 
     def __post_init__(self) -> None:
         path = self.path if self.path.startswith("/") else "/" + self.path

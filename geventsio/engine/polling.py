@@ -94,12 +94,43 @@ class PollingBuffer:
         self.waiter.set()
 
 
+class PayloadCodec(Protocol):
+    """How a session's packets travel in polling bodies (one codec per protocol
+    revision: :data:`V4_PAYLOAD`, or Engine.IO v3's in :mod:`geventsio.engine.eio3`)."""
+
+    def encode(self, packets: Sequence[OutgoingPacket]) -> HttpResponse:
+        """The answer to a GET carrying ``packets``."""
+
+    def decode(self, body: bytes, environ: Mapping[str, Any]) -> list[engineio.Packet]:
+        """The packets of a POST body.
+
+        :raises RemoteProtocolError: the body is malformed.
+        """
+
+
+class V4Payload:
+    """Engine.IO v4 payloads: packets joined by 0x1E, binary as ``b<base64>``."""
+
+    def encode(self, packets: Sequence[OutgoingPacket]) -> HttpResponse:
+        """The answer to a GET carrying ``packets``."""
+        body = engineio.RECORD_SEPARATOR.join(p.polling_segment() for p in packets)
+        return HttpResponse(200, body.encode("utf-8"))
+
+    def decode(self, body: bytes, environ: Mapping[str, Any]) -> list[engineio.Packet]:
+        """The packets of a POST body."""
+        return engineio.decode_payload(body)
+
+
+V4_PAYLOAD = V4Payload()
+
+
 class PollingSession(Protocol):
     """What the transport needs of a session
     (:class:`~geventsio.engine.socket.EngineSocket`)."""
 
     options: EngineOptions
     polling: PollingBuffer | None
+    payload_codec: PayloadCodec
 
     @property
     def sid(self) -> str:
@@ -165,9 +196,8 @@ def handle_get(session: PollingSession, environ: Mapping[str, Any]) -> HttpRespo
         packets = buffer.take()
     finally:
         buffer.get_active = False
-    body = engineio.RECORD_SEPARATOR.join(p.polling_segment() for p in packets)
+    response = session.payload_codec.encode(packets)
     session.poll_answered()
-    response = HttpResponse(200, body.encode("utf-8"))
     options = session.options
     if options.http_compression and any(p.compress for p in packets):
         accept = str(environ.get("HTTP_ACCEPT_ENCODING", ""))
@@ -187,7 +217,7 @@ def handle_post(session: PollingSession, environ: Mapping[str, Any]) -> HttpResp
     buffer.post_active = True
     try:
         body = read_body(environ, session.options.max_payload)
-        for packet in engineio.decode_payload(body):
+        for packet in session.payload_codec.decode(body, environ):
             session.receive_packet(packet)
     except PayloadTooLarge as exc:
         logger.info("session %s: %s; closing the session", session.sid, exc)

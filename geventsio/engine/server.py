@@ -20,6 +20,7 @@ import orjson
 from geventsio._types import DisconnectReason, EngineSid
 from geventsio.engine import polling
 from geventsio.engine.cors import cors_headers, origin_allowed
+from geventsio.engine.eio3 import EngineSocketV3, V3WebSocket, supports_binary
 from geventsio.engine.events import EventEmitter
 from geventsio.engine.http import (
     EngineErrorCode,
@@ -62,6 +63,10 @@ class _Request:
     session: EngineSocket | None
     #: The session is another process's: forward the request to it (see ``router``).
     forward: bool = False
+    #: The Engine.IO revision of the request's ``EIO``: 4, or 3 with ``allow_eio3``.
+    protocol: int = 4
+    #: The client takes binary (Engine.IO v3 only: no ``b64`` in the query).
+    binary: bool = True
 
 
 def new_sid() -> EngineSid:
@@ -198,7 +203,7 @@ class EngineServer(EventEmitter):
                 "WebSocket handshake expected", code=EngineErrorCode.BAD_REQUEST
             )
         if request.session is None:
-            return self._open_polling(environ)
+            return self._open_polling(environ, request)
         if method == "GET":
             return polling.handle_get(request.session, environ)
         if method == "POST":
@@ -210,12 +215,7 @@ class EngineServer(EventEmitter):
     def _verify(self, environ: Mapping[str, Any]) -> _Request:
         query = parse_query(environ)
         transport = self._transport_of(query)
-        if query.get("EIO") != "4":
-            raise RemoteProtocolError(
-                "Unsupported protocol version",
-                code=EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
-                context={"protocol": query.get("EIO")},
-            )
+        protocol = self._protocol_of(query)
         if not origin_allowed(self.options.cors_allowed_origins, environ):
             raise RemoteProtocolError(
                 "Origin not allowed",
@@ -233,7 +233,7 @@ class EngineServer(EventEmitter):
                     and FORWARDED_KEY not in environ
                     and self.router.owner_elsewhere(sid)
                 ):
-                    return _Request(transport, None, forward=True)
+                    return _Request(transport, None, forward=True, protocol=protocol)
                 if transport is Transport.POLLING and sid not in self._recently_closed:
                     logger.info(
                         "unknown session id %r on a polling request: if this server runs "
@@ -248,7 +248,9 @@ class EngineServer(EventEmitter):
                 )
             if transport is not Transport.POLLING and not self.options.allow_upgrades:
                 raise RemoteProtocolError("Upgrades are disabled", code=EngineErrorCode.BAD_REQUEST)
-            return _Request(transport, session)
+            return _Request(
+                transport, session, protocol=session.protocol, binary=supports_binary(query)
+            )
         if environ.get("REQUEST_METHOD") != "GET":
             raise RemoteProtocolError(
                 "Bad handshake method",
@@ -263,7 +265,22 @@ class EngineServer(EventEmitter):
                 "Server shutting down", code=EngineErrorCode.BAD_REQUEST, status=503
             )
         self._check_allow_request(environ)
-        return _Request(transport, None)
+        return _Request(transport, None, protocol=protocol, binary=supports_binary(query))
+
+    def _protocol_of(self, query: Mapping[str, str]) -> int:
+        """The Engine.IO revision a request speaks: ``EIO=4``, or ``EIO=3`` when
+        ``allow_eio3`` is set (socket.io-client 2.x); anything else is refused with
+        Node's code 5."""
+        version = query.get("EIO")
+        if version == "4":
+            return 4
+        if version == "3" and self.options.allow_eio3:
+            return 3
+        raise RemoteProtocolError(
+            "Unsupported protocol version",
+            code=EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
+            context={"protocol": version},
+        )
 
     def _transport_of(self, query: Mapping[str, str]) -> Transport:
         name = query.get("transport")
@@ -320,10 +337,13 @@ class EngineServer(EventEmitter):
         return EngineSid(sid)
 
     def _new_session(
-        self, sid: EngineSid, environ: Mapping[str, Any], transport: Transport
+        self, sid: EngineSid, environ: Mapping[str, Any], request: _Request
     ) -> EngineSocket:
-        session = EngineSocket(
-            sid, self.options, handshake_environ(environ), self.handler, self, transport
+        args = (sid, self.options, handshake_environ(environ), self.handler, self)
+        session = (
+            EngineSocket(*args, request.transport)
+            if request.protocol == 4
+            else EngineSocketV3(*args, request.transport, binary=request.binary)
         )
         self.sessions[session.sid] = session
         return session
@@ -343,15 +363,15 @@ class EngineServer(EventEmitter):
             return ["websocket"]
         return []
 
-    def _open_polling(self, environ: dict[str, Any]) -> HttpResponse:
+    def _open_polling(self, environ: dict[str, Any], request: _Request) -> HttpResponse:
         if self.router is not None:
             self.router.check_new_polling()
-        session = self._new_session(self._generate_id(environ), environ, Transport.POLLING)
+        session = self._new_session(self._generate_id(environ), environ, request)
         open_packet = OutgoingPacket(self._open_packet(session, self._upgrades_for_polling()))
-        body = open_packet.polling_segment().encode()
-        headers = self._handshake_headers(session, environ)
+        response = session.payload_codec.encode((open_packet,))
+        response.headers = self._handshake_headers(session, environ)
         self._connect(session)
-        return HttpResponse(200, body, headers=headers)
+        return response
 
     def _handshake_headers(
         self, session: EngineSocket, environ: Mapping[str, Any]
@@ -423,22 +443,25 @@ class EngineServer(EventEmitter):
                 headers.extend(self._custom_headers("initial_headers", environ))
             headers.extend(self._custom_headers("headers", environ))
         websocket = self._accept(environ, start_response, headers)
+        if request.protocol == 3:
+            websocket = V3WebSocket(websocket, request.binary)
         if websocket.detached:
             # The connection no longer needs the HTTP request: serve it from a greenlet of
             # its own and let the request's greenlet (and all it holds) end.
             kept = handshake_environ(environ)  # not the request's: it holds the request
-            gevent.spawn(self._run_websocket, kept, session, websocket, new_sid_)
+            gevent.spawn(self._run_websocket, kept, request, websocket, new_sid_)
             return None
-        self._run_websocket(environ, session, websocket, new_sid_)
+        self._run_websocket(environ, request, websocket, new_sid_)
         return None
 
     def _run_websocket(
         self,
         environ: dict[str, Any],
-        session: EngineSocket | None,
+        request: _Request,
         websocket: WebSocketConnection,
         new_sid_: EngineSid | None = None,
     ) -> None:
+        session = request.session
         if session is not None and (
             session.websocket is not None or session.upgrading or session.polling is None
         ):
@@ -447,7 +470,7 @@ class EngineServer(EventEmitter):
             websocket.close_and_wait(1008, "session already upgraded")
         elif session is None:
             assert new_sid_ is not None
-            self._run_direct_websocket(new_sid_, environ, websocket)
+            self._run_direct_websocket(new_sid_, environ, request, websocket)
         elif session.upgrade(websocket):
             session.run_websocket()
 
@@ -467,9 +490,13 @@ class EngineServer(EventEmitter):
         )
 
     def _run_direct_websocket(
-        self, sid: EngineSid, environ: dict[str, Any], websocket: WebSocketConnection
+        self,
+        sid: EngineSid,
+        environ: dict[str, Any],
+        request: _Request,
+        websocket: WebSocketConnection,
     ) -> None:
-        session = self._new_session(sid, environ, Transport.WEBSOCKET)
+        session = self._new_session(sid, environ, request)
         session.attach_websocket(websocket)
         session.send_packets((OutgoingPacket(self._open_packet(session, [])),))
         self._connect(session)

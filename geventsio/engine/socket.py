@@ -38,7 +38,7 @@ from gevent import Timeout
 from geventsio._types import DisconnectReason, EngineSid
 from geventsio.engine.dropping import Tier
 from geventsio.engine.events import EventEmitter
-from geventsio.engine.polling import PollingBuffer
+from geventsio.engine.polling import V4_PAYLOAD, PayloadCodec, PollingBuffer
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, SlowConsumerPolicy, Transport
 from geventsio.protocol import engineio
@@ -125,7 +125,7 @@ class EngineSocket(EventEmitter):
         self.environ = environ
         self.handler: SessionHandler = handler
         #: The rules of the session (state, heartbeat, upgrade exchange), without I/O.
-        self.session = ServerSession(options.ping_interval, options.ping_timeout)
+        self.session = self.SESSION(options.ping_interval, options.ping_timeout)
         self.polling = PollingBuffer() if transport is Transport.POLLING else None
         self.websocket: WebSocketConnection | None = None
         self._registry = registry
@@ -136,6 +136,16 @@ class EngineSocket(EventEmitter):
         self._ping_sent = 0.0
 
     EVENTS = frozenset({"packet", "packet_create", "upgrade", "drain", "heartbeat", "close"})
+
+    #: The Engine.IO protocol revision (Node's ``socket.protocol``): 4, or 3 for an
+    #: :class:`~geventsio.engine.eio3.EngineSocketV3`.
+    protocol = 4
+    #: The rules of the session's protocol revision.
+    SESSION: type[ServerSession] = ServerSession
+    #: The packet from the client that is its side of the heartbeat ("heartbeat" event).
+    HEARTBEAT = PacketType.PONG
+    #: How packets travel in long-polling bodies.
+    payload_codec: PayloadCodec = V4_PAYLOAD
 
     # -- properties ------------------------------------------------------------------
 
@@ -293,7 +303,7 @@ class EngineSocket(EventEmitter):
         self._ping_sent = time.monotonic()
         self.send_packets(_outgoing(packets))
 
-    def _on_pong(self) -> None:
+    def _on_heartbeat(self) -> None:
         if self._ping_sent:
             round_trip, self._ping_sent = time.monotonic() - self._ping_sent, 0.0
             if self._registry.observer is not None:
@@ -319,8 +329,10 @@ class EngineSocket(EventEmitter):
         step = self.session.receive(packet)
         if step.timer is not None:
             self._schedule(step.timer)
-        if kind is PacketType.PONG:
-            self._on_pong()
+        if step.send:  # Engine.IO v3: the pong to the client's ping
+            self.send_packets(_outgoing(step.send))
+        if kind is self.HEARTBEAT:
+            self._on_heartbeat()
         for event in step.events:
             if type(event) is Message:
                 self._receive_message(event.data)

@@ -17,8 +17,9 @@ The server end (:class:`ServerSession`):
   read yet;
 * delivers MESSAGE data only while open; a CLOSE from the client closes the session
   (the last GET ends with a NOOP); a PING from the client closes it with "transport
-  error" (in v4 only the server pings: Node's "invalid heartbeat direction"); OPEN and
-  UPGRADE from a client are protocol errors;
+  error" (in v4 only the server pings: Node's "invalid heartbeat direction"; Engine.IO
+  v3's heartbeat, where the client pings, is :mod:`~geventsio.protocol.session_v3`'s);
+  OPEN and UPGRADE from a client are protocol errors;
 * runs the upgrade exchange on a new transport: ``2probe`` is answered ``3probe``, then
   ``5`` completes the upgrade; anything else abandons it;
 * on a close it decides whether a long-polling session lingers (state CLOSING) until
@@ -36,9 +37,10 @@ are delivered only while OPEN; a session reports its end (:class:`Closed`) at mo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from geventsio import _json
 from geventsio._types import DisconnectReason
@@ -214,6 +216,9 @@ class ServerSession:
     :param ping_timeout: seconds a ping waits for its pong.
     """
 
+    #: What each packet type from the client does (a NOOP, not listed, does nothing).
+    RULES: ClassVar[Mapping[PacketType, Callable[[Any, Packet], Step]]]
+
     def __init__(self, ping_interval: float, ping_timeout: float) -> None:
         self.state = SessionState.OPEN
         self.upgrade_state = UpgradeState.NONE
@@ -260,7 +265,7 @@ class ServerSession:
 
         :raises RemoteProtocolError: the packet has no place here.
         """
-        handler = _SERVER_RULES.get(packet.type)
+        handler = self.RULES.get(packet.type)
         if handler is None:  # a NOOP from a client needs no answer
             return NOTHING
         return handler(self, packet)
@@ -367,7 +372,7 @@ class ServerSession:
         return True
 
 
-_SERVER_RULES = {
+ServerSession.RULES = {
     PacketType.MESSAGE: ServerSession._on_message,
     PacketType.PONG: ServerSession._on_pong,
     PacketType.CLOSE: ServerSession._on_close,
