@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import socket as stdlib_socket
+import time
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -50,8 +51,14 @@ def _has(obj: Any, *names: str) -> bool:
 SOCKET_FAST_PATH = _has(_GeventSocket, "_sock", "_wait", "_read_event")
 #: Whether pywsgi's handler internals may be overridden and called.
 PYWSGI_FAST_PATH = _has(
-    pywsgi.WSGIHandler, "_check_http_version", "_sendall", "_connection_upgrade_requested"
-) and _has(pywsgi, "_NoopLog", "LoggingLogAdapter", "Input", "unquote_latin1")
+    pywsgi.WSGIHandler,
+    "_check_http_version",
+    "_sendall",
+    "_write_with_headers",
+    "_connection_upgrade_requested",
+    "provided_date",
+    "response_use_chunked",
+) and _has(pywsgi, "_NoopLog", "LoggingLogAdapter", "Input", "unquote_latin1", "format_date_time")
 
 
 def fast_paths_warning() -> str | None:
@@ -172,6 +179,27 @@ def mark_switched_protocols(handler: Any) -> None:
         handler._orig_status = "101 Switching Protocols"
 
 
+#: The largest response body sent in the same ``send()`` as its head (a copy below this
+#: costs less than a second system call and a second TCP segment).
+JOINED_BODY_MAX = 64 * 1024
+
+
+class _HttpDate:
+    """The ``Date`` header's value, formatted once per second."""
+
+    second = -1
+    value = b""
+
+    @classmethod
+    def now(cls) -> bytes:
+        now = time.time()
+        second = int(now)
+        if second != cls.second:
+            cls.value = pywsgi.format_date_time(now)
+            cls.second = second
+        return cls.value
+
+
 class PywsgiFastPaths:
     """Overrides of pywsgi handler internals, mixed into geventsio's handler only when
     :data:`PYWSGI_FAST_PATH` holds (see :mod:`geventsio.serving.handler` for what each
@@ -180,7 +208,38 @@ class PywsgiFastPaths:
     request_version: str
     server: Any
     response_length: int
+    response_headers: list[tuple[bytes, bytes]]
+    provided_date: Any
+    response_use_chunked: bool
+    headers_sent: bool
+    status: bytes
     _raw: stdlib_socket.socket | None
+
+    def finalize_headers(self) -> None:
+        if self.provided_date is None:  # the Date header, formatted once per second
+            date = _HttpDate.now()
+            self.response_headers.append((b"Date", date))
+            self.provided_date = date
+        super().finalize_headers()  # type: ignore[misc]
+
+    def _write_with_headers(self, data: bytes) -> None:
+        # pywsgi sends the head, then the body, in two system calls (and two TCP
+        # segments, with TCP_NODELAY): one for both when the body is small.
+        if len(data) > JOINED_BODY_MAX:
+            super()._write_with_headers(data)  # type: ignore[misc]
+            return
+        self.headers_sent = True
+        self.finalize_headers()
+        head = [b"HTTP/1.1 ", self.status, b"\r\n"]
+        for header, value in self.response_headers:
+            head += (header, b": ", value, b"\r\n")
+        head.append(b"\r\n")
+        if self.response_use_chunked:  # pywsgi's _write frames the chunk
+            self._sendall(b"".join(head))
+            self._write(data)  # type: ignore[attr-defined]
+            return
+        head.append(data)
+        self._sendall(b"".join(head))
 
     def _check_http_version(self) -> bool:
         version = self.request_version

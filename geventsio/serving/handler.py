@@ -49,6 +49,7 @@ class RequestHeaders:
 
     @classmethod
     def read(cls, rfile: Any) -> RequestHeaders:
+        """Read the fields line by line, up to the empty line that ends them."""
         fields: list[tuple[str, str]] = []
         while True:
             line = rfile.readline(MAX_HEADER_LINE + 1)
@@ -56,17 +57,15 @@ class RequestHeaders:
                 return cls([], "Line too long")
             if line in (b"\r\n", b"\n", b""):
                 return cls(fields)
-            if len(fields) >= MAX_HEADERS:
-                raise ValueError(f"got more than {MAX_HEADERS} headers")
-            text = line.decode("latin-1").rstrip("\r\n")
-            if text[:1] in (" ", "\t") and fields:  # a continuation line (obsolete folding)
-                name, value = fields[-1]
-                fields[-1] = (name, f"{value}\r\n{text}")
-                continue
-            name, colon, value = text.partition(":")
-            if not colon:
-                raise ValueError(f"malformed header line {text[:40]!r}")
-            fields.append((name, value.lstrip(" \t")))
+            _add_field(fields, line.decode("latin-1").rstrip("\r\n"))
+
+    @classmethod
+    def parse(cls, lines: list[str]) -> RequestHeaders:
+        """The fields of a request head already split into lines (without their ends)."""
+        fields: list[tuple[str, str]] = []
+        for text in lines:
+            _add_field(fields, text)
+        return cls(fields)
 
     def get(self, name: str, default: Any = None) -> Any:
         return self._first.get(name.lower(), default)
@@ -106,6 +105,37 @@ class RequestHeaders:
             variables[key] = value
 
 
+def _add_field(fields: list[tuple[str, str]], text: str) -> None:
+    """Add one header line (its end stripped) to ``fields``: a new field, or the
+    continuation of the last one (obsolete line folding)."""
+    if len(fields) >= MAX_HEADERS:
+        raise ValueError(f"got more than {MAX_HEADERS} headers")
+    if text[:1] in (" ", "\t") and fields:
+        name, value = fields[-1]
+        fields[-1] = (name, f"{value}\r\n{text}")
+        return
+    name, colon, value = text.partition(":")
+    if not colon:
+        raise ValueError(f"malformed header line {text[:40]!r}")
+    fields.append((name, value.lstrip(" \t")))
+
+
+def buffered_head(rfile: Any) -> list[str] | None:
+    """The next request's head (request line first, then each header line), taken from
+    ``rfile`` when it is already wholly in the read buffer with CRLF line ends, the
+    common case, so that it is consumed and split in one go; None (nothing consumed)
+    otherwise, and then the head is read line by line."""
+    buffered: bytes = rfile.peek(READ_BUFFER_SIZE)
+    end = buffered.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buffered[:end]
+    if head.count(b"\n") != head.count(b"\r\n"):
+        return None  # a bare LF ends a line somewhere: the line reader knows those
+    rfile.read(end + 4)
+    return head.decode("latin-1").split("\r\n")
+
+
 #: The read buffer of each HTTP connection, in bytes.
 READ_BUFFER_SIZE = 1024
 
@@ -120,6 +150,8 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     """
 
     socket: Any  # pywsgi's; None once the connection was taken over
+    #: The lines of a request head read whole, until MessageClass parses them.
+    _header_lines: list[str] | None = None
 
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         set_nodelay(sock)
@@ -132,7 +164,20 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         # The kernel socket of a plain gevent socket, written to directly (TLS: None).
         self._raw = gevent_private.kernel_socket(sock)
 
+    def read_requestline(self) -> str:
+        # The whole head in one go when it is in the read buffer (one peek instead of a
+        # readline per line); its header lines wait for MessageClass.
+        lines = buffered_head(self.rfile) if self.rfile is not None else None
+        if lines is None:
+            self._header_lines = None
+            return super().read_requestline()  # type: ignore[no-any-return]
+        self._header_lines = lines
+        return lines[0]
+
     def MessageClass(self, rfile: Any, *args: Any) -> RequestHeaders:
+        lines, self._header_lines = self._header_lines, None
+        if lines is not None:
+            return RequestHeaders.parse(lines[1:])
         return RequestHeaders.read(rfile)
 
     def get_environ(self) -> dict[str, Any]:

@@ -99,3 +99,38 @@ def test_header_lookups_answer_the_first_field_in_any_case():
     del headers["X-Many"]
     assert headers.get("x-many") is None
     assert not any(line.lower().startswith("x-many") for line in headers.headers)
+
+
+#: Heads geventsio's handler reads line by line instead of in one go (the same environ).
+LINE_BY_LINE = {
+    "bare LF line ends": b"GET /lf?x=1 HTTP/1.1\nHost: h\nX-A: 1\r\nX-B: 2\n\n",
+    "a head longer than the read buffer": (
+        b"GET /long HTTP/1.1\r\nHost: h\r\nCookie: " + b"c" * 3000 + b"\r\nX-After: 1\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINE_BY_LINE))
+def test_heads_read_line_by_line_give_pywsgis_environ_too(name):
+    raw = LINE_BY_LINE[name]
+    expected, _ = environ_of(pywsgi.WSGIHandler, raw)
+    actual, _ = environ_of(GeventsioHandler, raw)
+    skipped = LIVE_KEYS | PER_CONNECTION_KEYS
+    assert {k: v for k, v in actual.items() if k not in skipped} == {
+        k: v for k, v in expected.items() if k not in skipped
+    }
+    assert actual["PATH_INFO"] in ("/lf", "/long")
+
+
+def test_a_head_read_whole_leaves_the_body_and_the_next_request_unread():
+    raw = REQUESTS["POST with a body"] + b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+    environ, handler = environ_of(GeventsioHandler, raw)
+    assert environ["wsgi.input"].read() == b"4helo"
+    assert handler.rfile.readline() == b"GET /next HTTP/1.1\r\n"
+
+
+def test_too_many_header_lines_are_refused_either_way():
+    raw = b"GET / HTTP/1.1\r\n" + b"X: 1\r\n" * 101 + b"\r\n"
+    for handler_class in (pywsgi.WSGIHandler, GeventsioHandler):
+        with pytest.raises(Exception, match="more than 100 headers"):
+            environ_of(handler_class, raw)
