@@ -79,6 +79,7 @@ class InMemorySession(EventEmitter):
         self.sid = EngineSid(secrets.token_urlsafe(15))
         self.environ = environ
         self.reading_held = False
+        self.protocol = 4
         self.closed = False
         self.errors: list[Exception] = []
         self._server = server

@@ -23,11 +23,14 @@ class EngineSession(Protocol):
     :ivar sid: the session id.
     :ivar environ: the plain values of the handshake request's WSGI environ.
     :ivar reading_held: set while the layer above holds the reading greenlet (back-pressure).
+    :ivar protocol: the Engine.IO protocol revision (3 is served with Socket.IO v4).
     """
 
     sid: EngineSid
     environ: Mapping[str, Any]
     reading_held: bool
+    #: The Engine.IO protocol revision: 4, or 3 (``allow_eio3``).
+    protocol: int
 
     @property
     def transport(self) -> Transport:

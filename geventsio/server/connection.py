@@ -50,6 +50,7 @@ from geventsio.exceptions import RemoteProtocolError
 from geventsio.protocol.outgoing import OutgoingPacket, encode_for_engine
 from geventsio.protocol.serializers import Serializer
 from geventsio.protocol.socketio import DecoderLimits, Packet, PacketType
+from geventsio.server.dialect import Dialect, dialect_for
 from geventsio.server.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,9 @@ class Connection:
         self.engine = engine
         #: Connected sockets by namespace name.
         self.sockets: dict[str, NamespaceSocket] = {}
-        self._decoder = server.serializer.decoder(server.decoder_limits)
+        #: The Socket.IO revision spoken (v4 on an Engine.IO v3 session, else v5).
+        self.dialect: Dialect = dialect_for(engine)
+        self._decoder = self.dialect.decoder(server.serializer.decoder(server.decoder_limits))
         # A deque only while there is work (an empty deque costs ~600 bytes).
         self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
         self._working = False

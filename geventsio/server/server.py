@@ -363,6 +363,8 @@ class Server:
         """A new Engine.IO session: wait for its namespace CONNECTs. Its messages and its
         close go straight to the returned :class:`Connection`."""
         connection = self.connections[socket.sid] = Connection(self, socket)
+        if connection.dialect.joins_main_namespace:  # socket.io-client 2.x sends no CONNECT
+            connection.run_soon(self.connect_namespace, connection, "/", {})
         return connection
 
     def on_engine_message(self, socket: EngineSession, data: str | bytes) -> None:
@@ -393,7 +395,7 @@ class Server:
         try:
             namespace = self._namespace_for(name, auth)
         except ConnectionRefused as refusal:
-            self._refuse(connection, name, refusal.error_payload())
+            self._refuse(connection, name, refusal.error_payload())  # Node: "Invalid namespace"
             return
         if namespace is None:
             self._refuse(connection, name, {"message": "Invalid namespace"})
@@ -406,17 +408,17 @@ class Server:
             logger.info(
                 "connection %s: %s refused: %s", connection.engine.sid, name, refusal.message
             )
-            self._refuse(connection, name, refusal.error_payload())
+            self._refuse_admission(connection, name, refusal)
             return
         except Exception as exc:
             logger.exception("connection %s: connecting to %s failed", connection.engine.sid, name)
             namespace.report_error(socket, exc)
-            self._refuse(connection, name, {"message": "Internal server error"})
+            self._refuse_admission(connection, name, ConnectionRefused("Internal server error"))
             return
         if not socket.connected:  # disconnect() was called while connecting
             namespace.remove(socket)
             namespace.discard_if_empty()
-            self._refuse(connection, name, {"message": "Connection refused"})
+            self._refuse_admission(connection, name, ConnectionRefused())
             return
         if connection.closed:
             socket.on_close(DisconnectReason.TRANSPORT_CLOSE)
@@ -438,5 +440,11 @@ class Server:
             logger.exception("restoring session in %s failed; a fresh one follows", namespace.name)
             return None
 
-    def _refuse(self, connection: Connection, name: str, payload: dict[str, Any]) -> None:
+    def _refuse(self, connection: Connection, name: str, payload: Any) -> None:
         connection.write_packet(Packet(PacketType.CONNECT_ERROR, name, payload))
+
+    def _refuse_admission(
+        self, connection: Connection, name: str, refusal: ConnectionRefused
+    ) -> None:
+        """A middleware or the connect handler refused: the payload is the dialect's."""
+        self._refuse(connection, name, connection.dialect.refusal_payload(refusal))

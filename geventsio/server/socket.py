@@ -16,7 +16,6 @@ the session it travels on; this module does not import the connection's.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from time import perf_counter
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import gevent
 from gevent.event import AsyncResult
 
-from geventsio._types import DisconnectReason, Room, SocketId
+from geventsio._types import DisconnectReason, Room
 from geventsio.adapters.base import BroadcastFlags, BroadcastOptions, SessionState
 from geventsio.adapters.recovery import RECOVERABLE_REASONS, new_private_id
 from geventsio.exceptions import AckTimeout, GeventsioError, LocalProtocolError, NotConnected
@@ -34,6 +33,7 @@ from geventsio.protocol.outgoing import OutgoingPacket, encode_ack_for_engine, e
 from geventsio.protocol.socketio import Packet, PacketType
 from geventsio.server.acks import PendingAcks
 from geventsio.server.broadcast import BroadcastOperator
+from geventsio.server.dialect import Dialect
 from geventsio.server.emitter import SocketEmitter
 from geventsio.server.handlers import BoundHandler, Handler, bind
 from geventsio.server.handshake import Handshake
@@ -54,6 +54,10 @@ class SocketLink(Protocol):
     @property
     def engine(self) -> EngineSession:
         """The Engine.IO session under the connection."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The Socket.IO revision the connection speaks."""
 
     def run_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` in the connection's worker, after what is queued."""
@@ -112,8 +116,10 @@ class Socket:
             self.data = restored.data
             self.restored_rooms: frozenset[Room] = restored.rooms
         else:
-            self.id = SocketId(secrets.token_urlsafe(15))
-            self._pid = new_private_id() if self.server.recovery is not None else None
+            dialect = connection.dialect
+            self.id = dialect.socket_id(namespace.name, connection.engine.sid)
+            recovery = self.server.recovery is not None and dialect.recovers
+            self._pid = new_private_id() if recovery else None
             self.data = {}
             self.restored_rooms = frozenset()
         self.connected = False
@@ -506,7 +512,7 @@ class Socket:
         registered the socket just before: see
         :meth:`~geventsio.server.connection.Connection.namespace_connected`)."""
         self.connected = True
-        payload = {"sid": self.id} if self._pid is None else {"sid": self.id, "pid": self._pid}
+        payload = self.connection.dialect.connect_payload(self.id, self._pid)
         self.connection.write(
             encode_for_engine(
                 Packet(PacketType.CONNECT, self.namespace.name, payload),

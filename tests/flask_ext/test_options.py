@@ -121,6 +121,13 @@ def test_http_compression_options_reach_the_engine(app: Flask) -> None:
     assert engine_options(socketio).compression_threshold == 2048
 
 
+def test_allow_eio3_reaches_the_engine(app: Flask) -> None:
+    # Neither Flask-SocketIO nor python-engineio (since 4.0) has an option for Engine.IO
+    # v3 clients: geventsio's name, Node's allowEIO3, passes through.
+    assert engine_options(SocketIO(app)).allow_eio3 is False
+    assert engine_options(SocketIO(app, allow_eio3=True)).allow_eio3 is True
+
+
 def test_serializer_reaches_the_server(app: Flask) -> None:
     # python-socketio's option name; its values "json" and "msgpack" (a class is refused)
     assert SocketIO(app).server.serializer.name == "json"  # type: ignore[union-attr]

@@ -112,8 +112,10 @@ def run_plan(
     guard: float = 20.0,
     check: bool = True,
     parser: str = "json",
+    script: str = "sio_plan.mjs",
 ) -> dict[str, Any]:
-    """Run a plan of ``tests/js/sio_plan.mjs`` (see its header) and return the report."""
+    """Run a plan of ``tests/js/sio_plan.mjs`` (see its header; ``script``:
+    ``sio_v2_plan.mjs`` for socket.io-client 2.x) and return the report."""
     plan = {
         "url": url,
         "transports": transports,
@@ -121,7 +123,7 @@ def run_plan(
         "parser": parser,
         "steps": steps,
     }
-    result = run_node("sio_plan.mjs", json.dumps(plan), timeout=guard + 15)
+    result = run_node(script, json.dumps(plan), timeout=guard + 15)
     if check:
         assert result["ok"], json.dumps(result, indent=1)
     return result

@@ -1,0 +1,205 @@
+"""The real socket.io-client 2.x (npm ``socket.io-client@2``, aliased
+``socket.io-client-v2``: Engine.IO v3, Socket.IO v4) against ``allow_eio3=True``: every
+transport, binary and acks both ways, a namespace with a query, a middleware's refusal,
+the heartbeat (the client pings); and without the option, no connection at all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import geventsio
+from tests.server.sio_support import SioServerFactory, bin_, events, run_plan
+
+pytestmark = pytest.mark.e2e
+
+TRANSPORTS = ["polling", "websocket", "upgrade"]
+
+
+@pytest.fixture
+def sio_server(serve_app) -> SioServerFactory:
+    return SioServerFactory(serve_app)
+
+
+def v2_plan(app, *steps: dict[str, Any], transports: str = "websocket", guard: float = 20.0):
+    return run_plan(
+        app.url, list(steps), transports=transports, guard=guard, script="sio_v2_plan.mjs"
+    )
+
+
+def connect(name: str, nsp: str = "/", **step: Any) -> dict[str, Any]:
+    return {"op": "connect", "as": name, "nsp": nsp, **step}
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS)
+@pytest.mark.parametrize("b64", [False, True], ids=["binary", "b64"])
+def test_events_binary_and_acks_both_ways(sio_server, transports, b64):
+    app = sio_server(allow_eio3=True)
+    received: list[Any] = []
+    sockets: list[geventsio.Socket] = []
+
+    @app.sio.on("connect")
+    def on_connect(socket, auth):
+        sockets.append(socket)
+
+    @app.sio.on("echo")
+    def echo(socket, *args):
+        received.append(args)
+        return ("echoed", *args)
+
+    @app.sio.on("ask-me")
+    def ask_me(socket):
+        answer = socket.call("question", "first?", timeout=5)
+        socket.emit("pushed", {"deep": {"data": b"\x01\x02"}, "n": 1.5})
+        return {"call_answer": answer}
+
+    opts = {"forceBase64": True} if b64 else {}
+    upgrade = [{"op": "waitUpgrade", "as": "a"}] if transports == "upgrade" else []
+    report = v2_plan(
+        app,
+        connect(
+            "a",
+            opts=opts,
+            listen=["pushed"],
+            answer={"question": [{"answer": 42, "raw": bin_(b"\xca\xfe")}]},
+        ),
+        *upgrade,
+        {
+            "op": "emit",
+            "as": "a",
+            "event": "echo",
+            "args": [1, "two", bin_(b"\x00\xff" * 600)],
+            "ack": True,
+        },
+        {"op": "emit", "as": "a", "event": "ask-me", "ack": True},
+        {"op": "waitEvent", "as": "a", "event": "pushed"},
+        transports=transports,
+    )
+
+    assert received == [(1, "two", b"\x00\xff" * 600)]
+    echoed = report["results"]["echo"]["args"]
+    assert echoed[:3] == ["echoed", 1, "two"] and echoed[3] == {"$bin": "00ff" * 600}
+    [answer] = report["results"]["ask-me"]["args"]
+    assert answer["call_answer"] == {"answer": 42, "raw": {"$bin": "cafe"}}
+    [[pushed]] = events(report, "a", "pushed")
+    assert pushed == {"deep": {"data": {"$bin": "0102"}}, "n": 1.5}
+    client = report["clients"]["a"]
+    # the main namespace's socket id is the Engine.IO session id, on both sides
+    assert client["ids"] == client["engineIds"] == [sockets[0].id]
+    assert sockets[0].conn.protocol == 3
+    expected = "polling" if transports == "polling" else "websocket"
+    assert client["transport"] == expected
+
+
+@pytest.mark.parametrize("transports", ["polling", "websocket"])
+def test_a_namespace_takes_its_query_as_auth(sio_server, transports):
+    app = sio_server(allow_eio3=True)
+    auths: list[Any] = []
+
+    @app.sio.on("connect", namespace="/chat")
+    def on_connect(socket, auth):
+        auths.append((socket.id, auth))
+
+    @app.sio.on("where", namespace="/chat")
+    def where(socket):
+        return [socket.namespace.name, socket.id]
+
+    report = v2_plan(
+        app,
+        connect("b", "/chat", opts={"query": {"token": "abc", "n": "1"}}),
+        {"op": "emit", "as": "b", "event": "where", "ack": True},
+        transports=transports,
+    )
+
+    [(socket_id, auth)] = auths
+    assert auth == {"token": "abc", "n": "1"}
+    engine_id = report["clients"]["b"]["engineIds"][0]
+    assert socket_id == f"/chat#{engine_id}" == report["clients"]["b"]["ids"][0]
+    assert report["results"]["where"]["args"] == [["/chat", socket_id]]
+
+
+def test_a_middleware_refusal_reaches_the_client_as_its_data_or_message(sio_server):
+    app = sio_server(allow_eio3=True)
+
+    @app.sio.of("/private").use
+    def refuse(socket, auth):
+        raise geventsio.ConnectionRefused("not allowed")
+
+    @app.sio.of("/detailed").use
+    def refuse_with_data(socket, auth):
+        raise geventsio.ConnectionRefused("not allowed", {"retry": False})
+
+    report = v2_plan(
+        app,
+        connect("p", "/private", wait="error"),
+        connect("d", "/detailed", wait="error"),
+        connect("u", "/unknown", wait="error"),
+    )
+
+    assert report["clients"]["p"]["errors"] == ["not allowed"]
+    assert report["clients"]["d"]["errors"] == [{"retry": False}]
+    assert report["clients"]["u"]["errors"] == [{"message": "Invalid namespace"}]
+
+
+def test_the_server_emits_to_a_namespace_and_broadcasts(sio_server):
+    app = sio_server(allow_eio3=True)
+
+    @app.sio.on("connect", namespace="/room")
+    def join(socket, auth):
+        socket.join("r")
+
+    @app.sio.on("go", namespace="/room")
+    def go(socket):
+        app.sio.of("/room").to("r").emit("news", {"blob": b"\xde\xad"})
+        return "sent"
+
+    report = v2_plan(
+        app,
+        *[connect(name, "/room", listen=["news"]) for name in "ab"],
+        {"op": "emit", "as": "a", "event": "go", "ack": True},
+        *[{"op": "waitEvent", "as": name, "event": "news"} for name in "ab"],
+        transports="polling",
+    )
+    for name in "ab":
+        assert events(report, name, "news") == [[{"blob": {"$bin": "dead"}}]]
+
+
+def test_the_client_pings_and_stays_connected_over_several_intervals(sio_server):
+    app = sio_server(allow_eio3=True, ping_interval=0.3, ping_timeout=0.3)
+    disconnects: list[str] = []
+
+    @app.sio.on("disconnect")
+    def gone(socket, reason):
+        disconnects.append(str(reason))
+
+    @app.sio.on("still-there")
+    def still_there(socket):
+        return [socket.conn.transport.value, list(disconnects)]
+
+    report = v2_plan(
+        app,
+        connect("a"),
+        {"op": "idle", "ms": 2000},  # over six ping intervals, three deadlines
+        {"op": "emit", "as": "a", "event": "still-there", "ack": True},
+        transports="upgrade",
+    )
+    client = report["clients"]["a"]
+    assert client["pongs"] >= 3, client
+    assert client["disconnects"] == []
+    assert report["results"]["still-there"]["args"] == [["websocket", []]]
+
+
+def test_without_the_option_the_client_cannot_connect(sio_server):
+    app = sio_server()
+    connects: list[Any] = []
+    app.sio.on("connect", lambda socket: connects.append(socket))
+
+    for transports in ("polling", "websocket"):
+        report = v2_plan(app, connect("a", wait="error"), transports=transports)
+        client = report["clients"]["a"]
+        assert client["connects"] == 0
+        [error] = client["connectErrors"]
+        if transports == "polling":  # the 400 with Node's code 5, as the client saw it
+            assert error == {"message": "xhr poll error", "description": 400}
+    assert connects == []
