@@ -487,6 +487,7 @@ class EngineServer(EventEmitter):
             max_fragments=self.options.max_websocket_fragments,
             max_buffer_size=self.options.max_buffer_size,
             extra_headers=headers,
+            deflate=self.options.deflate,
         )
 
     def _run_direct_websocket(

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gevent
@@ -42,7 +42,9 @@ from geventsio.engine import gevent_private
 from geventsio.engine.tcp import set_nodelay
 from geventsio.engine.websocket import RawWebSocket
 from geventsio.exceptions import RemoteProtocolError
+from geventsio.options import DeflateOptions
 from geventsio.protocol import websocket_handshake as handshake
+from geventsio.protocol.deflate_offer import DeflateAgreement, negotiate
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,8 @@ class TakenOver:
     detached: bool = False
     #: Close the socket when done (else only shut it down: the server closes it).
     owns_socket: bool = True
+    #: permessage-deflate, when the ``101`` agreed to it.
+    deflate: DeflateAgreement | None = None
 
 
 def client_socket(environ: Mapping[str, Any]) -> Any:
@@ -252,17 +256,35 @@ class Hosts:
         environ: Mapping[str, Any],
         start_response: Callable[..., Any],
         extra_headers: Sequence[tuple[str, str]] = (),
+        deflate: DeflateOptions | None = None,
     ) -> TakenOver:
         """Complete the opening handshake (unless the server did) and take the
         connection.
 
+        :param deflate: accept the client's permessage-deflate offer within these
+            options (None: never; nor when the server answered the handshake itself).
         :raises RemoteProtocolError: the request is not a valid WebSocket handshake.
         :raises UpgradeRefused: the server gives no way to take the connection over.
         """
         if answered_by_server(environ):
             return self._from_gevent_websocket(environ[GEVENT_WEBSOCKET_KEY])
-        key = handshake.check_client_handshake(lowercase_headers(environ))
-        response = handshake.server_handshake_response(key, extra_headers)
+        headers = lowercase_headers(environ)
+        key = handshake.check_client_handshake(headers)
+        agreement = None
+        if deflate is not None:
+            agreement = negotiate(headers.get("sec-websocket-extensions"), deflate)
+        if agreement is not None:
+            extra_headers = [*extra_headers, ("Sec-WebSocket-Extensions", agreement.response)]
+        taken = self._take(
+            environ, start_response, handshake.server_handshake_response(key, extra_headers)
+        )
+        return taken if agreement is None else replace(taken, deflate=agreement)
+
+    def _take(
+        self, environ: Mapping[str, Any], start_response: Callable[..., Any], response: bytes
+    ) -> TakenOver:
+        """Send the ``101`` ``response`` and take the connection, the way the server
+        under the application allows."""
         takeover = environ.get(TAKEOVER_KEY)
         if takeover is not None:
             sock, ours = takeover()
@@ -325,13 +347,15 @@ class Hosts:
         max_fragments: int,
         max_buffer_size: int,
         extra_headers: Sequence[tuple[str, str]] = (),
+        deflate: DeflateOptions | None = None,
     ) -> RawWebSocket:
         """Complete the handshake and return the connection, framed by geventsio.
 
+        :param deflate: permessage-deflate's options, when the server offers it.
         :raises RemoteProtocolError: the request is not a valid WebSocket handshake.
         :raises UpgradeRefused: the server gives no way to take the connection over.
         """
-        taken = self.take_over(environ, start_response, extra_headers)
+        taken = self.take_over(environ, start_response, extra_headers, deflate)
         return RawWebSocket(
             taken.sock,
             taken.reader,
@@ -340,6 +364,8 @@ class Hosts:
             max_buffer_size=max_buffer_size,
             owns_socket=taken.owns_socket,
             detached=taken.detached,
+            deflate=taken.deflate,
+            deflate_options=deflate,
         )
 
     def refuse_after_101(self, environ: Mapping[str, Any], reason: str) -> None:

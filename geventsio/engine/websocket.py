@@ -6,6 +6,12 @@ taken over from the HTTP server, whichever server it is (see
 :mod:`geventsio.engine.takeover`): it enforces every limit before buffering a payload.
 When the server owns the socket (``owns_socket=False``), it is only shut down at the end
 and the server closes it.
+
+With permessage-deflate agreed, a packet is compressed when its ``compress`` flag allows
+it and its message is at least the threshold; the rest go as they are, RSV1 clear. A
+compressor that keeps its context must see exactly the messages the client receives, in
+order: its frames are never dropped from the outgoing buffer (a slow consumer is then
+closed rather than desynchronised), and a frame that could not be queued resets it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ import gevent.socket
 from geventsio.engine.dropping import Tier
 from geventsio.engine.gevent_private import kernel_socket, wait_readable
 from geventsio.engine.writer import SocketWriter
+from geventsio.options import DeflateOptions
 from geventsio.protocol import websocket as ws_frames
+from geventsio.protocol.deflate import Deflater
+from geventsio.protocol.deflate_offer import DeflateAgreement
 from geventsio.protocol.outgoing import OutgoingPacket
 
 logger = logging.getLogger(__name__)
@@ -87,6 +96,8 @@ class RawWebSocket(WebSocketConnection):
     :param max_message_size: largest message accepted, checked from each frame header.
     :param max_fragments: fragments one message may have.
     :param max_buffer_size: bytes that may wait for a slow client.
+    :param deflate: the permessage-deflate parameters agreed in the handshake, if any.
+    :param deflate_options: the server's options for it (threshold, zlib settings).
     """
 
     def __init__(
@@ -99,6 +110,8 @@ class RawWebSocket(WebSocketConnection):
         max_buffer_size: int,
         owns_socket: bool = True,
         detached: bool = False,
+        deflate: DeflateAgreement | None = None,
+        deflate_options: DeflateOptions | None = None,
     ) -> None:
         self._detached = detached
         self._sock = sock
@@ -110,8 +123,16 @@ class RawWebSocket(WebSocketConnection):
         self._raw = kernel_socket(sock)
         self._direct = False
         self._drained = False
+        self._deflater: Deflater | None = None
+        self._threshold = 0
+        if deflate is not None:
+            options = deflate_options or DeflateOptions()
+            self._deflater = deflate.deflater(options)
+            self._threshold = options.threshold
         self._parser = ws_frames.FrameParser(
-            max_message_size=max_message_size, max_fragments=max_fragments
+            max_message_size=max_message_size,
+            max_fragments=max_fragments,
+            inflater=None if deflate is None else deflate.inflater(),
         )
         # A list and an index: a deque would cost 600 bytes per idle connection, and
         # list.pop(0) is quadratic in the frames one read can hold.
@@ -182,9 +203,29 @@ class RawWebSocket(WebSocketConnection):
     def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> bool:
         if self._close_sent:
             return True
+        if self._deflater is not None:
+            return self._send_deflating(self._deflater, packets, tier)
         if len(packets) == 1:
             return self._writer.write(packets[0].ws_frame(), tier)
         return self._writer.write(b"".join(p.ws_frame() for p in packets), tier)
+
+    def _send_deflating(
+        self, deflater: Deflater, packets: Sequence[OutgoingPacket], tier: Tier
+    ) -> bool:
+        frames = []
+        compressed = False
+        for packet in packets:
+            if packet.compress and len(packet.ws_payload()) >= self._threshold:
+                frames.append(packet.ws_deflated_frame(deflater))
+                compressed = True
+            else:
+                frames.append(packet.ws_frame())
+        if not compressed or deflater.shared_key is not None:
+            return self._writer.write(b"".join(frames), tier)
+        if self._writer.write(b"".join(frames), Tier.KEEP):
+            return True
+        deflater.reset()  # the client never sees what the compressor just saw
+        return False
 
     def make_room(self, packets: Sequence[OutgoingPacket], tier: Tier) -> bool:
         return self._writer.make_room(sum(len(p.ws_frame()) for p in packets), tier)

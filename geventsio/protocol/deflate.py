@@ -64,7 +64,16 @@ class Deflater:
         """Whether a zlib compressor is held now."""
         return self._zlib is not None
 
-    def deflate(self, data: bytes) -> bytes:
+    @property
+    def shared_key(self) -> tuple[int, int, int] | None:
+        """What the compressed form of a message depends on, when it depends on nothing
+        else (no context takeover): every connection with the same key may share it.
+        None when the deflater keeps its context."""
+        if not self._no_takeover:
+            return None
+        return (self._wbits, self._level, self._mem_level)
+
+    def deflate(self, data: bytes | memoryview) -> bytes:
         """The compressed payload of one whole message (its tail removed)."""
         compressor = self._zlib
         if compressor is None:

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 from geventsio.options import DeflateOptions
+from geventsio.protocol.deflate import Deflater, Inflater
 
 __all__ = ["EXTENSION", "DeflateAgreement", "negotiate", "parse_extensions"]
 
@@ -69,6 +70,19 @@ class DeflateAgreement:
     server_max_window_bits: int = 15
     client_max_window_bits: int = 15
     response: str = EXTENSION
+
+    def deflater(self, options: DeflateOptions) -> Deflater:
+        """The server's compressor (allocated on its first message)."""
+        return Deflater(
+            self.server_max_window_bits,
+            self.server_no_context_takeover,
+            level=options.level,
+            mem_level=options.mem_level,
+        )
+
+    def inflater(self) -> Inflater:
+        """The server's decompressor (allocated on the first compressed message)."""
+        return Inflater(self.client_max_window_bits, self.client_no_context_takeover)
 
 
 def _lexemes(value: str) -> list[str] | None:

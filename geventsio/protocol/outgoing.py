@@ -14,6 +14,7 @@ from typing import Any
 
 from geventsio.protocol import socketio
 from geventsio.protocol import websocket as ws_frames
+from geventsio.protocol.deflate import Deflater
 from geventsio.protocol.engineio import Packet, PacketType, encode_polling_segment, encode_ws
 from geventsio.protocol.serializers import JSON, Serializer
 
@@ -27,7 +28,7 @@ class OutgoingPacket:
         packets allows it (see :func:`geventsio.engine.http.compress_response`).
     """
 
-    __slots__ = ("_frame", "_message", "_segment", "compress", "packet", "size")
+    __slots__ = ("_deflated", "_frame", "_message", "_segment", "compress", "packet", "size")
 
     def __init__(self, packet: Packet, compress: bool = True) -> None:
         self.packet = packet
@@ -37,6 +38,7 @@ class OutgoingPacket:
         self._frame: bytes | None = None
         self._message: str | bytes | None = None
         self._segment: str | None = None
+        self._deflated: tuple[object, bytes] | None = None
 
     @classmethod
     def message(cls, data: str | bytes, compress: bool = True) -> OutgoingPacket:
@@ -58,6 +60,31 @@ class OutgoingPacket:
             else:
                 self._frame = ws_frames.encode_binary(message)
         return self._frame
+
+    def ws_payload(self) -> memoryview:
+        """The payload of :meth:`ws_frame` (a view of it, not a copy)."""
+        frame = self.ws_frame()
+        length = frame[1] & 0x7F
+        return memoryview(frame)[2 if length < 126 else 4 if length == 126 else 10 :]
+
+    def ws_deflated_frame(self, deflater: Deflater) -> bytes:
+        """The frame of this packet compressed by ``deflater`` (permessage-deflate).
+
+        A deflater that keeps no context compresses the same way for every connection
+        with its settings: the first such frame is cached, and a broadcast is compressed
+        once. One that keeps its context compresses for its own connection, in order:
+        call this only when the frame is sent.
+        """
+        key = deflater.shared_key
+        cached = self._deflated
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        frame = ws_frames.encode_compressed(
+            deflater.deflate(self.ws_payload()), text=isinstance(self.ws_message(), str)
+        )
+        if key is not None:
+            self._deflated = (key, frame)
+        return frame
 
     def polling_segment(self) -> str:
         """The long-polling form of this packet."""

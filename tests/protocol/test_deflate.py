@@ -355,3 +355,30 @@ def test_without_client_context_takeover_no_decompressor_is_kept():
     parser = FrameParser(max_message_size=MB, inflater=kept)
     parser.feed(masked_frame(0xC1, Deflater(15, False).deflate(b"x" * 5000)))
     assert kept.allocated
+
+
+# ------------------------------------------------------------------- outgoing packets
+
+
+@pytest.mark.parametrize("size", [0, 1, 124, 125, 126, 65534, 65535, 65536, 70000])
+def test_ws_payload_is_the_frame_without_its_header(size):
+    from geventsio.protocol.outgoing import OutgoingPacket
+
+    packet = OutgoingPacket.message("x" * size)
+    assert bytes(packet.ws_payload()) == b"4" + b"x" * size
+
+
+def test_a_deflated_frame_is_shared_only_without_context_takeover():
+    from geventsio.protocol.outgoing import OutgoingPacket
+
+    text = os.urandom(2000).hex()
+    packet = OutgoingPacket.message(text)
+    shared = [Deflater(15, True), Deflater(15, True)]
+    frames = [packet.ws_deflated_frame(d) for d in shared]
+    assert frames[0] is frames[1]  # compressed once for both connections
+    assert packet.ws_deflated_frame(Deflater(10, True)) is not frames[0]  # other settings
+    own = Deflater(15, False)
+    first, second = packet.ws_deflated_frame(own), packet.ws_deflated_frame(own)
+    assert first == frames[0] and len(second) < len(first)  # the second refers to the first
+    parser = FrameParser(max_message_size=MB, expect_masked=False, inflater=Inflater(15, False))
+    assert parser.feed(first + second) == [TextMessage("4" + text)] * 2
