@@ -400,7 +400,7 @@ class Server:
         if namespace is None:
             self._refuse(connection, name, {"message": "Invalid namespace"})
             return
-        restored = self._restore_session(namespace, auth)
+        restored = self._restore_session(namespace, auth) if connection.dialect.recovers else None
         socket = Socket(namespace, connection, auth, restored.state if restored else None)
         try:
             namespace.admit(socket, auth, restored.missed if restored else ())

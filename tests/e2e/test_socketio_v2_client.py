@@ -5,6 +5,7 @@ the heartbeat (the client pings); and without the option, no connection at all."
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -190,6 +191,35 @@ def test_the_client_pings_and_stays_connected_over_several_intervals(sio_server)
     assert report["results"]["still-there"]["args"] == [["websocket", []]]
 
 
+@pytest.mark.parametrize("transports", ["polling", "websocket"])
+def test_a_client_that_stops_pinging_is_dropped_after_interval_plus_timeout(sio_server, transports):
+    app = sio_server(allow_eio3=True, ping_interval=0.3, ping_timeout=0.2)
+    times: dict[str, float] = {}
+    reasons: list[str] = []
+
+    @app.sio.on("connect")
+    def on_connect(socket, auth):
+        times["connect"] = time.monotonic()
+
+    @app.sio.on("disconnect")
+    def gone(socket, reason):
+        times["disconnect"] = time.monotonic()
+        reasons.append(str(reason))
+
+    report = v2_plan(
+        app,
+        connect("a"),
+        {"op": "silence", "as": "a"},
+        {"op": "waitDisconnect", "as": "a"},
+        transports=transports,
+    )
+    assert reasons == ["ping timeout"]
+    # the deadline runs from the handshake, just before the connect handler
+    assert times["disconnect"] - times["connect"] >= 0.4
+    assert report["clients"]["a"]["pings"] == 0
+    assert report["clients"]["a"]["disconnects"] == ["transport close"]
+
+
 def test_without_the_option_the_client_cannot_connect(sio_server):
     app = sio_server()
     connects: list[Any] = []
@@ -203,3 +233,20 @@ def test_without_the_option_the_client_cannot_connect(sio_server):
         if transports == "polling":  # the 400 with Node's code 5, as the client saw it
             assert error == {"message": "xhr poll error", "description": 400}
     assert connects == []
+
+
+def test_connection_state_recovery_does_not_apply_to_a_v2_client(sio_server):
+    # Its CONNECT acknowledgement carries no pid, so nothing is kept for it, and a query
+    # that looks like a recovery request restores nothing.
+    app = sio_server(allow_eio3=True, connection_state_recovery=True)
+    seen: list[Any] = []
+
+    @app.sio.on("connect", namespace="/chat")
+    def on_connect(socket, auth):
+        seen.append((socket.recovered, socket.id, auth))
+
+    report = v2_plan(app, connect("a", "/chat", opts={"query": {"pid": "x", "offset": "y"}}))
+    [(recovered, socket_id, auth)] = seen
+    assert recovered is False
+    assert socket_id == "/chat#" + report["clients"]["a"]["engineIds"][0]
+    assert auth == {"pid": "x", "offset": "y"}

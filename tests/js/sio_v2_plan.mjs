@@ -14,6 +14,8 @@
 //   {"op": "waitEvent", "as", "event", "count": 1}
 //   {"op": "waitDisconnect", "as"}   {"op": "waitUpgrade", "as"}
 //   {"op": "idle", "ms"}   let time pass (the heartbeat runs meanwhile)
+//   {"op": "silence", "as"}   the engine stops pinging, and stops watching the server
+//                             (so that only the server's deadline can end the session)
 //   {"op": "disconnect", "as"}
 //
 // The report, ONE line of JSON: {"ok", "error"?, "results": {LABEL: {"args"}},
@@ -190,6 +192,13 @@ const OPS = {
   },
   idle(step) {
     return new Promise((resolve) => setTimeout(resolve, step.ms));
+  },
+  silence(step) {
+    const engine = client(step.as).socket.io.engine;
+    engine.removeListener("heartbeat", Object.getPrototypeOf(engine).onHeartbeat);
+    engine.ping = () => {};
+    engine.onHeartbeat = () => {};
+    clearTimeout(engine.pingTimeoutTimer);
   },
   disconnect(step) {
     client(step.as).socket.disconnect();
