@@ -94,15 +94,33 @@ class RequestHeaders:
         are dropped (header smuggling), Content-Type and Content-Length are left to their
         own variables, and repeated fields are joined (``"; "`` for cookies, else ``","``)."""
         for name, value in self._fields:
-            if "_" in name:
-                continue
-            key = "HTTP_" + name.replace("-", "_").upper()
-            if key == "HTTP_CONTENT_TYPE" or key == "HTTP_CONTENT_LENGTH":
+            key = _CGI_NAMES.get(name)
+            if key is None:
+                key = _cgi_name(name)
+            if not key:
                 continue
             value = value.strip()
             if key in variables:
                 value = variables[key] + ("; " if "COOKIE" in key else ",") + value
             variables[key] = value
+
+
+#: The environ key of each header name seen (empty: not in the environ), so that each
+#: request neither builds the keys again nor keeps copies of them (a WebSocket's
+#: handshake environ lives as long as its session). Bounded: names beyond are built.
+_CGI_NAMES: dict[str, str] = {}
+_CGI_NAMES_MAX = 512
+
+
+def _cgi_name(name: str) -> str:
+    """The environ key of a header name, as pywsgi makes it ("" for the names it leaves
+    out: with ``_`` (header smuggling), Content-Type and Content-Length)."""
+    key = "HTTP_" + name.replace("-", "_").upper()
+    if "_" in name or key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        key = ""
+    if len(_CGI_NAMES) < _CGI_NAMES_MAX:
+        _CGI_NAMES[name] = key
+    return key
 
 
 def _add_field(fields: list[tuple[str, str]], text: str) -> None:

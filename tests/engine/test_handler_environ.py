@@ -134,3 +134,20 @@ def test_too_many_header_lines_are_refused_either_way():
     for handler_class in (pywsgi.WSGIHandler, GeventsioHandler):
         with pytest.raises(Exception, match="more than 100 headers"):
             environ_of(handler_class, raw)
+
+
+def test_header_names_are_remembered_up_to_a_bound_and_read_right_beyond_it():
+    from geventsio.serving import handler as handler_module
+
+    names = [f"X-Hostile-{n}" for n in range(handler_module._CGI_NAMES_MAX + 100)]
+    for start in range(0, len(names), 90):  # requests of 90 new names each (100 at most)
+        raw = b"GET / HTTP/1.1\r\n" + b"".join(
+            f"{name}: v\r\n".encode() for name in names[start : start + 90]
+        ) + b"\r\n"
+        actual, _ = environ_of(GeventsioHandler, raw)
+        expected, _ = environ_of(pywsgi.WSGIHandler, raw)
+        assert {k: v for k, v in actual.items() if k.startswith("HTTP_")} == {
+            k: v for k, v in expected.items() if k.startswith("HTTP_")
+        }
+    assert len(handler_module._CGI_NAMES) <= handler_module._CGI_NAMES_MAX
+    assert actual["HTTP_X_HOSTILE_611"] == "v"
