@@ -3,6 +3,10 @@
 Two maps, kept in step: room → socket ids and socket id → rooms. A broadcast computes
 its recipients from them, encodes its packet once, and hands the same encoded packets to
 every recipient.
+
+Every socket is in a room of its own (its id), and most sockets are in no other room: a
+one-member entry is a 1-tuple, which costs a fifth of a one-element set (about 340 bytes
+less per connection); it becomes a set when a second member comes.
 """
 
 from __future__ import annotations
@@ -20,40 +24,58 @@ from geventsio.adapters.base import (
 from geventsio.protocol import socketio
 from geventsio.protocol.outgoing import encode_for_engine
 
+#: The members of one entry: a 1-tuple while there is one, a set from two.
+Members = tuple[Any] | set[Any]
+
+
+def _add(table: dict[Any, Members], key: Any, member: Any) -> None:
+    """Add ``member`` to ``table[key]`` (created when missing)."""
+    members = table.get(key)
+    if members is None:
+        table[key] = (member,)
+    elif isinstance(members, tuple):
+        if members[0] != member:
+            table[key] = {members[0], member}
+    else:
+        members.add(member)
+
+
+def _discard(table: dict[Any, Members], key: Any, member: Any) -> None:
+    """Remove ``member`` from ``table[key]``; the entry goes once it is empty."""
+    members = table.get(key)
+    if members is None:
+        return
+    if isinstance(members, tuple):
+        if members[0] == member:
+            del table[key]
+        return
+    members.discard(member)
+    if not members:
+        del table[key]
+
 
 class InMemoryAdapter(Adapter):
     """Rooms and broadcasting for the sockets of this process."""
 
     def __init__(self, namespace: NamespaceView) -> None:
         super().__init__(namespace)
-        self._rooms: dict[Room, set[SocketId]] = {}
-        self._socket_rooms: dict[SocketId, set[Room]] = {}
+        self._rooms: dict[Room, Members] = {}
+        self._socket_rooms: dict[SocketId, Members] = {}
 
     # -- rooms ------------------------------------------------------------------------
 
     def add_all(self, socket_id: SocketId, rooms: Iterable[Room]) -> None:
-        mine = self._socket_rooms.setdefault(socket_id, set())
         for room in rooms:
-            mine.add(room)
-            self._rooms.setdefault(room, set()).add(socket_id)
+            _add(self._socket_rooms, socket_id, room)
+            _add(self._rooms, room, socket_id)
 
     def delete(self, socket_id: SocketId, room: Room) -> None:
-        mine = self._socket_rooms.get(socket_id)
-        if mine is not None:
-            mine.discard(room)
-        self._leave(socket_id, room)
+        _discard(self._socket_rooms, socket_id, room)
+        _discard(self._rooms, room, socket_id)
 
     def delete_all(self, socket_id: SocketId) -> None:
         for room in self._socket_rooms.pop(socket_id, ()):
-            self._leave(socket_id, room)
-
-    def _leave(self, socket_id: SocketId, room: Room) -> None:
-        members = self._rooms.get(room)
-        if members is None:
-            return
-        members.discard(socket_id)
-        if not members:
-            del self._rooms[room]
+            _discard(self._rooms, room, socket_id)
 
     def socket_rooms(self, socket_id: SocketId) -> frozenset[Room]:
         return frozenset(self._socket_rooms.get(socket_id, ()))
