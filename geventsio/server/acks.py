@@ -29,6 +29,8 @@ class _Pending:
 class PendingAcks:
     """The acknowledgements one socket is waiting for."""
 
+    __slots__ = ("_pending",)
+
     def __init__(self) -> None:
         self._pending: dict[int, _Pending] = {}
 

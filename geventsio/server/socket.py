@@ -16,9 +16,10 @@ the session it travels on; this module does not import the connection's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from time import perf_counter
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
@@ -86,6 +87,10 @@ def ack_arguments(value: Any) -> list[Any]:
     return [value]
 
 
+#: The rooms of a socket that resumed nothing (one object for all).
+_NO_ROOMS: frozenset[Room] = frozenset()
+
+
 class Socket:
     """One client connected to one namespace.
 
@@ -94,6 +99,15 @@ class Socket:
     :ivar handshake: the details of the connecting request and the auth payload.
     :ivar data: a dict for the application's own per-socket data.
     """
+
+    # What most sockets never have, shared until a socket has its own (each one a new
+    # list or mapping on change, never changed in place: listeners can be iterated while
+    # one of them adds or removes another, without a copy per event).
+    _held: Sequence[OutgoingPacket] = ()
+    _handlers: Mapping[str, BoundHandler] = MappingProxyType({})
+    _middlewares: Sequence[PacketMiddleware] = ()
+    _any_listeners: Sequence[Callable[..., Any]] = ()
+    _outgoing_listeners: Sequence[Callable[..., Any]] = ()
 
     def __init__(
         self,
@@ -121,16 +135,11 @@ class Socket:
             recovery = self.server.recovery is not None and dialect.recovers
             self._pid = new_private_id() if recovery else None
             self.data = {}
-            self.restored_rooms = frozenset()
+            self.restored_rooms = _NO_ROOMS
         self.connected = False
         self._closing = False
         self._acknowledged = False
-        self._held: list[OutgoingPacket] = []
         self._acks = PendingAcks()
-        self._handlers: dict[str, BoundHandler] = {}
-        self._middlewares: list[PacketMiddleware] = []
-        self._any_listeners: list[Callable[..., Any]] = []
-        self._outgoing_listeners: list[Callable[..., Any]] = []
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.namespace.name} connected={self.connected}>"
@@ -301,7 +310,10 @@ class Socket:
             self._notify_outgoing(source)
         if not self._acknowledged:
             if not volatile:
-                self._held.extend(packets)
+                held = self._held
+                if type(held) is not list:
+                    self._held = held = []
+                held.extend(packets)
             return
         if self.connected:
             self.connection.write(packets, volatile, broadcast)
@@ -309,7 +321,7 @@ class Socket:
     def _notify_outgoing(self, source: Packet) -> None:
         if source.type is not PacketType.EVENT or not isinstance(source.data, list):
             return
-        for listener in list(self._outgoing_listeners):
+        for listener in self._outgoing_listeners:
             self._call_user(listener, source.data[0], *source.data[1:])
 
     # -- acknowledgements --------------------------------------------------------------
@@ -365,7 +377,7 @@ class Socket:
             self._reject(event, exc)
             return
         if self._any_listeners:
-            for listener in list(self._any_listeners):
+            for listener in self._any_listeners:
                 self._call_user(listener, event, *args)
         observer = self.server.observer
         if observer is None:
@@ -435,7 +447,7 @@ class Socket:
         """
 
         def register(function: Handler) -> Handler:
-            self._handlers[event] = bind(event, function)
+            self._handlers = {**self._handlers, event: bind(event, function)}
             return function
 
         return register(handler) if handler is not None else register
@@ -448,22 +460,22 @@ class Socket:
         """Add a packet middleware: ``middleware(socket, event, args)`` runs before each
         incoming event; raising rejects the event, and the client gets an ``error`` event
         with ``{"message", "data"}`` (``data`` from the exception's ``data`` attribute)."""
-        self._middlewares.append(middleware)
+        self._middlewares = [*self._middlewares, middleware]
         return middleware
 
     def on_any(self, listener: Callable[..., Any]) -> Callable[..., Any]:
         """Call ``listener(event, *args)`` for every incoming event, before its handler."""
-        self._any_listeners.append(listener)
+        self._any_listeners = [*self._any_listeners, listener]
         return listener
 
     def prepend_any(self, listener: Callable[..., Any]) -> Callable[..., Any]:
         """As :meth:`on_any`, called before the catch-all listeners added so far."""
-        self._any_listeners.insert(0, listener)
+        self._any_listeners = [listener, *self._any_listeners]
         return listener
 
     def off_any(self, listener: Callable[..., Any] | None = None) -> None:
         """Remove one catch-all listener (every one, when None)."""
-        _remove(self._any_listeners, listener)
+        self._any_listeners = _without(self._any_listeners, listener)
 
     def listeners_any(self) -> list[Callable[..., Any]]:
         """The catch-all listeners of incoming events, in calling order (a copy)."""
@@ -471,17 +483,17 @@ class Socket:
 
     def on_any_outgoing(self, listener: Callable[..., Any]) -> Callable[..., Any]:
         """Call ``listener(event, *args)`` for every event sent to this client."""
-        self._outgoing_listeners.append(listener)
+        self._outgoing_listeners = [*self._outgoing_listeners, listener]
         return listener
 
     def prepend_any_outgoing(self, listener: Callable[..., Any]) -> Callable[..., Any]:
         """As :meth:`on_any_outgoing`, called before those added so far."""
-        self._outgoing_listeners.insert(0, listener)
+        self._outgoing_listeners = [listener, *self._outgoing_listeners]
         return listener
 
     def off_any_outgoing(self, listener: Callable[..., Any] | None = None) -> None:
         """Remove one listener of outgoing events (every one, when None)."""
-        _remove(self._outgoing_listeners, listener)
+        self._outgoing_listeners = _without(self._outgoing_listeners, listener)
 
     def listeners_any_outgoing(self) -> list[Callable[..., Any]]:
         """The listeners of outgoing events, in calling order (a copy)."""
@@ -520,7 +532,7 @@ class Socket:
             )
         )
         self._acknowledged = True
-        held, self._held = self._held, []
+        held, self._held = self._held, ()
         if held:
             self.connection.write(held)
         observer = self.server.observer
@@ -590,8 +602,14 @@ class _NoAck:
 NO_ACK = _NoAck()
 
 
-def _remove(listeners: list[Callable[..., Any]], listener: Callable[..., Any] | None) -> None:
+def _without(
+    listeners: Sequence[Callable[..., Any]], listener: Callable[..., Any] | None
+) -> Sequence[Callable[..., Any]]:
+    """``listeners`` less the first ``listener`` (all of them, when None)."""
     if listener is None:
-        listeners.clear()
-    elif listener in listeners:
-        listeners.remove(listener)
+        return ()
+    if listener not in listeners:
+        return listeners
+    kept = list(listeners)
+    kept.remove(listener)
+    return kept

@@ -180,3 +180,30 @@ def test_compress_false_leaves_a_polling_answer_uncompressed(sio_server) -> None
     assert response.header("Content-Encoding") == "gzip"
     assert gzip.decompress(response.body) == expected
     client.close()
+
+
+def test_a_listener_that_removes_itself_leaves_the_others_called_once(sio_server) -> None:
+    app = sio_server()
+    heard: list[str] = []
+    raw, socket = connected(app)
+    done = gevent.event.Event()
+
+    def once(event, *args):
+        heard.append(f"once:{event}")
+        socket.off_any(once)
+        socket.on_any(late)  # added while the listeners run: heard from the next event
+
+    def steady(event, *args):
+        heard.append(f"steady:{event}")
+        if event == "b":
+            done.set()
+
+    def late(event, *args):
+        heard.append(f"late:{event}")
+
+    socket.on_any(once)
+    socket.on_any(steady)
+    raw.emit("a")
+    raw.emit("b")
+    assert done.wait(5)
+    assert heard == ["once:a", "steady:a", "steady:b", "late:b"]
