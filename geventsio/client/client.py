@@ -61,6 +61,9 @@ class Client:
     :param random: the random source of the reconnection jitter (for tests).
     :param serializer: ``"json"`` or ``"msgpack"`` (the server's ``serializer``; needs the
         ``msgpack`` extra), as python-socketio's client takes it.
+    :param per_message_deflate: offer WebSocket compression (RFC 7692); when the server
+        agrees, messages of 1 KiB or more are sent compressed (Node's client does the
+        same by default).
     :raises ValueError: an option is out of range.
     """
 
@@ -81,6 +84,7 @@ class Client:
         ssl_verify: bool = True,
         random: Callable[[], float] | None = None,
         serializer: str = "json",
+        per_message_deflate: bool = False,
     ) -> None:
         if not ssl_verify:
             if ssl_context is not None:
@@ -102,6 +106,7 @@ class Client:
             max_message_size=max_message_size,
             ssl_context=ssl_context,
             serializer=serializer,
+            per_message_deflate=per_message_deflate,
             **extra,
         )
         self._dispatcher = Dispatcher()

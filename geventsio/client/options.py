@@ -28,6 +28,7 @@ class ClientOptions:
     ssl_context: ssl.SSLContext | None = None
     random: Callable[[], float] = field(default=random.random, repr=False)
     serializer: str = "json"
+    per_message_deflate: bool = False
 
     @property
     def codec(self) -> Serializer:

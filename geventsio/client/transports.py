@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlencode
 
 import gevent
@@ -33,9 +33,14 @@ from geventsio.options import Transport
 from geventsio.protocol import engineio
 from geventsio.protocol import websocket as ws
 from geventsio.protocol import websocket_handshake as handshake
+from geventsio.protocol.deflate import Deflater
+from geventsio.protocol.deflate_offer import CLIENT_OFFER, DeflateAgreement, parse_answer
 from geventsio.protocol.engineio import Packet
 
 _CLOSE_FRAME_TIMEOUT = 1.0
+#: With permessage-deflate agreed, messages this long or longer go compressed (the
+#: threshold Node's engine.io-client uses).
+DEFLATE_THRESHOLD = 1024
 
 
 class TransportFailure(Exception):
@@ -149,9 +154,21 @@ class WebSocketTransport:
 
     name = Transport.WEBSOCKET
 
-    def __init__(self, sock: gevent.socket.socket, leftover: bytes, max_size: int) -> None:
+    def __init__(
+        self,
+        sock: gevent.socket.socket,
+        leftover: bytes,
+        max_size: int,
+        deflate: DeflateAgreement | None = None,
+    ) -> None:
         self._sock = sock
-        self._parser = ws.FrameParser(max_message_size=max_size, expect_masked=False)
+        deflater, inflater = (None, None) if deflate is None else deflate.client_codecs()
+        self._deflater = deflater
+        #: The ``Sec-WebSocket-Extensions`` the server agreed to, if any.
+        self.extensions = "" if deflate is None else deflate.response
+        self._parser = ws.FrameParser(
+            max_message_size=max_size, expect_masked=False, inflater=inflater
+        )
         self._leftover = leftover
         self._write_lock = gevent.lock.Semaphore()
         self._close_received: ws.CloseReceived | None = None
@@ -173,8 +190,12 @@ class WebSocketTransport:
             try:
                 key = handshake.new_client_key()
                 resource = endpoint.target(Transport.WEBSOCKET, sid)
+                offer = options.per_message_deflate
+                headers = [*endpoint.headers]
+                if offer:
+                    headers.append(("Sec-WebSocket-Extensions", CLIENT_OFFER))
                 request = handshake.client_handshake_request(
-                    endpoint.address.host_header, resource, key, endpoint.headers
+                    endpoint.address.host_header, resource, key, headers
                 )
                 sock.sendall(request)
                 stream = ByteStream(sock)
@@ -182,11 +203,16 @@ class WebSocketTransport:
                 if head.status != 101:
                     detail = _error_detail(bytes(stream.buffer))
                     raise RemoteProtocolError(f"WebSocket refused with {head.status}: {detail}")
-                handshake.check_server_response(head.status, head.headers, key)
+                handshake.check_server_response(
+                    head.status, head.headers, key, extension_offered=offer
+                )
+                answer = head.headers.get("sec-websocket-extensions", "").strip()
+                deflate = parse_answer(answer) if answer else None
             except BaseException:
                 sock.close()
                 raise
-        return cls(sock, stream.take(len(stream.buffer)), options.max_message_size)
+        leftover = stream.take(len(stream.buffer))
+        return cls(sock, leftover, options.max_message_size, deflate)
 
     def receive(self) -> list[Packet]:
         """Wait for the server's next packets (one or more messages).
@@ -244,19 +270,19 @@ class WebSocketTransport:
 
         :raises TransportFailure: the connection is gone.
         """
-        frames = []
-        for packet in packets:
-            message = engineio.encode_ws(packet)
-            if isinstance(message, bytes):
-                frames.append(ws.encode_binary(message, mask=os.urandom(4)))
-            else:
-                frames.append(ws.encode_text(message, mask=os.urandom(4)))
-        self._write(b"".join(frames))
+        messages = [engineio.encode_ws(packet) for packet in packets]
+        deflater = self._deflater
+        if deflater is None:
+            self._write(b"".join(map(_frame, messages)))
+            return
+        # Compressed in the order they are written: the server's decompressor follows.
+        self._write(lambda: b"".join(_frame_compressed(deflater, m) for m in messages))
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | Callable[[], bytes]) -> None:
+        """Write ``data`` (or what it returns, made under the write lock) in one go."""
         try:
             with self._write_lock:
-                self._sock.sendall(data)
+                self._sock.sendall(data if isinstance(data, bytes) else data())
         except (OSError, ValueError) as exc:  # ValueError: a TLS socket closed meanwhile
             raise TransportFailure(ClientDisconnectReason.TRANSPORT_CLOSE, str(exc)) from exc
 
@@ -279,6 +305,22 @@ class WebSocketTransport:
         """Close the connection (after a close frame, if none was sent)."""
         self._send_close(ws.CloseCode.NORMAL_CLOSURE)
         self._sock.close()
+
+
+def _frame(message: str | bytes) -> bytes:
+    """The masked frame of one Engine.IO message."""
+    if isinstance(message, bytes):
+        return ws.encode_binary(message, mask=os.urandom(4))
+    return ws.encode_text(message, mask=os.urandom(4))
+
+
+def _frame_compressed(deflater: Deflater, message: str | bytes) -> bytes:
+    """The masked frame of ``message``, compressed from :data:`DEFLATE_THRESHOLD` on."""
+    data = message.encode("utf-8") if isinstance(message, str) else message
+    if len(data) < DEFLATE_THRESHOLD:
+        return _frame(message)
+    payload = deflater.deflate(data)
+    return ws.encode_compressed(payload, text=isinstance(message, str), mask=os.urandom(4))
 
 
 ClientTransport = PollingTransport | WebSocketTransport

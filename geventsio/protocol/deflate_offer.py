@@ -28,13 +28,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import DeflateOptions
 from geventsio.protocol.deflate import Deflater, Inflater
 
-__all__ = ["EXTENSION", "DeflateAgreement", "negotiate", "parse_extensions"]
+__all__ = [
+    "CLIENT_OFFER",
+    "EXTENSION",
+    "DeflateAgreement",
+    "negotiate",
+    "parse_answer",
+    "parse_extensions",
+]
 
 #: The extension's name in ``Sec-WebSocket-Extensions``.
 EXTENSION = "permessage-deflate"
+#: What the Python client offers: the defaults, and any window the server may ask of it.
+CLIENT_OFFER = "permessage-deflate; client_max_window_bits"
 
 _SERVER_NO_TAKEOVER = "server_no_context_takeover"
 _CLIENT_NO_TAKEOVER = "client_no_context_takeover"
@@ -83,6 +93,15 @@ class DeflateAgreement:
     def inflater(self) -> Inflater:
         """The server's decompressor (allocated on the first compressed message)."""
         return Inflater(self.client_max_window_bits, self.client_no_context_takeover)
+
+    def client_codecs(self) -> tuple[Deflater | None, Inflater]:
+        """The client's compressor (None when the server asked for a window of 8 bits,
+        which zlib cannot compress with: the client then sends uncompressed) and
+        decompressor."""
+        deflater = None
+        if self.client_max_window_bits >= _SMALLEST_SERVER_BITS:
+            deflater = Deflater(self.client_max_window_bits, self.client_no_context_takeover)
+        return deflater, Inflater(self.server_max_window_bits, self.server_no_context_takeover)
 
 
 def _lexemes(value: str) -> list[str] | None:
@@ -186,6 +205,29 @@ def _accept(params: dict[str, str | None], options: DeflateOptions) -> DeflateAg
             answer.append(f"{_CLIENT_BITS}={client_bits}")
     return DeflateAgreement(
         server_no_takeover, client_no_takeover, server_bits, client_bits, "; ".join(answer)
+    )
+
+
+def parse_answer(header: str) -> DeflateAgreement:
+    """What the server agreed to, from the ``Sec-WebSocket-Extensions`` of its ``101``,
+    for a client that sent :data:`CLIENT_OFFER` (RFC 7692, 7.1: the client fails the
+    connection on an answer it cannot accept).
+
+    :raises RemoteProtocolError: not exactly one ``permessage-deflate`` with valid
+        parameters (``client_max_window_bits`` then with a value).
+    """
+    offers = parse_extensions(header)
+    params = None
+    if len(offers) == 1 and offers[0] is not None and offers[0][0] == EXTENSION:
+        params = _params(offers[0])
+    if params is None or (_CLIENT_BITS in params and params[_CLIENT_BITS] is None):
+        raise RemoteProtocolError(f"unacceptable Sec-WebSocket-Extensions {header[:60]!r}")
+    return DeflateAgreement(
+        _SERVER_NO_TAKEOVER in params,
+        _CLIENT_NO_TAKEOVER in params,
+        int(params.get(_SERVER_BITS) or 15),
+        int(params.get(_CLIENT_BITS) or 15),
+        header,
     )
 
 

@@ -132,7 +132,8 @@ def client_handshake_request(
     :param key: a key from :func:`new_client_key`; keep it for
         :func:`check_server_response`.
     :param extra_headers: more ``(name, value)`` headers (``Origin``, ``Cookie``...).
-        Offer no extension or subprotocol: :func:`check_server_response` refuses both.
+        Offer no subprotocol (:func:`check_server_response` refuses one), and an
+        extension only if you check the answer to it.
     :raises LocalProtocolError: for a malformed resource or header.
     """
     if not resource.startswith("/") or not resource.isascii() or " " in resource:
@@ -149,13 +150,17 @@ def client_handshake_request(
     )
 
 
-def check_server_response(status: int, headers: Mapping[str, str], key: str) -> None:
+def check_server_response(
+    status: int, headers: Mapping[str, str], key: str, *, extension_offered: bool = False
+) -> None:
     """Check a server's answer to :func:`client_handshake_request` (RFC 6455, 4.1).
 
     :param status: the response's status code.
     :param headers: the response headers, looked up by lower-case name (as in
         :func:`check_client_handshake`).
     :param key: the key sent in the request.
+    :param extension_offered: the request offered an extension, so the answer may name
+        one (the caller checks it); else an answer naming one is refused.
     :raises RemoteProtocolError: if the server refused or answered wrongly.
     """
     if status != 101:
@@ -164,6 +169,7 @@ def check_server_response(status: int, headers: Mapping[str, str], key: str) -> 
     accept = headers.get("sec-websocket-accept", "").strip()
     if accept != accept_key(key):
         raise RemoteProtocolError(f"wrong Sec-WebSocket-Accept {_shown(accept)}")
-    for name in ("sec-websocket-extensions", "sec-websocket-protocol"):
+    names = ("sec-websocket-protocol",) if extension_offered else ()
+    for name in names or ("sec-websocket-extensions", "sec-websocket-protocol"):
         if headers.get(name, "").strip():
             raise RemoteProtocolError(f"server chose {name} {_shown(headers[name])}, none offered")

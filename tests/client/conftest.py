@@ -31,6 +31,7 @@ class NodeServer:
     :param ping_timeout: the server's pingTimeout, in milliseconds.
     :param tls: ``(certfile, keyfile)`` to serve https.
     :param parser: ``"msgpack"``: the server uses socket.io-msgpack-parser.
+    :param per_message_deflate: the server's ``perMessageDeflate`` (WebSocket compression).
     """
 
     def __init__(
@@ -39,8 +40,10 @@ class NodeServer:
         ping_timeout: int = 20000,
         tls: tuple[Path, Path] | None = None,
         parser: str = "json",
+        per_message_deflate: bool = False,
     ) -> None:
         self.parser = parser
+        self.per_message_deflate = per_message_deflate
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.tls = tls
@@ -60,6 +63,8 @@ class NodeServer:
         if self.tls:
             command += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
         command += ["--parser", self.parser]
+        if self.per_message_deflate:
+            command += ["--per-message-deflate"]
         # stdin is a pipe: the server exits when it closes, so it never outlives us.
         self.process = subprocess.Popen(
             command, cwd=str(JS_DIR), stdin=subprocess.PIPE, stdout=subprocess.PIPE

@@ -2,6 +2,7 @@
 //
 //   node client_server.mjs --port 0 [--ping-interval ms] [--ping-timeout ms]
 //                          [--cert file --key file] [--parser msgpack]
+//                          [--per-message-deflate]
 //
 // Prints "listening <port>" on stdout once it accepts connections. Exits on SIGTERM,
 // or when its stdin closes (so that it never outlives the test process).
@@ -19,6 +20,7 @@ const { values: args } = parseArgs({
     cert: { type: "string" },
     key: { type: "string" },
     parser: { type: "string", default: "json" },
+    "per-message-deflate": { type: "boolean", default: false },
   },
 });
 
@@ -36,6 +38,7 @@ httpServer.on("connection", (tcp) => {
 const io = new Server(httpServer, {
   pingInterval: Number(args["ping-interval"]),
   pingTimeout: Number(args["ping-timeout"]),
+  perMessageDeflate: args["per-message-deflate"],
   ...(args.parser === "msgpack"
     ? { parser: (await import("socket.io-msgpack-parser")).default }
     : {}),

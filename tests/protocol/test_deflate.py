@@ -11,10 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import DeflateOptions, EngineOptions
 from geventsio.protocol import websocket as ws
+from geventsio.protocol import websocket_handshake as handshake
 from geventsio.protocol.deflate import Deflater, Inflater
-from geventsio.protocol.deflate_offer import DeflateAgreement, negotiate, parse_extensions
+from geventsio.protocol.deflate_offer import (
+    DeflateAgreement,
+    negotiate,
+    parse_answer,
+    parse_extensions,
+)
 from geventsio.protocol.websocket import (
     BinaryMessage,
     FrameParser,
@@ -382,3 +389,75 @@ def test_a_deflated_frame_is_shared_only_without_context_takeover():
     assert first == frames[0] and len(second) < len(first)  # the second refers to the first
     parser = FrameParser(max_message_size=MB, expect_masked=False, inflater=Inflater(15, False))
     assert parser.feed(first + second) == [TextMessage("4" + text)] * 2
+
+
+# ------------------------------------------------------------------- the client's side
+
+
+@pytest.mark.parametrize(
+    ("header", "server_bits", "client_bits", "server_nct", "client_nct"),
+    [
+        ("permessage-deflate", 15, 15, False, False),
+        ("permessage-deflate; client_max_window_bits=10", 15, 10, False, False),
+        (
+            "permessage-deflate; server_max_window_bits=9; server_no_context_takeover",
+            9,
+            15,
+            True,
+            False,
+        ),
+        ("permessage-deflate; client_no_context_takeover", 15, 15, False, True),
+    ],
+)
+def test_the_client_reads_the_server_answer(
+    header, server_bits, client_bits, server_nct, client_nct
+):
+    agreement = parse_answer(header)
+    assert (agreement.server_max_window_bits, agreement.client_max_window_bits) == (
+        server_bits,
+        client_bits,
+    )
+    assert (agreement.server_no_context_takeover, agreement.client_no_context_takeover) == (
+        server_nct,
+        client_nct,
+    )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "x-other",
+        "permessage-deflate, permessage-deflate",
+        "permessage-deflate; client_max_window_bits",  # a value is required in an answer
+        "permessage-deflate; foo",
+        "permessage-deflate; server_max_window_bits=16",
+        'permessage-deflate; server_max_window_bits="',
+    ],
+)
+def test_the_client_fails_on_an_answer_it_cannot_accept(header):
+    with pytest.raises(RemoteProtocolError):
+        parse_answer(header)
+
+
+def test_a_client_asked_for_an_8_bit_window_sends_uncompressed():
+    deflater, inflater = parse_answer(
+        "permessage-deflate; client_max_window_bits=8"
+    ).client_codecs()
+    assert deflater is None and inflater is not None
+
+
+def test_the_handshake_check_allows_an_extension_only_when_one_was_offered():
+    key = handshake.new_client_key()
+    headers = {
+        "upgrade": "websocket",
+        "connection": "Upgrade",
+        "sec-websocket-accept": handshake.accept_key(key),
+        "sec-websocket-extensions": "permessage-deflate",
+    }
+    handshake.check_server_response(101, headers, key, extension_offered=True)
+    with pytest.raises(RemoteProtocolError):
+        handshake.check_server_response(101, headers, key)
+    with pytest.raises(RemoteProtocolError):
+        handshake.check_server_response(
+            101, {**headers, "sec-websocket-protocol": "x"}, key, extension_offered=True
+        )
