@@ -250,3 +250,35 @@ def test_connection_state_recovery_does_not_apply_to_a_v2_client(sio_server):
     assert recovered is False
     assert socket_id == "/chat#" + report["clients"]["a"]["engineIds"][0]
     assert auth == {"pid": "x", "offset": "y"}
+
+
+def test_per_message_deflate_with_a_v2_client(sio_server):
+    # engine.io-client 3 offers permessage-deflate by default (Node's ws): large text and
+    # binary messages go compressed both ways through the v3 WebSocket.
+    app = sio_server(allow_eio3=True, per_message_deflate=True)
+    offers: list[str] = []
+    app.sio.engine.on(
+        "headers", lambda headers, environ: offers.append(environ["HTTP_SEC_WEBSOCKET_EXTENSIONS"])
+    )
+
+    @app.sio.on("echo")
+    def echo(socket, text, blob):
+        return text.upper(), blob[::-1]
+
+    text = "deflate me " * 2000
+    report = v2_plan(
+        app,
+        connect("a"),
+        {
+            "op": "emit",
+            "as": "a",
+            "event": "echo",
+            "args": [text, bin_(bytes(range(256)) * 40)],
+            "ack": True,
+        },
+    )
+    upper, blob = report["results"]["echo"]["args"]
+    assert upper == text.upper()
+    assert blob == {"$bin": (bytes(range(256)) * 40)[::-1].hex()}
+    [offer] = offers
+    assert offer.startswith("permessage-deflate")
