@@ -80,7 +80,8 @@ def handshake_environ(environ: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class EngineServer(EventEmitter):
-    """Engine.IO v4 over long-polling and WebSocket.
+    """Engine.IO v4 over long-polling and WebSocket (and v3, with ``allow_eio3``: see
+    :mod:`geventsio.engine.eio3`).
 
     Its events, as the Node reference's (``engine.on(event, listener)``):
 

@@ -34,7 +34,9 @@ AdapterFactory = Callable[[NamespaceView], Adapter]
 
 
 class Server:
-    """A Socket.IO v5 server (Engine.IO v4 underneath), for the official clients.
+    """A Socket.IO v5 server (Engine.IO v4 underneath), for the official clients; with
+    the engine option ``allow_eio3``, also Socket.IO v4 on Engine.IO v3 for
+    socket.io-client 2.x (see :mod:`geventsio.server.dialect`).
 
     :param adapter: builds the adapter of each namespace (default: in memory, keeping
         packets for recovery when ``connection_state_recovery`` is on).
