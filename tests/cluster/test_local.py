@@ -9,6 +9,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from geventsio.cluster import LocalCluster, Member
@@ -16,6 +17,7 @@ from geventsio.cluster.redis import RedisCluster
 from geventsio.cluster.sid import owner_tag
 from geventsio.engine.server import EngineServer
 from geventsio.options import EngineOptions
+from geventsio.protocol import engineio_v3
 from geventsio.protocol.engineio import Packet, PacketType
 from geventsio.wsgi import WSGIApp
 from tests.support import (
@@ -29,9 +31,12 @@ from tests.support import (
 )
 
 
+OCTET = [("Content-Type", engineio_v3.BINARY_CONTENT_TYPE)]
+
+
 def member(kind: str, group: str, redis_url: str) -> tuple[LiveServer, Member]:
     handler = RecordingEcho()
-    engine = EngineServer(handler, EngineOptions(max_payload=1000))
+    engine = EngineServer(handler, EngineOptions(max_payload=1000, allow_eio3=True))
     cluster: Member = (
         LocalCluster(engine, group)
         if kind == "local"
@@ -179,3 +184,23 @@ def test_a_members_listener_opens_no_session(pair) -> None:
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400"), answer
     assert a.session_count == 0
+
+
+def test_engine_io_v3_binary_payloads_are_relayed_with_their_content_type(pair) -> None:
+    # socket.io-client 2.x in a browser: binary POSTs and GET answers are
+    # application/octet-stream, which forwarding must keep both ways.
+    (a, _), (b, _) = pair
+    opener = a.polling(query={"EIO": "3"})
+    [open_packet] = engineio_v3.decode_string_payload(opener.get_response().body)
+    sid = orjson.loads(open_packet.data)["sid"]
+    elsewhere = on(b, sid)
+    elsewhere.query = {"EIO": "3"}
+    body = engineio_v3.encode_binary_payload([Packet(PacketType.MESSAGE, b"\x00\xff")])
+    with b.http() as http:
+        posted = http.request("POST", elsewhere.target(), body=body, headers=OCTET)
+    assert (posted.status, posted.body) == (200, b"ok")
+    assert a.handler.messages_of(sid) == [b"\x00\xff"]
+    answer = elsewhere.get_response()
+    assert answer.header("content-type") == engineio_v3.BINARY_CONTENT_TYPE
+    assert answer.body == body
+    assert b.session_count == 0
