@@ -30,7 +30,6 @@ from tests.support import (
     upgrade,
 )
 
-
 OCTET = [("Content-Type", engineio_v3.BINARY_CONTENT_TYPE)]
 
 
