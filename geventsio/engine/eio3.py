@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from geventsio._types import EngineSid
 from geventsio.engine.dropping import Tier
 from geventsio.engine.http import HttpResponse
-from geventsio.engine.socket import EngineSocket
+from geventsio.engine.socket import EngineSocket, SessionHandler, SessionRegistry
 from geventsio.engine.websocket import CLOSE_HANDSHAKE_TIMEOUT, WebSocketConnection
+from geventsio.options import EngineOptions, Transport
 from geventsio.protocol import engineio_v3
 from geventsio.protocol.engineio import Packet, PacketType
 from geventsio.protocol.outgoing import OutgoingPacket
@@ -60,7 +62,8 @@ class V3Payload:
 
 
 class EngineSocketV3(EngineSocket):
-    """One Engine.IO v3 session (see the module's docstring).
+    """One Engine.IO v3 session (see the module's docstring); the parameters are
+    :class:`~geventsio.engine.socket.EngineSocket`'s, and:
 
     :param binary: the client takes binary on long-polling (no ``b64`` in the handshake).
     """
@@ -69,8 +72,18 @@ class EngineSocketV3(EngineSocket):
     SESSION = ServerSessionV3
     HEARTBEAT = PacketType.PING
 
-    def __init__(self, *args: Any, binary: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        sid: EngineSid,
+        options: EngineOptions,
+        environ: Mapping[str, Any],
+        handler: SessionHandler,
+        registry: SessionRegistry,
+        transport: Transport,
+        *,
+        binary: bool = True,
+    ) -> None:
+        super().__init__(sid, options, environ, handler, registry, transport)
         self.payload_codec = V3Payload(binary)
 
 
