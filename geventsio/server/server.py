@@ -397,7 +397,9 @@ class Server:
         try:
             namespace = self._namespace_for(name, auth)
         except ConnectionRefused as refusal:
-            self._refuse(connection, name, refusal.error_payload())  # Node: "Invalid namespace"
+            # The namespace itself is refused: an object in both dialects, as Node's
+            # {"message": "Invalid namespace"}.
+            self._refuse(connection, name, refusal.error_payload())
             return
         if namespace is None:
             self._refuse(connection, name, {"message": "Invalid namespace"})
