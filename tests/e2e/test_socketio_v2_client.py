@@ -282,3 +282,27 @@ def test_per_message_deflate_with_a_v2_client(sio_server):
     assert blob == {"$bin": (bytes(range(256)) * 40)[::-1].hex()}
     [offer] = offers
     assert offer.startswith("permessage-deflate")
+
+
+@pytest.mark.parametrize("transports", ["polling", "websocket"])
+def test_the_server_disconnects_a_v2_socket(sio_server, transports):
+    app = sio_server(allow_eio3=True)
+    reasons: list[str] = []
+
+    @app.sio.on("leave", namespace="/chat")
+    def leave(socket):
+        socket.disconnect()
+
+    @app.sio.on("disconnect", namespace="/chat")
+    def gone(socket, reason):
+        reasons.append(str(reason))
+
+    report = v2_plan(
+        app,
+        connect("a", "/chat"),
+        {"op": "emit", "as": "a", "event": "leave"},
+        {"op": "waitDisconnect", "as": "a"},
+        transports=transports,
+    )
+    assert report["clients"]["a"]["disconnects"] == ["io server disconnect"]
+    assert reasons == ["server namespace disconnect"]
