@@ -38,6 +38,9 @@
 // Binary values travel as {"$bin": HEX, "kind": "Buffer"|"ArrayBuffer"|...}; an ack
 // callback received as an event argument shows as "$ack".
 import { io } from "socket.io-client";
+import { fromJSON, notify, toJSON as toReportJSON, until, waiters } from "./plan_common.mjs";
+
+const toJSON = (value) => toReportJSON(value);
 
 const plan = JSON.parse(process.argv[2] || "{}");
 const parser =
@@ -46,52 +49,7 @@ const TRANSPORTS = { websocket: ["websocket"], polling: ["polling"], upgrade: ["
 const started = Date.now();
 const clients = {};
 const results = {};
-const waiters = new Set();
 let finished = false;
-
-function toJSON(value) {
-  if (typeof value === "function") return "$ack";
-  if (Buffer.isBuffer(value)) return { $bin: value.toString("hex"), kind: "Buffer" };
-  if (value instanceof ArrayBuffer) return { $bin: Buffer.from(value).toString("hex"), kind: "ArrayBuffer" };
-  if (ArrayBuffer.isView(value)) {
-    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    return { $bin: bytes.toString("hex"), kind: value.constructor.name };
-  }
-  if (value instanceof Error) return { $error: value.message };
-  if (Array.isArray(value)) return value.map(toJSON);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJSON(v)]));
-  }
-  return value === undefined ? null : value;
-}
-
-function fromJSON(value) {
-  if (Array.isArray(value)) return value.map(fromJSON);
-  if (value && typeof value === "object") {
-    if (typeof value.$bin === "string") return Buffer.from(value.$bin, "hex");
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromJSON(v)]));
-  }
-  return value;
-}
-
-function notify() {
-  for (const waiter of [...waiters]) waiter();
-}
-
-// Resolve once predicate() holds, re-checked on every change the clients see.
-function until(predicate, what) {
-  return new Promise((resolve) => {
-    const check = () => {
-      if (predicate()) {
-        waiters.delete(check);
-        resolve();
-      }
-    };
-    check.what = what;
-    waiters.add(check);
-    check();
-  });
-}
 
 function report() {
   const out = {};

@@ -23,52 +23,15 @@
 //                      "connectErrors", "disconnects", "pings", "pongs", "transport"}}}
 // Binary values travel as {"$bin": HEX} both ways.
 import io from "socket.io-client-v2";
+import { fromJSON, notify, toJSON as toReportJSON, until, waiters } from "./plan_common.mjs";
+
+const toJSON = (value) => toReportJSON(value, false); // 2.x reports: no "kind"
 
 const plan = JSON.parse(process.argv[2] || "{}");
 const TRANSPORTS = { websocket: ["websocket"], polling: ["polling"], upgrade: ["polling", "websocket"] };
 const clients = {};
 const results = {};
-const waiters = new Set();
 let finished = false;
-
-function toJSON(value) {
-  if (typeof value === "function") return "$ack";
-  if (Buffer.isBuffer(value)) return { $bin: value.toString("hex") };
-  if (value instanceof ArrayBuffer) return { $bin: Buffer.from(value).toString("hex") };
-  if (value instanceof Error) return { $error: value.message };
-  if (Array.isArray(value)) return value.map(toJSON);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJSON(v)]));
-  }
-  return value === undefined ? null : value;
-}
-
-function fromJSON(value) {
-  if (Array.isArray(value)) return value.map(fromJSON);
-  if (value && typeof value === "object") {
-    if (typeof value.$bin === "string") return Buffer.from(value.$bin, "hex");
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromJSON(v)]));
-  }
-  return value;
-}
-
-function notify() {
-  for (const waiter of [...waiters]) waiter();
-}
-
-function until(predicate, what) {
-  return new Promise((resolve) => {
-    const check = () => {
-      if (predicate()) {
-        waiters.delete(check);
-        resolve();
-      }
-    };
-    check.what = what;
-    waiters.add(check);
-    check();
-  });
-}
 
 function report() {
   const out = {};
