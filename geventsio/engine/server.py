@@ -338,9 +338,10 @@ class EngineServer(EventEmitter):
         return EngineSid(sid)
 
     def _new_session(
-        self, sid: EngineSid, environ: Mapping[str, Any], request: _Request
+        self, sid: EngineSid, kept_environ: dict[str, Any], request: _Request
     ) -> EngineSocket:
-        args = (sid, self.options, handshake_environ(environ), self.handler, self)
+        """A new session keeping ``kept_environ`` (a :func:`handshake_environ` copy)."""
+        args = (sid, self.options, kept_environ, self.handler, self)
         session = (
             EngineSocket(*args, request.transport)
             if request.protocol == 4
@@ -367,7 +368,9 @@ class EngineServer(EventEmitter):
     def _open_polling(self, environ: dict[str, Any], request: _Request) -> HttpResponse:
         if self.router is not None:
             self.router.check_new_polling()
-        session = self._new_session(self._generate_id(environ), environ, request)
+        session = self._new_session(
+            self._generate_id(environ), handshake_environ(environ), request
+        )
         open_packet = OutgoingPacket(self._open_packet(session, self._upgrades_for_polling()))
         response = session.payload_codec.encode((open_packet,))
         response.headers = self._handshake_headers(session, environ)
@@ -446,37 +449,40 @@ class EngineServer(EventEmitter):
         websocket = self._accept(environ, start_response, headers)
         if request.protocol == 3:
             websocket = V3WebSocket(websocket, request.binary)
+        # Copied once, for the session (not the request's own: it holds the request).
+        kept = handshake_environ(environ) if session is None else {}
         if websocket.detached:
             # The connection no longer needs the HTTP request: serve it from a greenlet of
-            # its own and let the request's greenlet (and all it holds) end.
-            kept = handshake_environ(environ)  # not the request's: it holds the request
-            # A raw greenlet: a gevent.Greenlet would keep, for the connection's whole
-            # life, its spawning stack and links (about 1 KiB) that nothing here uses.
+            # its own and let the request's greenlet (and all it holds) end. A raw
+            # greenlet: a gevent.Greenlet would keep, for the connection's whole life, its
+            # spawning stack and links (about 1 KiB) that nothing here uses.
             gevent.spawn_raw(self._run_websocket_logged, kept, request, websocket, new_sid_)
             return None
-        self._run_websocket(environ, request, websocket, new_sid_)
+        self._run_websocket(kept, request, websocket, new_sid_)
         return None
 
     def _run_websocket_logged(
         self,
-        environ: dict[str, Any],
+        kept_environ: dict[str, Any],
         request: _Request,
         websocket: WebSocketConnection,
         new_sid_: EngineSid | None,
     ) -> None:
         """:meth:`_run_websocket` in a greenlet of its own, whose error is logged here."""
         try:
-            self._run_websocket(environ, request, websocket, new_sid_)
+            self._run_websocket(kept_environ, request, websocket, new_sid_)
         except Exception:
             logger.exception("the WebSocket's greenlet failed")
 
     def _run_websocket(
         self,
-        environ: dict[str, Any],
+        kept_environ: dict[str, Any],
         request: _Request,
         websocket: WebSocketConnection,
         new_sid_: EngineSid | None = None,
     ) -> None:
+        """Run the WebSocket: a new session's (keeping ``kept_environ``, a
+        :func:`handshake_environ` copy), or the upgrade of ``request``'s session."""
         session = request.session
         if session is not None and (
             session.websocket is not None or session.upgrading or session.polling is None
@@ -486,7 +492,7 @@ class EngineServer(EventEmitter):
             websocket.close_and_wait(1008, "session already upgraded")
         elif session is None:
             assert new_sid_ is not None
-            self._run_direct_websocket(new_sid_, environ, request, websocket)
+            self._run_direct_websocket(new_sid_, kept_environ, request, websocket)
         elif session.upgrade(websocket):
             session.run_websocket()
 
@@ -509,11 +515,11 @@ class EngineServer(EventEmitter):
     def _run_direct_websocket(
         self,
         sid: EngineSid,
-        environ: dict[str, Any],
+        kept_environ: dict[str, Any],
         request: _Request,
         websocket: WebSocketConnection,
     ) -> None:
-        session = self._new_session(sid, environ, request)
+        session = self._new_session(sid, kept_environ, request)
         session.attach_websocket(websocket)
         session.send_packets((OutgoingPacket(self._open_packet(session, [])),))
         self._connect(session)
