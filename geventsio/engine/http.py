@@ -52,17 +52,24 @@ class HttpResponse:
     @property
     def status_line(self) -> str:
         """The WSGI status string."""
-        reasons = {
-            200: "OK",
-            204: "No Content",
-            400: "Bad Request",
-            403: "Forbidden",
-            405: "Method Not Allowed",
-            413: "Payload Too Large",
-            503: "Service Unavailable",
-            426: "Upgrade Required",
-        }
-        return f"{self.status} {reasons.get(self.status, 'Error')}"
+        line = _STATUS_LINES.get(self.status)
+        return line if line is not None else f"{self.status} Error"
+
+
+#: The WSGI status string of each status the engine answers with.
+_STATUS_LINES = {
+    status: f"{status} {reason}"
+    for status, reason in (
+        (200, "OK"),
+        (204, "No Content"),
+        (400, "Bad Request"),
+        (403, "Forbidden"),
+        (405, "Method Not Allowed"),
+        (413, "Payload Too Large"),
+        (503, "Service Unavailable"),
+        (426, "Upgrade Required"),
+    )
+}
 
 
 def error_response(code: EngineErrorCode, status: int | None = None) -> HttpResponse:

@@ -286,7 +286,7 @@ class EngineServer(EventEmitter):
     def _transport_of(self, query: Mapping[str, str]) -> Transport:
         name = query.get("transport")
         for transport in self.options.transports:
-            if transport.value == name:
+            if transport == name:  # a StrEnum: not .value, a Python-level property
                 return transport
         raise RemoteProtocolError(
             "Transport unknown", code=EngineErrorCode.UNKNOWN_TRANSPORT, context={"transport": name}
