@@ -55,7 +55,6 @@ PYWSGI_FAST_PATH = _has(
     "_check_http_version",
     "_sendall",
     "_write_with_headers",
-    "_connection_upgrade_requested",
     "provided_date",
     "response_use_chunked",
 ) and _has(pywsgi, "_NoopLog", "LoggingLogAdapter", "Input", "unquote_latin1", "format_date_time")
@@ -161,17 +160,6 @@ def request_input(handler: Any, chunked: bool, expect_continue: bool) -> Any:
     )
 
 
-def upgrade_requested(handler: Any) -> bool:
-    """Whether the request ``handler`` is serving asks for a connection upgrade."""
-    if PYWSGI_FAST_PATH:
-        return bool(handler._connection_upgrade_requested())
-    headers = handler.headers
-    return bool(
-        headers.get("Connection", "").lower() == "upgrade"
-        or headers.get("Upgrade", "").lower() == "websocket"
-    )
-
-
 def mark_switched_protocols(handler: Any) -> None:
     """Record, for pywsgi's access log, that the connection left with ``101``."""
     handler.status = b"101"
@@ -206,21 +194,101 @@ class PywsgiFastPaths:
     one saves)."""
 
     request_version: str
+    close_connection: bool
+    code: int
+    _orig_status: str
+    provided_content_length: str | None
+    ApplicationError: type[Exception]
+    write: Any
     server: Any
     response_length: int
     response_headers: list[tuple[bytes, bytes]]
     provided_date: Any
     response_use_chunked: bool
+    connection_upgraded: bool
     headers_sent: bool
     status: bytes
     _raw: stdlib_socket.socket | None
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        # pywsgi's start_response (the same checks, errors and state), in one pass over
+        # the headers instead of two.
+        if exc_info:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        response_headers: list[tuple[bytes, bytes]] = []
+        connection = date = length = None
+        header: Any = None
+        value: Any = None
+        try:
+            for header, value in headers:
+                if not isinstance(header, str):
+                    raise UnicodeError("The header must be a native string", header, value)
+                if not isinstance(value, str):
+                    raise UnicodeError("The value must be a native string", header, value)
+                if "\r" in header or "\n" in header:
+                    raise ValueError("carriage return or newline in header name", header)
+                if "\r" in value or "\n" in value:
+                    raise ValueError("carriage return or newline in header value", value)
+                response_headers.append((header.encode("latin-1"), value.encode("latin-1")))
+                name = header.lower()
+                if name == "connection":
+                    connection = value
+                elif name == "date":
+                    date = value
+                elif name == "content-length":
+                    length = value
+        except UnicodeEncodeError:
+            raise UnicodeError("Non-latin1 header", repr(header), repr(value)) from None
+        return self._start(status, response_headers, connection, date, length)
+
+    def _start(
+        self,
+        status: str,
+        response_headers: list[tuple[bytes, bytes]],
+        connection: str | None,
+        date: str | None,
+        length: str | None,
+    ) -> Any:
+        """The rest of pywsgi's start_response, once the headers passed its checks."""
+        if not isinstance(status, str):
+            raise UnicodeError("The status string must be a native string")
+        if "\r" in status or "\n" in status:
+            raise ValueError("carriage return or newline in status", status)
+        code = int(status.split(" ", 1)[0])
+        self.status = status.encode("latin-1")
+        self._orig_status = status
+        self.response_headers = response_headers
+        self.code = code
+        self.provided_date = date
+        self.provided_content_length = length
+        if self.request_version == "HTTP/1.0" and connection is None:
+            conntype = b"close" if self.close_connection else b"keep-alive"
+            response_headers.append((b"Connection", conntype))
+        elif connection == "close":
+            self.close_connection = True
+        if code in (304, 204) and length is not None and length != "0":
+            message = (
+                f"Invalid Content-Length for {code} response: {length!r} (must be absent or zero)"
+            )
+            raise self.ApplicationError(message.encode("latin-1"))
+        return self.write
 
     def finalize_headers(self) -> None:
         if self.provided_date is None:  # the Date header, formatted once per second
             date = _HttpDate.now()
             self.response_headers.append((b"Date", date))
             self.provided_date = date
-        super().finalize_headers()  # type: ignore[misc]
+        code = self.code
+        if self.provided_content_length is None and code != 304 and code != 204:
+            super().finalize_headers()  # type: ignore[misc]  # a length or chunks
+        else:  # the rest of pywsgi's finalize_headers, with nothing to add
+            self.connection_upgraded = code == 101
 
     def _write_with_headers(self, data: bytes) -> None:
         # pywsgi sends the head, then the body, in two system calls (and two TCP

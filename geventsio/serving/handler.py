@@ -37,15 +37,16 @@ class RequestHeaders:
     :meth:`add_cgi_variables` for the environ.
     """
 
-    __slots__ = ("_fields", "_first", "status")
+    __slots__ = ("_fields", "first", "status")
 
     def __init__(self, fields: list[tuple[str, str]], status: str = "") -> None:
         self._fields = fields
         self.status = status
-        # The first value of each name, by lower-case name (what get() answers).
-        self._first: dict[str, str] = {}
+        #: The first value of each name, by lower-case name (what get() answers; read it
+        #: directly with a lower-case name to skip a call).
+        self.first: dict[str, str] = {}
         for name, value in reversed(fields):
-            self._first[name.lower()] = value
+            self.first[name.lower()] = value
 
     @classmethod
     def read(cls, rfile: Any) -> RequestHeaders:
@@ -63,12 +64,21 @@ class RequestHeaders:
     def parse(cls, lines: list[str]) -> RequestHeaders:
         """The fields of a request head already split into lines (without their ends)."""
         fields: list[tuple[str, str]] = []
+        if len(lines) <= MAX_HEADERS:
+            for text in lines:
+                name, colon, value = text.partition(":")
+                if not colon or text[:1] in (" ", "\t"):
+                    break  # folded or malformed: the line-by-line rules below decide
+                fields.append((name, value.lstrip(" \t")))
+            else:
+                return cls(fields)
+            fields = []
         for text in lines:
             _add_field(fields, text)
         return cls(fields)
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self._first.get(name.lower(), default)
+        return self.first.get(name.lower(), default)
 
     getheader = get
 
@@ -79,11 +89,11 @@ class RequestHeaders:
     def __delitem__(self, name: str) -> None:
         name = name.lower()
         self._fields = [(k, v) for k, v in self._fields if k.lower() != name]
-        self._first.pop(name, None)
+        self.first.pop(name, None)
 
     @property
     def typeheader(self) -> str | None:
-        return self._first.get("content-type")
+        return self.first.get("content-type")
 
     @property
     def headers(self) -> list[str]:
@@ -154,6 +164,21 @@ def buffered_head(rfile: Any) -> list[str] | None:
     return head.decode("latin-1").split("\r\n")
 
 
+def upgrade_requested(first: dict[str, str]) -> bool:
+    """Whether a request asks for a connection upgrade, as pywsgi decides
+    (``Connection: upgrade`` or ``Upgrade: websocket``), from its fields by lower-case
+    name (:attr:`RequestHeaders.first`)."""
+    connection = first.get("connection")
+    if connection is not None and connection.lower() == "upgrade":
+        return True
+    upgrade = first.get("upgrade")
+    return upgrade is not None and upgrade.lower() == "websocket"
+
+
+#: The protocol versions of the requests :meth:`GeventsioHandler.read_request` reads
+#: itself (pywsgi's reads the others: HTTP/0.9, malformed or unsupported versions).
+_PLAIN_VERSIONS = ("HTTP/1.1", "HTTP/1.0")
+
 #: The read buffer of each HTTP connection, in bytes.
 READ_BUFFER_SIZE = 1024
 
@@ -192,6 +217,34 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         self._header_lines = lines
         return lines[0]
 
+    def read_request(self, raw_requestline: str) -> bool:
+        # pywsgi's read_request, without its several header look-ups by name, for the
+        # common request: a head read whole, "METHOD target HTTP/1.x", well-formed
+        # fields and a plain Content-Length. Anything else is left to pywsgi's (which
+        # reads the same head lines: they are only consumed here on success).
+        lines = self._header_lines
+        words = raw_requestline.split()
+        if lines is None or len(words) != 3 or words[2] not in _PLAIN_VERSIONS:
+            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
+        headers = RequestHeaders.parse(lines[1:])
+        first = headers.first
+        length = first.get("content-length")
+        if (length is not None and not length.isdecimal()) or "transfer-encoding" in first:
+            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
+        command, self.path, version = words
+        if length is not None and length != "0" and command == "HEAD":
+            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
+        self._header_lines = None
+        self.requestline = raw_requestline.rstrip()
+        self.command, self.request_version, self.headers = command, version, headers
+        self.content_length = int(length) if length is not None else None
+        connection = first.get("connection")
+        if version == "HTTP/1.1":
+            self.close_connection = connection is not None and connection.lower() == "close"
+        else:
+            self.close_connection = connection is None or connection.lower() != "keep-alive"
+        return True
+
     def MessageClass(self, rfile: Any, *args: Any) -> RequestHeaders:
         lines, self._header_lines = self._header_lines, None
         if lines is not None:
@@ -203,16 +256,17 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         # a long-polling request): the header variables come from the parsed fields, not
         # from re-splitting header lines, and the upgrade check runs once.
         headers: RequestHeaders = self.headers
+        first = headers.first
         environ: dict[str, Any] = self.server.get_environ()
         environ["REQUEST_METHOD"] = self.command
         environ["SCRIPT_NAME"] = ""
         path, _, query = self.path.partition("?")
         environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
         environ["QUERY_STRING"] = query
-        content_type = headers.typeheader
+        content_type = first.get("content-type")
         if content_type is not None:
             environ["CONTENT_TYPE"] = content_type
-        length = headers.get("content-length")
+        length = first.get("content-length")
         if length:
             environ["CONTENT_LENGTH"] = length
         environ["SERVER_PROTOCOL"] = self.request_version
@@ -223,7 +277,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         headers.add_cgi_variables(environ)
         expect_continue = environ.get("HTTP_EXPECT") == "100-continue"
         chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
-        upgrade = gevent_private.upgrade_requested(self)
+        upgrade = upgrade_requested(first)
         self.wsgi_input = gevent_private.request_input(self, chunked, expect_continue)
         # An upgrade request's body is the connection itself: pywsgi hands over rfile.
         environ["wsgi.input"] = self.rfile if upgrade else self.wsgi_input
@@ -249,10 +303,8 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         return detached
 
     def run_application(self) -> None:
+        # pywsgi's, and a connection taken over (WebSocket) gets no response written.
         self.taken_over = False
-        if TAKEOVER_KEY not in self.environ:
-            super().run_application()
-            return
         result = self.application(self.environ, self.start_response)
         try:
             if not self.taken_over:
@@ -262,17 +314,26 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
                 gevent_private.mark_switched_protocols(self)
         finally:
             close = getattr(result, "close", None)
-            if close is not None:
-                close()
-            self.result = None
+            try:
+                if close is not None:
+                    close()
+            finally:
+                self.result = None
 
     def process_result(self) -> None:
-        # pywsgi writes the body of a HEAD response too, which a keep-alive client then
-        # reads as the start of the next response: send the head only.
-        if self.command != "HEAD":
-            super().process_result()
-        elif self.status and not self.headers_sent:
-            self.write(b"")
+        # pywsgi's, but for HEAD: pywsgi writes the body of a HEAD response too, which a
+        # keep-alive client then reads as the start of the next response.
+        if self.command == "HEAD":
+            if self.status and not self.headers_sent:
+                self.write(b"")
+            return
+        for data in self.result:
+            if data:
+                self.write(data)
+        if self.status and not self.headers_sent:
+            self.write(b"")  # an empty result: the head alone
+        if self.response_use_chunked:
+            self._sendall(b"0\r\n\r\n")
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None

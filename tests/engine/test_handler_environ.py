@@ -151,3 +151,55 @@ def test_header_names_are_remembered_up_to_a_bound_and_read_right_beyond_it():
         }
     assert len(handler_module._CGI_NAMES) <= handler_module._CGI_NAMES_MAX
     assert actual["HTTP_X_HOSTILE_611"] == "v"
+
+
+#: Requests whose parsed state (method, version, body length, whether the connection
+#: closes after them) or refusal must be pywsgi's: each case of the handler's own
+#: read_request and each it leaves to pywsgi's.
+READ_STATE_REQUESTS = {
+    "HTTP/1.1 kept alive": b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+    "HTTP/1.1 Connection: Close": b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n",
+    "HTTP/1.1 Connection: keep-alive": b"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n",
+    "HTTP/1.0 no Connection": b"GET / HTTP/1.0\r\nHost: h\r\n\r\n",
+    "HTTP/1.0 Keep-Alive": b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+    "HTTP/1.0 close": b"GET / HTTP/1.0\r\nConnection: close\r\n\r\n",
+    "HTTP/0.9": b"GET /\r\n\r\n",
+    "a body length": b"POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n",
+    "a zero body length": b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    "HEAD with a zero length": b"HEAD / HTTP/1.1\r\nContent-Length: 00\r\n\r\n",
+    "HEAD with a length": b"HEAD / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+    "a negative length": b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    "a length that is no number": b"POST / HTTP/1.1\r\nContent-Length: 5x\r\n\r\n",
+    "a length in superscript digits": "POST / HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode(
+        "latin-1"
+    ),
+    "a length with a sign": b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+    "chunked and a length": b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Length: 7\r\n\r\n",
+    "an unknown version": b"GET / HTTP/1.2\r\nHost: h\r\n\r\n",
+    "a bad version": b"GET / HTTX/1.1\r\nHost: h\r\n\r\n",
+    "a folded Connection": b"GET / HTTP/1.1\r\nConnection:\r\n close\r\n\r\n",
+}
+
+
+def read_state(handler_class: type[Any], raw: bytes) -> tuple[Any, ...]:
+    """What ``handler_class`` makes of ``raw``'s head: its parsed attributes, or the
+    class of the error that refuses it."""
+    try:
+        _, handler = environ_of(handler_class, raw)
+    except Exception as exc:  # the handler answers 400 for any of them
+        return ("refused", type(exc).__name__)
+    return (
+        handler.command,
+        handler.path,
+        handler.request_version,
+        handler.requestline,
+        handler.content_length,
+        handler.close_connection,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(READ_STATE_REQUESTS))
+def test_the_parsed_request_is_pywsgis(name):
+    raw = READ_STATE_REQUESTS[name]
+    assert read_state(GeventsioHandler, raw) == read_state(pywsgi.WSGIHandler, raw)

@@ -49,7 +49,98 @@ def _written(environ, start_response):
     return [b"def"]
 
 
+def _closing(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2"), ("Connection", "close")])
+    return [b"ok"]
+
+
+def _dated(environ, start_response):
+    start_response("200 OK", [("date", "Thu, 01 Jan 1970 00:00:00 GMT"), ("Content-Length", "1")])
+    return [b"d"]
+
+
+def _not_modified(environ, start_response):
+    start_response("304 Not Modified", [("ETag", "x"), ("Content-Length", "0")])
+    return []
+
+
+def _header_with_newline(environ, start_response):
+    start_response("200 OK", [("X-Bad", "a\r\nSet-Cookie: x")])
+    return [b"no"]
+
+
+def _name_with_newline(environ, start_response):
+    start_response("200 OK", [("X-Bad\n", "a")])
+    return [b"no"]
+
+
+def _bytes_header(environ, start_response):
+    start_response("200 OK", [(b"X-Bytes", "a")])
+    return [b"no"]
+
+
+def _bytes_value(environ, start_response):
+    start_response("200 OK", [("X-Bytes", b"a")])
+    return [b"no"]
+
+
+def _not_latin1(environ, start_response):
+    start_response("200 OK", [("X-Name", "\u20ac")])
+    return [b"no"]
+
+
+def _bytes_status(environ, start_response):
+    start_response(b"200 OK", [])
+    return [b"no"]
+
+
+def _status_with_newline(environ, start_response):
+    start_response("200 OK\r\nX: y", [])
+    return [b"no"]
+
+
+def _no_content_with_a_length(environ, start_response):
+    start_response("204 No Content", [("Content-Length", "3")])
+    return [b"no"]
+
+
+def _error_before_the_head(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2")])
+    try:
+        raise RuntimeError("failed")
+    except RuntimeError:
+        import sys
+
+        start_response("503 Service Unavailable", [("Content-Length", "4")], sys.exc_info())
+    return [b"busy"]
+
+
+def _error_after_the_head(environ, start_response):
+    write = start_response("200 OK", [("Content-Length", "4")])
+    write(b"ab")
+    try:
+        raise RuntimeError("failed after the head")
+    except RuntimeError:
+        import sys
+
+        start_response("500 Internal Server Error", [], sys.exc_info())
+    return [b"cd"]
+
+
 APPS = {
+    "Connection: close": _closing,
+    "own Date": _dated,
+    "304": _not_modified,
+    "CRLF in a header value": _header_with_newline,
+    "LF in a header name": _name_with_newline,
+    "bytes header name": _bytes_header,
+    "bytes header value": _bytes_value,
+    "header not in latin-1": _not_latin1,
+    "bytes status": _bytes_status,
+    "CRLF in the status": _status_with_newline,
+    "204 with a length": _no_content_with_a_length,
+    "exc_info before the head": _error_before_the_head,
+    "exc_info after the head": _error_after_the_head,
     "small": _small,
     "large": _large,
     "streamed": _streamed,
@@ -79,12 +170,35 @@ def _without_dates(raw: bytes) -> bytes:
     return re.sub(rb"Date: [^\r]*\r\n", b"Date: -\r\n", raw)
 
 
+#: The apps whose first response ends the connection (an error, or Connection: close).
+ONE_RESPONSE = {
+    "Connection: close",
+    "CRLF in a header value",
+    "LF in a header name",
+    "bytes header name",
+    "bytes header value",
+    "header not in latin-1",
+    "bytes status",
+    "CRLF in the status",
+    "204 with a length",
+    "exc_info after the head",
+}
+
+
 @pytest.mark.parametrize("name", sorted(APPS))
-def test_the_response_bytes_are_pywsgis(name):
-    request = b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
+@pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0 keep-alive", "HTTP/1.0"])
+def test_the_response_bytes_are_pywsgis(name, version, monkeypatch):
+    # The application errors are reported through the hub: keep them out of the output.
+    monkeypatch.setattr(gevent.get_hub(), "print_exception", lambda *args: None)
+    request = {
+        "HTTP/1.1": b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n",
+        "HTTP/1.0 keep-alive": b"GET /first HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "HTTP/1.0": b"GET /first HTTP/1.0\r\n\r\n",
+    }[version]
     expected = _exchange(pywsgi.WSGIHandler, APPS[name], request)
     actual = _exchange(GeventsioHandler, APPS[name], request)
-    assert expected.count(b"HTTP/1.1 ") == 2
+    responses = 1 if name in ONE_RESPONSE or version == "HTTP/1.0" else 2
+    assert expected.count(b"HTTP/1.1 ") == responses
     assert _without_dates(actual) == _without_dates(expected)
 
 
