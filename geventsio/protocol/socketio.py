@@ -363,6 +363,10 @@ class Decoder:
         """
         try:
             if isinstance(message, str):
+                if self._pending is None:
+                    packet = _plain_event(message, self._limits)
+                    if packet is not None:
+                        return packet
                 return self._feed_text(message)
             if isinstance(message, binary.BINARY_TYPES):
                 return self._feed_attachment(bytes(message))
@@ -399,6 +403,40 @@ class Decoder:
         binary.fill(pending.slots, pending.buffers)
         self._pending = None
         return pending.packet
+
+
+# The packet nearly every message is: an EVENT to the main namespace, "2[...]" or
+# "2<ack id>[...]". Bounded like the general path: an ack id of at most 16 digits.
+_PLAIN_EVENT = re.compile(rf"2([0-9]{{0,{_MAX_ACK_ID_DIGITS}}})\[", re.ASCII)
+
+
+def _plain_event(text: str, limits: DecoderLimits) -> Packet | None:
+    """The packet of ``text`` when it is a valid :data:`_PLAIN_EVENT`, decoded in one
+    step; None for anything else, valid or not (then the general path decodes it, and
+    words any error). Accepts exactly what the general path accepts for such text."""
+    match = _PLAIN_EVENT.match(text)
+    if match is None:
+        return None
+    end = match.end() - 1
+    try:
+        data = _json.loads(text[end:] if end > 1 else text[1:])
+    except ValueError:
+        return None
+    depth = limits.max_depth
+    if (
+        type(data) is not list
+        or not data
+        or type(data[0]) is not str
+        or data[0] in RESERVED_EVENTS
+        or (text.count("[") + text.count("{") > depth and _nests_deeper(data, depth))
+    ):
+        return None
+    if end == 1:
+        return Packet(PacketType.EVENT, "/", data, None)
+    ack_id = int(match.group(1))
+    if ack_id > limits.max_ack_id:
+        return None
+    return Packet(PacketType.EVENT, "/", data, ack_id)
 
 
 def _parse_header(text: str, limits: DecoderLimits) -> tuple[_Rule, int, str, int | None, str]:
