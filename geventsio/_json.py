@@ -42,3 +42,9 @@ def dumps(obj: Any) -> str:
 #: valid document. orjson's own function, with no Python call in between: it is on the hot
 #: path of every incoming packet.
 loads: Callable[[str | bytes], Any] = orjson.loads
+
+#: Serialise to compact JSON as UTF-8 ``bytes``; raises ``TypeError`` (orjson's
+#: ``JSONEncodeError``) where :func:`dumps` raises :class:`NotSerialisable`. orjson's own
+#: function, for the hot paths that build wire bytes directly and fall back to
+#: :func:`dumps` (for its precise error) when this raises.
+dumps_utf8: Callable[[Any], bytes] = orjson.dumps

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from geventsio import _json
 from geventsio.protocol import socketio
 from geventsio.protocol import websocket as ws_frames
+from geventsio.protocol.binary import BINARY_TYPES
 from geventsio.protocol.deflate import Deflater
 from geventsio.protocol.engineio import Packet, PacketType, encode_polling_segment, encode_ws
 from geventsio.protocol.serializers import JSON, Serializer
@@ -28,13 +30,23 @@ class OutgoingPacket:
         packets allows it (see :func:`geventsio.engine.http.compress_response`).
     """
 
-    __slots__ = ("_deflated", "_frame", "_message", "_segment", "compress", "packet", "size")
+    __slots__ = (
+        "_deflated",
+        "_frame",
+        "_message",
+        "_packet",
+        "_segment",
+        "_utf8",
+        "compress",
+        "size",
+    )
 
     def __init__(self, packet: Packet, compress: bool = True) -> None:
-        self.packet = packet
+        self._packet: Packet | None = packet
         self.compress = compress
         #: An estimate of the bytes it occupies in a buffer, for slow-consumer limits.
         self.size = len(packet.data) + 1
+        self._utf8: bytes | None = None
         self._frame: bytes | None = None
         self._message: str | bytes | None = None
         self._segment: str | None = None
@@ -45,6 +57,28 @@ class OutgoingPacket:
         """A MESSAGE packet carrying ``data``."""
         return cls(Packet(PacketType.MESSAGE, data), compress)
 
+    @classmethod
+    def text_message(cls, utf8: bytes) -> OutgoingPacket:
+        """A text MESSAGE given whole as UTF-8 bytes, ``b"4"`` and its data: the payload
+        of its WebSocket frame as it is. Its :attr:`packet` is decoded only if asked for
+        (a long-polling answer, listeners), so a WebSocket's answer is never a ``str``."""
+        self = cls.__new__(cls)
+        self._packet = None
+        self._utf8 = utf8
+        self.compress = True
+        self.size = len(utf8)
+        self._frame = self._message = self._segment = self._deflated = None
+        return self
+
+    @property
+    def packet(self) -> Packet:
+        """The Engine.IO packet."""
+        packet = self._packet
+        if packet is None:
+            assert self._utf8 is not None
+            packet = self._packet = Packet(PacketType.MESSAGE, self._utf8[1:].decode())
+        return packet
+
     def ws_message(self) -> str | bytes:
         """The WebSocket message (text or binary) of this packet."""
         if self._message is None:
@@ -54,11 +88,14 @@ class OutgoingPacket:
     def ws_frame(self) -> bytes:
         """The complete, unmasked RFC 6455 frame of this packet."""
         if self._frame is None:
-            message = self.ws_message()
-            if isinstance(message, str):
-                self._frame = ws_frames.encode_text(message.encode("utf-8"))
+            if self._utf8 is not None:
+                self._frame = ws_frames.encode_text(self._utf8)
             else:
-                self._frame = ws_frames.encode_binary(message)
+                message = self.ws_message()
+                if isinstance(message, str):
+                    self._frame = ws_frames.encode_text(message.encode("utf-8"))
+                else:
+                    self._frame = ws_frames.encode_binary(message)
         return self._frame
 
     def ws_payload(self) -> memoryview:
@@ -105,4 +142,25 @@ def encode_ack_for_engine(
     namespace: str, ack_id: int, args: list[Any], serializer: Serializer = JSON
 ) -> list[OutgoingPacket]:
     """:func:`encode_for_engine` for an ACK the server answers a client's event with."""
+    if serializer is JSON:
+        message = _json_ack_message(namespace, ack_id, args)
+        if message is not None:
+            return [OutgoingPacket.text_message(message)]
     return [OutgoingPacket.message(part) for part in serializer.encode_ack(namespace, ack_id, args)]
+
+
+def _json_ack_message(namespace: str, ack_id: int, args: list[Any]) -> bytes | None:
+    """The Engine.IO MESSAGE of a JSON ACK as UTF-8 bytes, built in one step from
+    orjson's bytes (the same bytes :func:`socketio.encode_ack` gives, with ``"4"`` before
+    them); None for arguments holding binary or what JSON cannot write, which
+    :func:`socketio.encode_ack` deals with (as binary attachments, or with its error)."""
+    for arg in args:
+        if isinstance(arg, BINARY_TYPES):
+            return None
+    try:
+        payload = _json.dumps_utf8(args)
+    except TypeError:
+        return None
+    if namespace == "/":
+        return b"43%d%s" % (ack_id, payload)
+    return b"43%s,%d%s" % (namespace.encode(), ack_id, payload)

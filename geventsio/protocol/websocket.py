@@ -511,6 +511,8 @@ def encode_text(data: str | bytes, *, mask: bytes | None = None) -> bytes:
 
     :param mask: a 4-byte masking key on the client side, else ``None``.
     """
+    if type(data) is bytes and mask is None and len(data) < 126:  # a short answer: no calls
+        return _H2.pack(0x81, len(data)) + data
     return _frame(0x81, data.encode("utf-8") if isinstance(data, str) else data, mask)
 
 
