@@ -159,6 +159,9 @@ class RawWebSocket(WebSocketConnection):
             if not data:
                 self._abort()
                 return None
+            message = self._parser.whole_message(data)  # one frame per read: no events
+            if message is not None:
+                return message
             try:
                 self._events.extend(self._parser.feed(data))
             except ws_frames.WebSocketProtocolError as exc:

@@ -301,6 +301,41 @@ class FrameParser:
             raise
         return events
 
+    def whole_message(self, data: bytes) -> str | bytes | None:
+        """The message of ``data`` when it is exactly one complete, masked, unfragmented
+        text or binary frame of under 64 KiB, and nothing else is in progress: what
+        :meth:`feed` would return as its one event, without building it. None for
+        anything else, valid or not (without consuming it): then call :meth:`feed`,
+        which also words any error."""
+        size = len(data)
+        if (
+            size < 6
+            or not self._mask_bit
+            or self._tail
+            or self._frame_b0 >= 0
+            or self._msg_opcode
+            or self._error is not None
+        ):
+            return None
+        b0, length = data[0], data[1] ^ 0x80  # the mask bit must be set
+        if length < 126:
+            start = 6
+        elif length == 126 and size >= 8:
+            length, start = _U16.unpack_from(data, 2)[0], 8
+        else:
+            return None
+        if size != start + length or length > self._max_size:
+            return None
+        payload = apply_mask(data[start:], data[start - 4 : start])
+        if b0 == 0x82:
+            return payload
+        if b0 != 0x81:
+            return None
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
     def _feed(self, data: bytes, events: list[Event]) -> None:
         if self._tail:
             data = self._tail + data

@@ -9,6 +9,7 @@ would fail.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.protocol import socketio
+from geventsio.protocol import websocket as ws
 from geventsio.protocol.engineio import Packet as EnginePacket
 from geventsio.protocol.engineio import PacketType as EnginePacketType
 from geventsio.protocol.outgoing import OutgoingPacket, encode_ack_for_engine
@@ -156,3 +158,85 @@ def test_an_ack_given_as_bytes_is_one_text_message() -> None:
 def test_a_lone_surrogate_in_an_ack_is_refused_as_before() -> None:
     with pytest.raises(Exception, match="JSON"):
         encode_ack_for_engine("/", 1, ["\ud800"])
+
+
+# -- one whole WebSocket frame per read ---------------------------------------------------
+
+FRAME_PAYLOADS = st.sampled_from([0, 1, 5, 125, 126, 127, 1024, 65535, 65536]).flatmap(
+    lambda n: st.sampled_from(
+        [b"x" * n, ("é" * n).encode()[:n], b"\xff" + b"x" * max(n - 1, 0)]  # the last: not UTF-8
+    )
+)
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> tuple[list[bytes], int]:
+    """Chunks as a server could read them: frames (masked or not, whole or fragmented,
+    any opcode), split or joined at random; and a message size limit."""
+    frames = []
+    for _ in range(draw(st.integers(1, 3))):
+        opcode = draw(st.sampled_from([ws.Opcode.TEXT, ws.Opcode.BINARY, ws.Opcode.PING]))
+        payload = draw(FRAME_PAYLOADS)
+        if opcode is ws.Opcode.PING:
+            payload = payload[:125]
+        mask = draw(st.sampled_from([b"\x01\x02\x03\x04", b"\x00\x00\x00\x00", None]))
+        fin = opcode is ws.Opcode.PING or draw(st.booleans())
+        frames.append(ws.encode_frame(opcode, payload, fin=fin, mask=mask))
+        if not fin:
+            frames.append(ws.encode_frame(ws.Opcode.CONTINUATION, b"y", mask=mask))
+    stream = b"".join(frames)
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=3)))
+    bounds = [0, *cuts, len(stream)]
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a] or [b""]
+    return chunks, draw(st.sampled_from([0, 100, 1024, 1 << 20]))
+
+
+def outcomes(limit: int, chunks: list[bytes], shortcut: bool) -> list[object]:
+    """What a server's parser makes of ``chunks``, read by read, with or without the
+    shortcut (as the engine's WebSocket reads: whole_message first, then feed)."""
+    parser = ws.FrameParser(max_message_size=limit, max_fragments=4)
+    seen: list[object] = []
+    for chunk in chunks:
+        message = parser.whole_message(chunk) if shortcut else None
+        if message is not None:
+            seen.append(message)
+            continue
+        try:
+            events = parser.feed(chunk)
+        except ws.WebSocketProtocolError as exc:
+            seen.extend(exc.events)
+            seen.append(("error", exc.close_code, exc.reason))
+            break
+        seen.extend(
+            e.data if isinstance(e, ws.TextMessage | ws.BinaryMessage) else repr(e) for e in events
+        )
+    return seen
+
+
+@settings(max_examples=1500, deadline=None)
+@given(streams())
+def test_the_whole_frame_shortcut_reads_as_feed_reads(case: tuple[list[bytes], int]) -> None:
+    chunks, limit = case
+    assert outcomes(limit, chunks, True) == outcomes(limit, chunks, False)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (ws.encode_frame(ws.Opcode.TEXT, b"4hello", mask=b"abcd"), "4hello"),
+        (ws.encode_frame(ws.Opcode.BINARY, b"\x00" * 1024, mask=b"abcd"), b"\x00" * 1024),
+    ],
+)
+def test_the_whole_frame_shortcut_is_taken(frame: bytes, message: str | bytes) -> None:
+    assert ws.FrameParser(max_message_size=4096).whole_message(frame) == message
+
+
+def test_the_whole_frame_shortcut_keeps_a_fragmented_message_whole() -> None:
+    parser = ws.FrameParser(max_message_size=4096)
+    first = ws.encode_frame(ws.Opcode.TEXT, b"4he", fin=False, mask=b"abcd")
+    assert parser.whole_message(first) is None
+    assert parser.feed(first) == []
+    text = ws.encode_frame(ws.Opcode.TEXT, b"4x", mask=b"abcd")
+    assert parser.whole_message(text) is None  # a new message inside one: feed() refuses it
+    with pytest.raises(ws.WebSocketProtocolError, match="inside a fragmented"):
+        parser.feed(text)
