@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
-from geventsio.exceptions import RemoteProtocolError
+from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 
 #: A query string longer than this is refused before it is parsed.
 MAX_QUERY_LENGTH = 8192
@@ -172,16 +172,17 @@ def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
 
     :raises PayloadTooLarge: the declared or actual body is over the limit.
     """
-    from geventsio.exceptions import PayloadTooLarge
-
     declared = str(environ.get("CONTENT_LENGTH") or "")
+    stream = environ["wsgi.input"]
     if declared:
         if not declared.isdigit():
             raise RemoteProtocolError("bad Content-Length", code=EngineErrorCode.BAD_REQUEST)
-        if int(declared) > limit:
+        length = int(declared)
+        if length > limit:
             raise PayloadTooLarge(f"body of {declared} bytes is over max_payload ({limit})")
-    stream = environ["wsgi.input"]
-    body: bytes = stream.read(int(declared)) if declared else stream.read(limit + 1)
+        body: bytes = stream.read(length)
+    else:
+        body = stream.read(limit + 1)
     if len(body) > limit:
         raise PayloadTooLarge(f"body over max_payload ({limit})")
     return body
