@@ -157,17 +157,27 @@ class PollingSession(Protocol):
 
 
 def _wait(buffer: PollingBuffer, sock: stdlib_socket.socket | None, timeout: float) -> bool:
-    """Wait for packets; False when the client hung up first."""
-    if sock is None:
-        buffer.waiter.wait(timeout)
-        return True
-    watcher = gevent.get_hub().loop.io(sock.fileno(), _READ)
-    watcher.start(buffer.waiter.set)
+    """Wait for packets, at most ``timeout`` seconds; False when the client hung up first.
+
+    The wait ends when the buffer's event is set: by a push, by a timer watcher (the
+    deadline: cheaper than the ``gevent.Timeout`` object ``Event.wait(timeout)`` makes
+    each time), or by a watcher on the client's socket (it hung up, or sent more).
+    """
+    loop = gevent.get_hub().loop
+    wake = buffer.waiter.set
+    timer = loop.timer(timeout)
+    timer.start(wake)
+    watcher = None
     try:
-        buffer.waiter.wait(timeout)
+        if sock is not None:
+            watcher = loop.io(sock.fileno(), _READ)
+            watcher.start(wake)
+        buffer.waiter.wait()
     finally:
-        watcher.close()
-    if buffer.packets or buffer.final is not None:
+        timer.close()
+        if watcher is not None:
+            watcher.close()
+    if sock is None or buffer.packets or buffer.final is not None:
         return True
     return not peer_hung_up(sock)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import gevent
@@ -311,3 +312,46 @@ def test_client_close_without_a_waiting_get_forgets_the_session_at_once(eio_serv
     client.send(Packet(PacketType.CLOSE))
     assert server.handler.closed[client.sid] is DisconnectReason.TRANSPORT_CLOSE
     server.wait_sessions(0, timeout=2.0)
+
+
+# -- the waiting GET --------------------------------------------------------------------
+
+
+def test_a_waiting_get_wakes_at_its_deadline_with_no_packets():
+    from geventsio.engine.polling import PollingBuffer, _wait
+
+    buffer = PollingBuffer()
+    with gevent.Timeout(5):
+        assert _wait(buffer, None, 0.01) is True
+    assert buffer.packets == []
+
+
+def test_a_waiting_get_wakes_at_a_push_and_leaves_no_watcher_behind():
+    from geventsio.engine.polling import PollingBuffer, _wait
+    from geventsio.protocol.outgoing import OutgoingPacket
+
+    buffer = PollingBuffer()
+    left, right = socket.socketpair()
+    try:
+        gevent.spawn_later(0.01, buffer.push, [OutgoingPacket(Packet(PacketType.NOOP))], None)
+        with gevent.Timeout(5):
+            assert _wait(buffer, left, 60.0) is True
+        assert len(buffer.take()) == 1
+        right.close()  # the closed watcher no longer wakes the buffer's event
+        gevent.sleep(0.05)
+        assert not buffer.waiter.is_set()
+    finally:
+        left.close()
+        right.close()
+
+
+def test_a_waiting_get_sees_its_client_hang_up():
+    from geventsio.engine.polling import PollingBuffer, _wait
+
+    left, right = socket.socketpair()
+    try:
+        gevent.spawn_later(0.01, right.close)
+        with gevent.Timeout(5):
+            assert _wait(PollingBuffer(), left, 60.0) is False
+    finally:
+        left.close()
