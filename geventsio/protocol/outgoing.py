@@ -146,6 +146,9 @@ def encode_ack_for_engine(
         message = _json_ack_message(namespace, ack_id, args)
         if message is not None:
             return [OutgoingPacket.text_message(message)]
+        binary_ack = _json_binary_ack(namespace, ack_id, args)
+        if binary_ack is not None:
+            return binary_ack
     return [OutgoingPacket.message(part) for part in serializer.encode_ack(namespace, ack_id, args)]
 
 
@@ -164,3 +167,34 @@ def _json_ack_message(namespace: str, ack_id: int, args: list[Any]) -> bytes | N
     if namespace == "/":
         return b"43%d%s" % (ack_id, payload)
     return b"43%s,%d%s" % (namespace.encode(), ack_id, payload)
+
+
+#: What an argument of a binary ACK may be, besides binary, for :func:`_json_binary_ack`.
+_SCALARS = (str, int, float, type(None))
+
+
+def _json_binary_ack(namespace: str, ack_id: int, args: list[Any]) -> list[OutgoingPacket] | None:
+    """A BINARY_ACK whose arguments are each binary or a scalar (the common binary
+    answer: the bytes themselves), built as :func:`socketio.encode_ack` builds it, from
+    orjson's bytes; None for any other arguments (nested binary, containers), which
+    :func:`socketio.encode_ack` deals with."""
+    shown: list[Any] = []
+    attachments: list[OutgoingPacket] = []
+    for arg in args:
+        if isinstance(arg, BINARY_TYPES):
+            shown.append({"_placeholder": True, "num": len(attachments)})
+            attachments.append(OutgoingPacket.message(bytes(arg)))
+        elif isinstance(arg, _SCALARS):
+            shown.append(arg)
+        else:
+            return None
+    try:
+        payload = _json.dumps_utf8(shown)
+    except TypeError:  # a lone surrogate: the general path words the error
+        return None
+    count = len(attachments)
+    if namespace == "/":
+        text = b"46%d-%d%s" % (count, ack_id, payload)
+    else:
+        text = b"46%d-%s,%d%s" % (count, namespace.encode(), ack_id, payload)
+    return [OutgoingPacket.text_message(text), *attachments]

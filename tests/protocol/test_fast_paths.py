@@ -110,6 +110,9 @@ ACK_ARGS = st.lists(
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.text()
     | st.binary(max_size=3)
+    | st.binary(max_size=3).map(bytearray)
+    | st.floats(allow_nan=False)
+    | st.just({"_placeholder": True, "num": 0})
     | st.dictionaries(st.text(max_size=3), st.integers() | st.binary(max_size=2), max_size=2),
     max_size=3,
 )
@@ -155,6 +158,15 @@ def test_an_ack_given_as_bytes_is_one_text_message() -> None:
     assert packet.size == len(message.encode())
 
 
+def test_a_binary_ack_of_bytes_is_a_text_message_and_its_attachments() -> None:
+    packets = encode_ack_for_engine("/chat", 7, [b"\x00\x01", "x", bytearray(b"\x02")])
+    assert [p.ws_message() for p in packets] == [
+        '462-/chat,7[{"_placeholder":true,"num":0},"x",{"_placeholder":true,"num":1}]',
+        b"\x00\x01",
+        b"\x02",
+    ]
+
+
 def test_a_lone_surrogate_in_an_ack_is_refused_as_before() -> None:
     with pytest.raises(Exception, match="JSON"):
         encode_ack_for_engine("/", 1, ["\ud800"])
@@ -193,13 +205,13 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], int]:
 
 def outcomes(limit: int, chunks: list[bytes], shortcut: bool) -> list[object]:
     """What a server's parser makes of ``chunks``, read by read, with or without the
-    shortcut (as the engine's WebSocket reads: whole_message first, then feed)."""
+    shortcut (as the engine's WebSocket reads: whole_messages first, then feed)."""
     parser = ws.FrameParser(max_message_size=limit, max_fragments=4)
     seen: list[object] = []
     for chunk in chunks:
-        message = parser.whole_message(chunk) if shortcut else None
-        if message is not None:
-            seen.append(message)
+        messages = parser.whole_messages(chunk) if shortcut else None
+        if messages is not None:
+            seen.extend(messages)
             continue
         try:
             events = parser.feed(chunk)
@@ -228,15 +240,17 @@ def test_the_whole_frame_shortcut_reads_as_feed_reads(case: tuple[list[bytes], i
     ],
 )
 def test_the_whole_frame_shortcut_is_taken(frame: bytes, message: str | bytes) -> None:
-    assert ws.FrameParser(max_message_size=4096).whole_message(frame) == message
+    parser = ws.FrameParser(max_message_size=4096)
+    assert parser.whole_messages(frame) == [message]
+    assert parser.whole_messages(frame + frame) == [message, message]
 
 
 def test_the_whole_frame_shortcut_keeps_a_fragmented_message_whole() -> None:
     parser = ws.FrameParser(max_message_size=4096)
     first = ws.encode_frame(ws.Opcode.TEXT, b"4he", fin=False, mask=b"abcd")
-    assert parser.whole_message(first) is None
+    assert parser.whole_messages(first) is None
     assert parser.feed(first) == []
     text = ws.encode_frame(ws.Opcode.TEXT, b"4x", mask=b"abcd")
-    assert parser.whole_message(text) is None  # a new message inside one: feed() refuses it
+    assert parser.whole_messages(text) is None  # a new message inside one: feed() refuses it
     with pytest.raises(ws.WebSocketProtocolError, match="inside a fragmented"):
         parser.feed(text)
