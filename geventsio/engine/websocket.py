@@ -148,6 +148,8 @@ class RawWebSocket(WebSocketConnection):
             while self._next_event < len(self._events):
                 event = self._events[self._next_event]
                 self._next_event += 1
+                if type(event) is str or type(event) is bytes:  # from whole_messages()
+                    return event
                 message = self._handle_event(event)
                 if message is not None:
                     return message
@@ -159,9 +161,12 @@ class RawWebSocket(WebSocketConnection):
             if not data:
                 self._abort()
                 return None
-            message = self._parser.whole_message(data)  # one frame per read: no events
-            if message is not None:
-                return message
+            messages = self._parser.whole_messages(data)  # whole frames: no events
+            if messages is not None:
+                if len(messages) == 1:
+                    return messages[0]
+                self._events.extend(messages)
+                continue
             try:
                 self._events.extend(self._parser.feed(data))
             except ws_frames.WebSocketProtocolError as exc:

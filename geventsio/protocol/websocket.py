@@ -301,11 +301,11 @@ class FrameParser:
             raise
         return events
 
-    def whole_message(self, data: bytes) -> str | bytes | None:
-        """The message of ``data`` when it is exactly one complete, masked, unfragmented
-        text or binary frame of under 64 KiB, and nothing else is in progress: what
-        :meth:`feed` would return as its one event, without building it. None for
-        anything else, valid or not (without consuming it): then call :meth:`feed`,
+    def whole_messages(self, data: bytes) -> list[str | bytes] | None:
+        """The messages of ``data`` when it is exactly a run of complete, masked,
+        unfragmented text or binary frames of under 64 KiB each, and nothing else is in
+        progress: what :meth:`feed` would return as events, without building them. None
+        for anything else, valid or not (without consuming it): then call :meth:`feed`,
         which also words any error."""
         size = len(data)
         if (
@@ -317,24 +317,33 @@ class FrameParser:
             or self._error is not None
         ):
             return None
-        b0, length = data[0], data[1] ^ 0x80  # the mask bit must be set
-        if length < 126:
-            start = 6
-        elif length == 126 and size >= 8:
-            length, start = _U16.unpack_from(data, 2)[0], 8
-        else:
-            return None
-        if size != start + length or length > self._max_size:
-            return None
-        payload = apply_mask(data[start:], data[start - 4 : start])
-        if b0 == 0x82:
-            return payload
-        if b0 != 0x81:
-            return None
-        try:
-            return payload.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
+        messages: list[str | bytes] = []
+        pos = 0
+        while pos < size:
+            if size - pos < 6:
+                return None
+            b0, length = data[pos], data[pos + 1] ^ 0x80  # the mask bit must be set
+            if length < 126:
+                start = pos + 6
+            elif length == 126 and size - pos >= 8:
+                length, start = _U16.unpack_from(data, pos + 2)[0], pos + 8
+            else:
+                return None
+            end = start + length
+            if end > size or length > self._max_size:
+                return None
+            payload = apply_mask(data[start:end], data[start - 4 : start])
+            if b0 == 0x82:
+                messages.append(payload)
+            elif b0 != 0x81:
+                return None
+            else:
+                try:
+                    messages.append(payload.decode("utf-8"))
+                except UnicodeDecodeError:
+                    return None
+            pos = end
+        return messages
 
     def _feed(self, data: bytes, events: list[Event]) -> None:
         if self._tail:
