@@ -201,7 +201,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         if rfile is None:
             # pywsgi's default is an 8 KiB buffer, held for the connection's whole life
             # (a WebSocket's too): request heads are far smaller, bodies are read past it.
-            rfile = sock.makefile("rb", READ_BUFFER_SIZE)
+            rfile = gevent_private.socket_reader(sock, READ_BUFFER_SIZE)
         super().__init__(sock, address, server, rfile)
         self.taken_over = False
         # The kernel socket of a plain gevent socket, written to directly (TLS: None).
