@@ -157,13 +157,15 @@ def parse_query(environ: Mapping[str, Any]) -> dict[str, str]:
     if query.count("&") >= MAX_QUERY_FIELDS:
         raise RemoteProtocolError("too many query parameters", code=EngineErrorCode.BAD_REQUEST)
     params: dict[str, str] = {}
+    escaped = "%" in query or "+" in query
     for pair in query.split("&"):
         if not pair:
             continue
         key, _, value = pair.partition("=")
-        if "%" in pair or "+" in pair:
+        if escaped and ("%" in pair or "+" in pair):
             key, value = unquote_plus(key), unquote_plus(value)
-        params.setdefault(key, value)
+        if key not in params:
+            params[key] = value
     return params
 
 

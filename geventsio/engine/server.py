@@ -11,8 +11,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import gevent
 import orjson
@@ -55,9 +54,9 @@ _RECENTLY_CLOSED_KEPT = 1024
 _HANDSHAKE_SCALARS = (str, int, float, bool)
 
 
-@dataclass(frozen=True)
-class _Request:
-    """A checked Engine.IO request."""
+class _Request(NamedTuple):
+    """A checked Engine.IO request (a named tuple: made on every request, and a frozen
+    dataclass's ``__init__`` costs one ``object.__setattr__`` call per field)."""
 
     transport: Transport
     session: EngineSocket | None
@@ -129,8 +128,9 @@ class EngineServer(EventEmitter):
         set_nodelay_for(environ)
         cors = (
             cors_headers(self.options.cors_allowed_origins, self.options.cors_credentials, environ)
-            if origin_allowed(self.options.cors_allowed_origins, environ)
-            else []
+            if environ.get("HTTP_ORIGIN")
+            and origin_allowed(self.options.cors_allowed_origins, environ)
+            else []  # no Origin: allowed, and no CORS headers
         )
         try:
             response = self._route(environ, start_response)
@@ -217,7 +217,9 @@ class EngineServer(EventEmitter):
         query = parse_query(environ)
         transport = self._transport_of(query)
         protocol = self._protocol_of(query)
-        if not origin_allowed(self.options.cors_allowed_origins, environ):
+        if environ.get("HTTP_ORIGIN") and not origin_allowed(
+            self.options.cors_allowed_origins, environ
+        ):
             raise RemoteProtocolError(
                 "Origin not allowed",
                 code=EngineErrorCode.FORBIDDEN,
