@@ -187,12 +187,9 @@ def unquote_path(path: str) -> str:
 
 def request_input(handler: Any, chunked: bool, expect_continue: bool) -> Any:
     """pywsgi's ``wsgi.input`` object for the request ``handler`` is serving."""
-    return pywsgi.Input(
-        handler.rfile,
-        handler.content_length,
-        socket=handler.socket if expect_continue else None,
-        chunked_input=chunked,
-    )
+    # (rfile, content_length, socket, chunked_input): positional, cheaper than keywords
+    socket = handler.socket if expect_continue else None
+    return pywsgi.Input(handler.rfile, handler.content_length, socket, chunked)
 
 
 def mark_switched_protocols(handler: Any) -> None:
@@ -351,7 +348,8 @@ class PywsgiFastPaths:
         return bool(super()._check_http_version())  # type: ignore[misc]
 
     def log_request(self) -> None:
-        if not is_noop_log(self.server.log):
+        log = self.server.log
+        if type(log) is not pywsgi._NoopLog and not is_noop_log(log):  # no call for no log
             super().log_request()  # type: ignore[misc]
 
     def _sendall(self, data: bytes) -> None:

@@ -39,14 +39,21 @@ class RequestHeaders:
 
     __slots__ = ("_fields", "first", "status")
 
-    def __init__(self, fields: list[tuple[str, str]], status: str = "") -> None:
+    def __init__(
+        self,
+        fields: list[tuple[str, str]],
+        status: str = "",
+        first: dict[str, str] | None = None,
+    ) -> None:
         self._fields = fields
         self.status = status
+        if first is None:
+            first = {}
+            for name, value in reversed(fields):
+                first[name.lower()] = value
         #: The first value of each name, by lower-case name (what get() answers; read it
         #: directly with a lower-case name to skip a call).
-        self.first: dict[str, str] = {}
-        for name, value in reversed(fields):
-            self.first[name.lower()] = value
+        self.first = first
 
     @classmethod
     def read(cls, rfile: Any) -> RequestHeaders:
@@ -65,13 +72,18 @@ class RequestHeaders:
         """The fields of a request head already split into lines (without their ends)."""
         fields: list[tuple[str, str]] = []
         if len(lines) <= MAX_HEADERS:
+            first: dict[str, str] = {}
             for text in lines:
                 name, colon, value = text.partition(":")
                 if not colon or text[:1] in (" ", "\t"):
                     break  # folded or malformed: the line-by-line rules below decide
-                fields.append((name, value.lstrip(" \t")))
+                value = value.lstrip(" \t")
+                fields.append((name, value))
+                lower = name.lower()
+                if lower not in first:
+                    first[lower] = value
             else:
-                return cls(fields)
+                return cls(fields, "", first)
             fields = []
         for text in lines:
             _add_field(fields, text)
@@ -195,6 +207,8 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     socket: Any  # pywsgi's; None once the connection was taken over
     #: The lines of a request head read whole, until MessageClass parses them.
     _header_lines: list[str] | None = None
+    #: The connection's REMOTE_ADDR and REMOTE_PORT (empty: not an IP address).
+    _remote: tuple[str, str] | tuple[()] | None = None
 
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         set_nodelay(sock)
@@ -270,10 +284,14 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         if length:
             environ["CONTENT_LENGTH"] = length
         environ["SERVER_PROTOCOL"] = self.request_version
-        client_address = self.client_address
-        if isinstance(client_address, tuple):
-            environ["REMOTE_ADDR"] = str(client_address[0])
-            environ["REMOTE_PORT"] = str(client_address[1])
+        remote = self._remote
+        if remote is None:  # once per connection
+            address = self.client_address
+            remote = self._remote = (
+                (str(address[0]), str(address[1])) if isinstance(address, tuple) else ()
+            )
+        if remote:
+            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = remote
         headers.add_cgi_variables(environ)
         expect_continue = environ.get("HTTP_EXPECT") == "100-continue"
         chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"

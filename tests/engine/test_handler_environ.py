@@ -141,9 +141,11 @@ def test_header_names_are_remembered_up_to_a_bound_and_read_right_beyond_it():
 
     names = [f"X-Hostile-{n}" for n in range(handler_module._CGI_NAMES_MAX + 100)]
     for start in range(0, len(names), 90):  # requests of 90 new names each (100 at most)
-        raw = b"GET / HTTP/1.1\r\n" + b"".join(
-            f"{name}: v\r\n".encode() for name in names[start : start + 90]
-        ) + b"\r\n"
+        raw = (
+            b"GET / HTTP/1.1\r\n"
+            + b"".join(f"{name}: v\r\n".encode() for name in names[start : start + 90])
+            + b"\r\n"
+        )
         actual, _ = environ_of(GeventsioHandler, raw)
         expected, _ = environ_of(pywsgi.WSGIHandler, raw)
         assert {k: v for k, v in actual.items() if k.startswith("HTTP_")} == {
@@ -203,3 +205,24 @@ def read_state(handler_class: type[Any], raw: bytes) -> tuple[Any, ...]:
 def test_the_parsed_request_is_pywsgis(name):
     raw = READ_STATE_REQUESTS[name]
     assert read_state(GeventsioHandler, raw) == read_state(pywsgi.WSGIHandler, raw)
+
+
+def test_every_request_of_a_connection_has_its_remote_address():
+    seen: list[tuple[str, str]] = []
+
+    def app(environ, start_response):
+        seen.append((environ["REMOTE_ADDR"], environ["REMOTE_PORT"]))
+        start_response("200 OK", [("Content-Length", "0")])
+        return []
+
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), app, handler_class=GeventsioHandler, log=None)
+    server.start()
+    try:
+        with socket.create_connection(server.address, timeout=10) as client:
+            client.sendall(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.0\r\n\r\n")
+            while client.recv(65536):
+                pass
+            address = client.getsockname()
+    finally:
+        server.stop()
+    assert seen == [("127.0.0.1", str(address[1]))] * 2
