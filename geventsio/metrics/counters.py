@@ -93,6 +93,12 @@ class Direction:
     def packets(self, session: object, packets: Sequence[OutgoingPacket]) -> None:
         """Count packets of any type (the observer's ``packets_sent``)."""
         for outgoing in packets:
+            utf8 = outgoing.text_utf8
+            if utf8 is not None:  # a text MESSAGE as wire bytes: counted without decoding
+                tally = self.by_prefix.get(utf8[1:2].decode("ascii", "replace"), self.malformed)
+                tally[0] += 1
+                tally[1] += len(utf8)
+                continue
             packet = outgoing.packet
             if packet.type is _MESSAGE:
                 self.message(session, packet.data)

@@ -71,6 +71,13 @@ class OutgoingPacket:
         return self
 
     @property
+    def text_utf8(self) -> bytes | None:
+        """The whole text MESSAGE as UTF-8 (``b"4"`` and its data) when the packet was
+        made from it (:meth:`text_message`), else None: what counts its bytes can do so
+        without decoding it."""
+        return self._utf8
+
+    @property
     def packet(self) -> Packet:
         """The Engine.IO packet."""
         packet = self._packet
