@@ -13,6 +13,10 @@ cluster). With ``manage_session=False`` the session is opened from the session i
 at every event (a live session: a server-side session changed by an HTTP request is seen
 by the next event), and saved after it.
 
+Each event runs in a :class:`contextvars.Context` of its own, where it is current
+(:func:`flask_ext.event.current_event`): its code sees none of the caller's context
+variables, and what it sets in them is dropped after it, as in a greenlet of its own.
+
 Two ways to make the contexts: Flask's public API (``app.request_context(environ)``,
 pushed and popped per event), on any Flask; and a fast path on Flask's private context
 variables (:mod:`flask_ext.fastpath`), taken only on the Flask versions it was written
@@ -100,7 +104,7 @@ class EventContexts:
         if fast_path_available() if fast is None else fast:
             from flask_ext.fastpath import FastContexts
 
-            self.run = making_current(FastContexts(app, on_error).run)
+            self.run = FastContexts(app, on_error).run  # makes the event current itself
         else:
             self.run = making_current(self._run_public)
 

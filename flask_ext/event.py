@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from typing import Any
 
 import flask
@@ -67,7 +67,23 @@ Args = tuple[Any, ...]
 #: ``run(event, manage_session, function, args)``.
 EventRunner = Callable[[EventContext, bool, Callable[..., Any], Args], Any]
 
-current_event_var: ContextVar[EventContext] = ContextVar("flask_ext.current_event")
+
+class EventSlot:
+    """Where the contexts of a handler find its event: :data:`current_event_var` holds
+    a slot, not the event, so that contexts made once for many events (a socket's, in
+    :mod:`flask_ext.fastpath`) need no context variable set per event.
+
+    :ivar event: the event being handled; None once it is over (a context copied in a
+        handler and run after it sees no event, as it sees no ``flask.request``).
+    """
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: EventContext | None = None) -> None:
+        self.event = event
+
+
+current_event_var: ContextVar[EventSlot] = ContextVar("flask_ext.current_event")
 
 
 def current_event() -> EventContext:
@@ -75,15 +91,17 @@ def current_event() -> EventContext:
 
     :raises RuntimeError: called outside a Socket.IO event handler.
     """
-    try:
-        return current_event_var.get()
-    except LookupError:
-        raise RuntimeError(_OUTSIDE_EVENT) from None
+    slot = current_event_var.get(None)
+    event = None if slot is None else slot.event
+    if event is None:
+        raise RuntimeError(_OUTSIDE_EVENT)
+    return event
 
 
 def optional_event() -> EventContext | None:
     """The event being handled, or None outside a handler."""
-    return current_event_var.get(None)
+    slot = current_event_var.get(None)
+    return None if slot is None else slot.event
 
 
 def request_environ(socket: geventsio.Socket) -> dict[str, Any]:
@@ -106,13 +124,28 @@ def save_session(app: flask.Flask, session: SessionMixin) -> None:
 
 
 def making_current(runner: EventRunner) -> EventRunner:
-    """``runner``, with the event made current (:func:`current_event`) while it runs."""
+    """``runner``, run in a new :class:`contextvars.Context` where the event is current
+    (:func:`current_event`): the event's code sees none of the caller's context
+    variables, and what it sets in them is dropped after it, as in a greenlet of its
+    own."""
 
     def run(event: EventContext, managed: bool, function: Callable[..., Any], args: Args) -> Any:
-        token = current_event_var.set(event)
+        slot = EventSlot(event)
         try:
-            return runner(event, managed, function, args)
+            return Context().run(_run_current, slot, runner, event, managed, function, args)
         finally:
-            current_event_var.reset(token)
+            slot.event = None
 
     return run
+
+
+def _run_current(
+    slot: EventSlot,
+    runner: EventRunner,
+    event: EventContext,
+    managed: bool,
+    function: Callable[..., Any],
+    args: Args,
+) -> Any:
+    current_event_var.set(slot)
+    return runner(event, managed, function, args)

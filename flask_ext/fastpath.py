@@ -21,16 +21,20 @@ Theory of operation (the cost per event is the point; bench/ measures it):
   own.
 * The request object is made when first read (``request.sid``...): a handler that never
   reads it costs no request.
-* The contexts are pushed by setting Flask's context variables, and teardown functions
-  and signals are only called when there are some (:class:`_FastPush`): what
-  ``AppContext`` and ``RequestContext`` ``push``/``pop`` do, minus their bookkeeping.
+* The contexts are pushed by running the event in a copy of a
+  :class:`contextvars.Context` made once per request context, where Flask's context
+  variables and the current event's are set (:class:`PushableContext`): no variable is
+  set and reset per event, and the event's code sees none of the caller's variables
+  and leaves none of its own behind. Teardown functions and signals are only called
+  when there are some (:class:`_FastPush`): what ``AppContext`` and ``RequestContext``
+  ``push``/``pop`` do, minus their bookkeeping.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, Token
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -46,7 +50,9 @@ from flask_ext.event import (
     Args,
     EventContext,
     EventErrorHandler,
+    EventSlot,
     ManagedSession,
+    current_event_var,
     request_environ,
     save_session,
 )
@@ -63,15 +69,15 @@ class SocketRequest:
     :ivar session: the socket's copy of the Flask session (``manage_session=True``).
     :ivar basis: the socket's environ and request template while the socket is warm
         (None once it went idle: :meth:`basis_for` makes them again).
-    :ivar spare: the socket's request context when no event is using it
-        (``manage_session=True``; dropped with ``basis``).
+    :ivar spare: the socket's request context and its context variables when no
+        event is using them (``manage_session=True``; dropped with ``basis``).
     """
 
     __slots__ = ("basis", "route", "session", "spare")
 
     def __init__(self) -> None:
         self.route: tuple[Any, Any, Any] | None = None
-        self.spare: EventRequestContext | None = None
+        self.spare: PushableContext | None = None
         self.session: ManagedSession | None = None
         self.basis: RequestBasis | None = None
 
@@ -150,7 +156,7 @@ class EventRequestContext(RequestContext):
     ) -> None:
         self.shared = shared
         self.basis = basis
-        self._event: EventContext | None = None
+        self.slot = EventSlot()
         self._request: flask.Request | None = None
         super().__init__(app, basis.environ, request=basis.template, session=session)
         self._request = None  # the template gave the URL adapter; events get their own
@@ -172,15 +178,16 @@ class EventRequestContext(RequestContext):
     @property
     def event(self) -> EventContext:
         """The event being handled in this context."""
-        if self._event is None:
+        event = self.slot.event
+        if event is None:
             raise RuntimeError("this Socket.IO request context has no event")
-        return self._event
+        return event
 
     def begin(self, event: EventContext) -> None:
         """Get ready for ``event``: an empty ``g``, a new request object, no cached
         flashed messages."""
         self.app_context.g = self.app.app_ctx_globals_class()
-        self._event = event
+        self.slot.event = event
         self._request = None
         self.flashes = None
         # after_this_request() functions never run for an event (there is no response);
@@ -193,7 +200,7 @@ class EventRequestContext(RequestContext):
     def end(self) -> None:
         """The event is over: close its request object, if it was made."""
         request = self._request
-        self._event = self._request = None
+        self.slot.event = self._request = None
         if request is not None:
             request.close()
             request.environ["werkzeug.request"] = None
@@ -227,6 +234,28 @@ class EventRequestContext(RequestContext):
         request.routing_exception = error
 
 
+class PushableContext:
+    """A socket's :class:`EventRequestContext` with the context variables its events run
+    in, made when first needed (:meth:`_FastPush.variables`) and copied for each event.
+    (Kept apart from the request context, which the variables hold.)
+
+    :ivar context: the request context.
+    """
+
+    __slots__ = ("_variables", "context")
+
+    def __init__(self, context: EventRequestContext) -> None:
+        self.context = context
+        self._variables: list[Context | None] = [None, None, None]
+
+    def copy(self, depth: int, push: _FastPush) -> Context:
+        """A copy of the variables with the contexts pushed to ``depth``."""
+        variables = self._variables[depth]
+        if variables is None:
+            variables = self._variables[depth] = push.variables(self.context, depth)
+        return variables.copy()
+
+
 class FastContexts:
     """Runs handlers in the Flask contexts of their event, for one application.
 
@@ -256,25 +285,27 @@ class FastContexts:
     def run(
         self, event: EventContext, manage_session: bool, function: Callable[..., Any], args: Args
     ) -> Any:
-        """``function(*args)`` in the Flask contexts of ``event`` (made current by the
-        caller)."""
+        """``function(*args)`` in the Flask contexts of ``event``, which is made current
+        (:func:`flask_ext.event.current_event`)."""
         shared = self._sockets.get(event.socket)
         if shared is None:
             shared = self._sockets[event.socket] = SocketRequest()
         self._touch(shared)
         if not manage_session:
             return self._run_unmanaged(shared, event, function, args)
-        context = shared.spare
+        pushable = shared.spare
         shared.spare = None  # in use: a nested or concurrent event makes its own
-        if context is None:
-            context = self._context(shared, event, self._managed_session(shared, event))
+        if pushable is None:
+            session = self._managed_session(shared, event)
+            pushable = PushableContext(self._context(shared, event, session))
+        context = pushable.context
         context.begin(event)
         try:
-            return self._push.run(context, function, args)
+            return self._push.run(pushable, function, args)
         finally:
             context.end()
             if context.basis is shared.basis:  # not if the socket cooled meanwhile
-                shared.spare = context
+                shared.spare = pushable
 
     def _touch(self, shared: SocketRequest) -> None:
         """``shared`` had an event: it is the warmest; the coldest beyond the limit cool.
@@ -317,12 +348,18 @@ class FastContexts:
         context = self._context(shared, event, None)
         context.begin(event)
         try:
-            with context.app_context, context:
-                result = self.call(context, function, args)
-                save_session(self.app, context.session)
-                return result
+            variables = self._push.variables(context, EVENT)
+            return variables.run(self._push_unmanaged, context, function, args)
         finally:
             context.end()
+
+    def _push_unmanaged(
+        self, context: EventRequestContext, function: Callable[..., Any], args: Args
+    ) -> Any:
+        with context.app_context, context:
+            result = self.call(context, function, args)
+            save_session(self.app, context.session)
+            return result
 
     def _managed_session(self, shared: SocketRequest, event: EventContext) -> ManagedSession:
         """The socket's copy of the session, taken from the handshake's cookie at its
@@ -340,15 +377,22 @@ class FastContexts:
 
 
 class _FastPush:
-    """Pushes an event's application and request contexts and pops them as
-    ``AppContext.push``/``pop`` and ``RequestContext.push``/``pop`` do: the same context
-    variables set and reset, the same teardown functions and signals in the same order
-    with the same exception, but no call that would find no teardown function and no
-    signal receiver, and none of the contexts' bookkeeping for being pushed several
-    times at once (an event's contexts never are).
+    """Runs an event's code in its application and request contexts, as
+    ``AppContext.push``/``pop`` and ``RequestContext.push``/``pop`` would: the same
+    teardown functions and signals, in the same order, in the same contexts, with the
+    same exception; but no call that would find no teardown function and no signal
+    receiver, and none of the contexts' bookkeeping for being pushed several times at
+    once (an event's contexts never are).
 
-    It sets Flask's private context variables ``flask.globals._cv_app`` and
-    ``_cv_request`` (Flask 2.2 to 3.1; see :func:`flask_ext.context.fast_path_available`).
+    The contexts are pushed by running the event in a copy of a
+    :class:`contextvars.Context` where Flask's context variables (``flask.globals._cv_app``
+    and ``_cv_request``, Flask 2.2 to 3.1: see
+    :func:`flask_ext.context.fast_path_available`) and :data:`current_event_var` are
+    already set (:class:`PushableContext`): a copy costs less than one variable set and
+    reset, and what the event's code sets in it is dropped with it. Only what must run
+    with the request context popped (``teardown_appcontext`` functions, the application
+    context's signals) makes it set and reset variables, in a copy of a context with
+    fewer of them set.
     """
 
     def __init__(self, contexts: FastContexts) -> None:
@@ -357,52 +401,119 @@ class _FastPush:
         self._cv_app: ContextVar[Any] = flask.globals._cv_app
         self._cv_request: ContextVar[Any] = flask.globals._cv_request
 
+    def variables(self, context: EventRequestContext, depth: int) -> Context:
+        """A new :class:`contextvars.Context` (none of the caller's variables) with
+        ``context``'s event current and, by ``depth``, its application context
+        (:data:`APP`) and request context (:data:`REQUEST`) pushed."""
+        values: list[tuple[ContextVar[Any], Any]] = [(current_event_var, context.slot)]
+        if depth >= APP:
+            values.append((self._cv_app, context.app_context))
+        if depth >= REQUEST:
+            values.append((self._cv_request, context))
+        variables = Context()
+        variables.run(_set_all, values)
+        return variables
+
     def open_session(self, context: EventRequestContext) -> SessionMixin:
         """Open the session of ``context``'s request as ``RequestContext.push`` does, the
         contexts pushed, but no teardown after it: this is not an event."""
-        app = self.app
-        app_token = self._cv_app.set(context.app_context)
-        request_token = self._cv_request.set(context)
-        try:
-            interface = app.session_interface
-            session = interface.open_session(app, context.request)
-            return session if session is not None else interface.make_null_session(app)
-        finally:
-            self._cv_request.reset(request_token)
-            self._cv_app.reset(app_token)
+        return self.variables(context, REQUEST).run(self._open_session, context)
 
-    def run(self, context: EventRequestContext, function: Callable[..., Any], args: Any) -> Any:
-        """``function(*args)`` (or the error handler) with ``context`` and its application
-        context pushed."""
+    def _open_session(self, context: EventRequestContext) -> SessionMixin:
+        app = self.app
+        interface = app.session_interface
+        session = interface.open_session(app, context.request)
+        return session if session is not None else interface.make_null_session(app)
+
+    def run(self, pushable: PushableContext, function: Callable[..., Any], args: Any) -> Any:
+        """``function(*args)`` (or the error handler) with ``pushable``'s contexts
+        pushed."""
+        app = self.app
+        if signals.appcontext_popped.receivers:
+            return pushable.copy(EVENT, self).run(self._in_event, pushable.context, function, args)
+        if (
+            app.teardown_appcontext_funcs
+            or signals.appcontext_tearing_down.receivers
+            or signals.appcontext_pushed.receivers
+        ):
+            return pushable.copy(APP, self).run(self._in_app, pushable.context, function, args)
+        return pushable.copy(REQUEST, self).run(self._in_request, pushable.context, function, args)
+
+    def _in_event(
+        self, context: EventRequestContext, function: Callable[..., Any], args: Any
+    ) -> Any:
+        """Push the application context, run, pop it (only the event is current)."""
+        return self._in_app(context, function, args, self._cv_app.set(context.app_context))
+
+    def _in_app(
+        self,
+        context: EventRequestContext,
+        function: Callable[..., Any],
+        args: Any,
+        app_token: Token[Any] | None = None,
+    ) -> Any:
+        """Push the request context, run, pop it, tear the application context down
+        (the application context is pushed: by this event if ``app_token``, which then
+        pops it and sends ``appcontext_popped`` after the teardown, as
+        ``AppContext.pop`` does)."""
         app = self.app
         error: BaseException | None = None
-        app_token = self._cv_app.set(context.app_context)
         try:
-            if signals.appcontext_pushed.receivers:
-                signals.appcontext_pushed.send(app, _async_wrapper=app.ensure_sync)
-            request_token = self._cv_request.set(context)
-            try:
-                try:
-                    return function(*args)
-                except Exception as exc:
-                    return self.on_error(context.event, exc)
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                try:
-                    if app.teardown_request_funcs or signals.request_tearing_down.receivers:
-                        app.do_teardown_request(error)
-                finally:
-                    self._cv_request.reset(request_token)
+            return self._push_request(context, function, args)
         except BaseException as exc:
             error = exc
             raise
         finally:
             try:
-                if app.teardown_appcontext_funcs or signals.appcontext_tearing_down.receivers:
-                    app.do_teardown_appcontext(error)
+                self._teardown_app(error)
             finally:
-                self._cv_app.reset(app_token)
-            if signals.appcontext_popped.receivers:
+                if app_token is not None:
+                    self._cv_app.reset(app_token)
+            if app_token is not None and signals.appcontext_popped.receivers:
                 signals.appcontext_popped.send(app, _async_wrapper=app.ensure_sync)
+
+    def _push_request(
+        self, context: EventRequestContext, function: Callable[..., Any], args: Any
+    ) -> Any:
+        app = self.app
+        if signals.appcontext_pushed.receivers:
+            signals.appcontext_pushed.send(app, _async_wrapper=app.ensure_sync)
+        request_token = self._cv_request.set(context)
+        try:
+            return self._in_request(context, function, args)
+        finally:
+            self._cv_request.reset(request_token)
+
+    def _in_request(
+        self, context: EventRequestContext, function: Callable[..., Any], args: Any
+    ) -> Any:
+        """Run, then the request's teardown (the request context is pushed)."""
+        app = self.app
+        error: BaseException | None = None
+        try:
+            try:
+                return function(*args)
+            except Exception as exc:
+                return self.on_error(context.event, exc)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if app.teardown_request_funcs or signals.request_tearing_down.receivers:
+                app.do_teardown_request(error)
+
+    def _teardown_app(self, error: BaseException | None) -> None:
+        app = self.app
+        if app.teardown_appcontext_funcs or signals.appcontext_tearing_down.receivers:
+            app.do_teardown_appcontext(error)
+
+
+#: How much of an event's contexts a set of context variables has pushed
+#: (:meth:`_FastPush.variables`): the event only, its application context too, or its
+#: request context too.
+EVENT, APP, REQUEST = 0, 1, 2
+
+
+def _set_all(values: list[tuple[ContextVar[Any], Any]]) -> None:
+    for variable, value in values:
+        variable.set(value)

@@ -1,11 +1,14 @@
 """The Flask contexts around each event: what flask_ext keeps per socket between events
-must not show (``g``, request attributes, teardown functions, signals), on both ways of
-pushing the contexts (Flask's context variables directly, or the contexts' own push)."""
+must not show (``g``, request attributes, teardown functions, signals, context
+variables), on both ways of pushing the contexts (Flask's context variables directly, or
+the contexts' own push), with and without the application-level teardown functions and
+signals that make the fast path push the contexts one by one."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from contextvars import ContextVar, copy_context
 from typing import Any
 
 import flask
@@ -16,7 +19,7 @@ from flask import Flask, current_app, g, request, url_for
 from flask_ext import SocketIO, disconnect
 from flask_ext import context as context_module
 from flask_ext.context import EventContexts
-from flask_ext.event import EventContext
+from flask_ext.event import EventContext, current_event, optional_event
 from flask_ext.fastpath import FastContexts
 
 
@@ -34,8 +37,21 @@ def observed() -> list[Any]:
     return []
 
 
+@pytest.fixture(params=["app teardown", "request teardown only"])
+def app_teardown(request: pytest.FixtureRequest) -> bool:
+    """Whether the application has a ``teardown_appcontext`` function (the fast path
+    pushes the request context by itself only when it has none)."""
+    return request.param == "app teardown"
+
+
+#: A context variable the handlers of ``events_app`` set and read.
+MARK: ContextVar[str] = ContextVar("test_contexts.mark")
+
+
 @pytest.fixture
-def events_app(app: Flask, push: str, observed: list[Any]) -> tuple[Flask, SocketIO]:
+def events_app(
+    app: Flask, push: str, observed: list[Any], app_teardown: bool
+) -> tuple[Flask, SocketIO]:
     """An application whose handlers report what they see of the Flask contexts."""
     socketio = SocketIO(app)
 
@@ -48,9 +64,11 @@ def events_app(app: Flask, push: str, observed: list[Any]) -> tuple[Flask, Socke
         event = getattr(request, "event", {"message": "(not an event)"})
         observed.append(("teardown_request", event["message"], repr(exc)))
 
-    @app.teardown_appcontext
     def teardown_appcontext(exc: BaseException | None) -> None:
         observed.append(("teardown_appcontext", getattr(g, "count", None), repr(exc)))
+
+    if app_teardown:
+        app.teardown_appcontext(teardown_appcontext)
 
     @socketio.on("count")
     def count() -> int:
@@ -94,6 +112,15 @@ def events_app(app: Flask, push: str, observed: list[Any]) -> tuple[Flask, Socke
         disconnect()  # runs the disconnect handler now, nested in this event
         observed.append(("kick", g.where, request.event["message"]))
 
+    @socketio.on("set_mark")
+    def set_mark(value: str) -> str:
+        MARK.set(value)
+        return MARK.get()
+
+    @socketio.on("get_mark")
+    def get_mark() -> str:
+        return MARK.get("unset")
+
     @socketio.on("disconnect")
     def on_disconnect(reason: str) -> None:
         observed.append(("disconnect", getattr(g, "where", None), request.event["message"]))
@@ -108,36 +135,42 @@ def test_g_is_empty_at_each_event(events_app: tuple[Flask, SocketIO]) -> None:
     assert two.emit("count", callback=True) == 1
 
 
+def _teardowns(app_teardown: bool, *entries: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The teardown entries expected, without ``teardown_appcontext``'s if it is not
+    registered."""
+    return [entry for entry in entries if app_teardown or entry[0] != "teardown_appcontext"]
+
+
 def test_teardown_functions_run_after_each_event(
-    events_app: tuple[Flask, SocketIO], observed: list[Any]
+    events_app: tuple[Flask, SocketIO], observed: list[Any], app_teardown: bool
 ) -> None:
     app, socketio = events_app
     client = socketio.test_client(app)
     client.emit("count")
     client.emit("count")
-    assert (
-        observed[-4:]
-        == [
-            ("teardown_request", "count", "None"),
-            ("teardown_appcontext", 1, "None"),
-        ]
-        * 2
+    expected = _teardowns(
+        app_teardown,
+        ("teardown_request", "count", "None"),
+        ("teardown_appcontext", 1, "None"),
     )
+    assert observed[-2 * len(expected) :] == expected * 2
 
 
 def test_teardown_functions_run_once_per_event_from_the_first(
-    events_app: tuple[Flask, SocketIO], push: str, observed: list[Any]
+    events_app: tuple[Flask, SocketIO], observed: list[Any], app_teardown: bool
 ) -> None:
-    if push == "plain push":
-        pytest.skip("without Flask's context variables the session is opened in a request")
     app, socketio = events_app
     client = socketio.test_client(app)  # the connect event has no handler: no contexts
     client.emit("count")
-    assert observed == [("teardown_request", "count", "None"), ("teardown_appcontext", 1, "None")]
+    assert observed == _teardowns(
+        app_teardown,
+        ("teardown_request", "count", "None"),
+        ("teardown_appcontext", 1, "None"),
+    )
 
 
 def test_teardown_functions_get_the_handlers_exception(
-    events_app: tuple[Flask, SocketIO], observed: list[Any]
+    events_app: tuple[Flask, SocketIO], observed: list[Any], app_teardown: bool
 ) -> None:
     app, socketio = events_app
     client = socketio.test_client(app)
@@ -145,12 +178,18 @@ def test_teardown_functions_get_the_handlers_exception(
     observed.clear()
     with pytest.raises(ValueError, match="boom"):
         client.emit("fail")
-    assert observed == [
+    assert observed == _teardowns(
+        app_teardown,
         ("teardown_request", "fail", "ValueError('boom')"),
         ("teardown_appcontext", None, "ValueError('boom')"),
-    ]
+    )
+    observed.clear()
     client.emit("count")  # the socket's contexts are still usable
-    assert observed[-1] == ("teardown_appcontext", 1, "None")
+    assert observed == _teardowns(
+        app_teardown,
+        ("teardown_request", "count", "None"),
+        ("teardown_appcontext", 1, "None"),
+    )
 
 
 def test_request_attributes_do_not_leak_between_events(
@@ -224,6 +263,86 @@ def test_signals_are_sent_for_each_event(events_app: tuple[Flask, SocketIO]) -> 
     assert sent == ["pushed", "request down", "app down", "popped"] * 2
 
 
+def test_context_variables_a_handler_sets_stay_in_its_event(
+    events_app: tuple[Flask, SocketIO],
+) -> None:
+    app, socketio = events_app
+    one, two = socketio.test_client(app), socketio.test_client(app)
+    assert one.emit("set_mark", "one", callback=True) == "one"
+    assert one.emit("get_mark", callback=True) == "unset"
+    assert two.emit("get_mark", callback=True) == "unset"
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [
+        flask.appcontext_pushed,
+        flask.request_tearing_down,
+        flask.appcontext_tearing_down,
+        flask.appcontext_popped,
+    ],
+    ids=lambda signal: str(signal.name),
+)
+def test_each_signal_sees_the_contexts_flask_gives_it(
+    events_app: tuple[Flask, SocketIO], signal: Any
+) -> None:
+    """Any one receiver makes the fast path push the contexts one by one (the request
+    context only where Flask has it); the event is current throughout."""
+    app, socketio = events_app
+    client = socketio.test_client(app)
+    client.emit("count")
+    seen: list[tuple[bool, bool, str | None]] = []
+
+    def receiver(sender: Flask, **extra: Any) -> None:
+        event = optional_event()
+        name = None if event is None else event.event
+        seen.append((flask.has_app_context(), flask.has_request_context(), name))
+
+    signal.connect(receiver, app)
+    try:
+        client.emit("count")
+    finally:
+        signal.disconnect(receiver, app)
+    in_app = signal is not flask.appcontext_popped
+    in_request = signal is flask.request_tearing_down
+    assert seen == [(in_app, in_request, "count")]
+
+
+def test_teardown_appcontext_runs_after_the_request_context_is_popped(
+    app: Flask, push: str
+) -> None:
+    socketio = SocketIO(app)
+    seen: list[tuple[bool, bool, str | None]] = []
+
+    @app.teardown_appcontext
+    def teardown(exc: BaseException | None) -> None:
+        event = optional_event()
+        name = None if event is None else event.event
+        seen.append((flask.has_app_context(), flask.has_request_context(), name))
+
+    @socketio.on("ping")
+    def ping() -> str:
+        return "pong"
+
+    client = socketio.test_client(app)
+    assert client.emit("ping", callback=True) == "pong"
+    assert seen == [(True, False, "ping")]
+
+
+def test_a_context_copied_in_a_handler_has_no_event_after_it(app: Flask, push: str) -> None:
+    socketio = SocketIO(app)
+    copies: list[Any] = []
+
+    @socketio.on("copy")
+    def copy() -> str:
+        copies.append(copy_context())
+        return copies[-1].run(lambda: current_event().event)
+
+    client = socketio.test_client(app)
+    assert client.emit("copy", callback=True) == "copy"
+    assert copies[0].run(optional_event) is None
+
+
 def test_a_request_class_with_its_own_init_makes_a_request_per_event(push: str) -> None:
     serials = itertools.count()
 
@@ -278,6 +397,25 @@ def _raise(event: EventContext, exc: Exception) -> Any:
 @pytest.fixture
 def contexts(app: Flask, push: str) -> Iterator[EventContexts]:
     yield EventContexts(app, _raise)
+
+
+def test_an_event_runs_in_a_context_of_its_own(contexts: EventContexts) -> None:
+    """The handler sees none of the caller's context variables, and the caller none of
+    the handler's."""
+    socket: Any = _Socket("s1")
+
+    def handler() -> str | None:
+        seen = MARK.get(None)
+        MARK.set("handler")
+        return seen
+
+    token = MARK.set("caller")
+    try:
+        for _ in range(2):  # the second time with the socket's contexts kept
+            assert contexts.run(EventContext(socket, "e", ()), True, handler, ()) is None
+            assert MARK.get() == "caller"
+    finally:
+        MARK.reset(token)
 
 
 def test_concurrent_events_of_one_socket_have_their_own_contexts(
