@@ -102,16 +102,23 @@ class _WaitFirstSocketIO(stdlib_socket.SocketIO):
     only: a TLS socket may hold decrypted bytes the kernel does not see)."""
 
     _drained = True
+    _timeout_occurred: bool  # SocketIO's
 
     def readinto(self, buffer: Any) -> int | None:
         sock: Any = self._sock  # type: ignore[attr-defined]
-        if self._drained and sock.timeout != 0.0 and not self.closed:
+        count: int | None
+        if self._drained and sock.timeout != 0.0 and not self.closed and not self._timeout_occurred:
             try:
                 sock._wait(sock._read_event)
             except TimeoutError:
                 self._timeout_occurred = True  # as SocketIO does for a recv's timeout
                 raise
-        count = super().readinto(buffer)
+            try:  # readable: the kernel socket's recv, without two Python layers
+                count = sock._sock.recv_into(buffer)
+            except BlockingIOError:  # woken for nothing: the usual way, which waits
+                count = super().readinto(buffer)
+        else:
+            count = super().readinto(buffer)
         self._drained = count is not None and count < len(buffer)
         return count
 
