@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import Context, ContextVar, Token
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import ref
 
 import flask
 import flask.globals
@@ -61,9 +61,12 @@ from flask_ext.event import (
 class SocketRequest:
     """What the request contexts of one socket's events share, made at its first event.
 
-    Holds nothing of the socket itself (it is the value of a dictionary weakly keyed by
-    the socket).
+    Holds nothing of the socket itself but a weak reference (it is the value of a
+    dictionary weakly keyed by the socket).
 
+    :param socket_ref: a weak reference to the socket without callback: the one
+        ``weakref.ref(socket)`` returns while it exists, so that looking the socket up
+        makes none.
     :ivar route: how the handshake URL was routed at the first event that needed it:
         ``(url_rule, view_args, routing_exception)``.
     :ivar session: the socket's copy of the Flask session (``manage_session=True``).
@@ -73,9 +76,10 @@ class SocketRequest:
         event is using them (``manage_session=True``; dropped with ``basis``).
     """
 
-    __slots__ = ("basis", "route", "session", "spare")
+    __slots__ = ("basis", "route", "session", "socket_ref", "spare")
 
-    def __init__(self) -> None:
+    def __init__(self, socket_ref: ref[geventsio.Socket]) -> None:
+        self.socket_ref = socket_ref
         self.route: tuple[Any, Any, Any] | None = None
         self.spare: PushableContext | None = None
         self.session: ManagedSession | None = None
@@ -236,23 +240,26 @@ class EventRequestContext(RequestContext):
 
 class PushableContext:
     """A socket's :class:`EventRequestContext` with the context variables its events run
-    in, made when first needed (:meth:`_FastPush.variables`) and copied for each event.
-    (Kept apart from the request context, which the variables hold.)
+    in (:meth:`_FastPush.variables`), copied for each event. (Kept apart from the request
+    context, which the variables hold.)
 
     :ivar context: the request context.
+    :ivar in_request: the variables with the request context pushed.
     """
 
-    __slots__ = ("_variables", "context")
+    __slots__ = ("_fewer", "context", "in_request")
 
-    def __init__(self, context: EventRequestContext) -> None:
+    def __init__(self, context: EventRequestContext, push: _FastPush) -> None:
         self.context = context
-        self._variables: list[Context | None] = [None, None, None]
+        self.in_request = push.variables(context, REQUEST)
+        self._fewer: list[Context | None] = [None, None]  # EVENT, APP: when needed
 
     def copy(self, depth: int, push: _FastPush) -> Context:
-        """A copy of the variables with the contexts pushed to ``depth``."""
-        variables = self._variables[depth]
+        """A copy of the variables with the contexts pushed to ``depth`` (:data:`EVENT`
+        or :data:`APP`)."""
+        variables = self._fewer[depth]
         if variables is None:
-            variables = self._variables[depth] = push.variables(self.context, depth)
+            variables = self._fewer[depth] = push.variables(self.context, depth)
         return variables.copy()
 
 
@@ -276,7 +283,10 @@ class FastContexts:
     ) -> None:
         self.app = app
         self.on_error = on_error
-        self._sockets: WeakKeyDictionary[geventsio.Socket, SocketRequest] = WeakKeyDictionary()
+        #: Each socket's SocketRequest, by a weak reference to the socket whose callback
+        #: removes it (a WeakKeyDictionary without its Python call per look-up).
+        self._sockets: dict[ref[geventsio.Socket], SocketRequest] = {}
+        self._forget = _forgetter(ref(self))
         #: The warm sockets' SocketRequests, the least recently used first.
         self._warm: OrderedDict[SocketRequest, None] = OrderedDict()
         self._warm_limit = max(1, self.WARM_SOCKETS if warm_sockets is None else warm_sockets)
@@ -287,17 +297,20 @@ class FastContexts:
     ) -> Any:
         """``function(*args)`` in the Flask contexts of ``event``, which is made current
         (:func:`flask_ext.event.current_event`)."""
-        shared = self._sockets.get(event.socket)
+        shared = self._sockets.get(ref(event.socket))
         if shared is None:
-            shared = self._sockets[event.socket] = SocketRequest()
-        self._touch(shared)
+            shared = self._add(event.socket)
+        try:
+            self._warm.move_to_end(shared)  # the warmest now
+        except KeyError:
+            self._warm_up(shared)
         if not manage_session:
             return self._run_unmanaged(shared, event, function, args)
         pushable = shared.spare
         shared.spare = None  # in use: a nested or concurrent event makes its own
         if pushable is None:
             session = self._managed_session(shared, event)
-            pushable = PushableContext(self._context(shared, event, session))
+            pushable = PushableContext(self._context(shared, event, session), self._push)
         context = pushable.context
         context.begin(event)
         try:
@@ -307,15 +320,21 @@ class FastContexts:
             if context.basis is shared.basis:  # not if the socket cooled meanwhile
                 shared.spare = pushable
 
-    def _touch(self, shared: SocketRequest) -> None:
-        """``shared`` had an event: it is the warmest; the coldest beyond the limit cool.
-        (No check-then-act on the dictionary: a handler may run in another thread.)"""
+    def socket_request(self, socket: geventsio.Socket) -> SocketRequest | None:
+        """What the events of ``socket`` share, if it had any."""
+        return self._sockets.get(ref(socket))
+
+    def _add(self, socket: geventsio.Socket) -> SocketRequest:
+        shared = SocketRequest(ref(socket))
+        self._sockets[ref(socket, self._forget)] = shared
+        return shared
+
+    def _warm_up(self, shared: SocketRequest) -> None:
+        """``shared`` was cold and had an event: it is the warmest; the coldest beyond
+        the limit cool. (No check-then-act on the dictionary: a handler may run in
+        another thread.)"""
         warm = self._warm
-        try:
-            warm.move_to_end(shared)  # the common case: one C call
-            return
-        except KeyError:
-            warm[shared] = None
+        warm[shared] = None
         while len(warm) > self._warm_limit:
             try:
                 coldest, _ = warm.popitem(last=False)
@@ -437,7 +456,7 @@ class _FastPush:
             or signals.appcontext_pushed.receivers
         ):
             return pushable.copy(APP, self).run(self._in_app, pushable.context, function, args)
-        return pushable.copy(REQUEST, self).run(self._in_request, pushable.context, function, args)
+        return pushable.in_request.copy().run(self._in_request, pushable.context, function, args)
 
     def _in_event(
         self, context: EventRequestContext, function: Callable[..., Any], args: Any
@@ -506,6 +525,18 @@ class _FastPush:
         app = self.app
         if app.teardown_appcontext_funcs or signals.appcontext_tearing_down.receivers:
             app.do_teardown_appcontext(error)
+
+
+def _forgetter(contexts_ref: ref[FastContexts]) -> Callable[[ref[Any]], None]:
+    """The callback of the weak references to the sockets: drop the socket's entry (it
+    holds the FastContexts weakly, as a WeakKeyDictionary holds itself)."""
+
+    def forget(key: ref[Any]) -> None:
+        contexts = contexts_ref()
+        if contexts is not None:
+            contexts._sockets.pop(key, None)
+
+    return forget
 
 
 #: How much of an event's contexts a set of context variables has pushed

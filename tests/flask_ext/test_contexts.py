@@ -6,6 +6,7 @@ signals that make the fast path push the contexts one by one."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import Iterator
 from contextvars import ContextVar, copy_context
@@ -418,6 +419,20 @@ def test_an_event_runs_in_a_context_of_its_own(contexts: EventContexts) -> None:
         MARK.reset(token)
 
 
+def test_what_a_socket_keeps_goes_with_the_socket(app: Flask) -> None:
+    contexts = FastContexts(app, _raise)
+    sockets = [_Socket("s1"), _Socket("s2")]
+    for socket in sockets:
+        contexts.run(EventContext(socket, "e", ()), True, lambda: None, ())
+    assert contexts.socket_request(sockets[0]) is not contexts.socket_request(sockets[1])
+    assert contexts.socket_request(sockets[0]).socket_ref() is sockets[0]
+    del socket
+    sockets.pop()
+    gc.collect()
+    assert len(contexts._sockets) == 1
+    assert contexts.socket_request(sockets[0]) is not None
+
+
 def test_concurrent_events_of_one_socket_have_their_own_contexts(
     app: Flask, contexts: EventContexts
 ) -> None:
@@ -464,15 +479,15 @@ def test_an_idle_socket_drops_its_contexts_and_keeps_its_session(
         return contexts.run(EventContext(socket, name, args), True, function, args)
 
     assert run(sockets[0], "remember", remember, "ada") == ("s0", "/socket.io/")
-    first = contexts._sockets[sockets[0]]
+    first = contexts.socket_request(sockets[0])
     assert first.spare is not None and first.basis is not None
     run(sockets[1], "remember", remember, "grace")
     assert first.spare is not None  # two warm sockets: both kept
     run(sockets[2], "remember", remember, "edsger")
     assert (first.spare, first.basis) == (None, None)  # the coldest of three dropped them
-    assert contexts._sockets[sockets[2]].spare is not None
+    assert contexts.socket_request(sockets[2]).spare is not None
     assert run(sockets[0], "recall", recall) == ("ada", None, "s0", "recall")
     assert first.spare is not None  # warm again
-    assert contexts._sockets[sockets[1]].spare is None  # and now the coldest is s1
+    assert contexts.socket_request(sockets[1]).spare is None  # and now the coldest is s1
     assert run(sockets[1], "recall", recall) == ("grace", None, "s1", "recall")
     assert all(socket.data == {} for socket in sockets)
