@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -166,13 +166,55 @@ def answered_by_server(environ: Mapping[str, Any]) -> bool:
     return environ.get(GEVENT_WEBSOCKET_KEY) is not None
 
 
-def lowercase_headers(environ: Mapping[str, Any]) -> dict[str, str]:
-    """The request headers from a WSGI environ, with lower-case dashed names."""
-    return {
-        key[5:].replace("_", "-").lower(): str(value)
-        for key, value in environ.items()
-        if key.startswith("HTTP_")
-    }
+class EnvironHeaders(Mapping[str, str]):
+    """The request headers of a WSGI environ, by lower-case dashed name, read from the
+    environ itself: a handshake looks up four or five of them, and a copy of all of
+    them (a pass over the whole environ) cost as much as the rest of its checks."""
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._environ = environ
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._environ.get(_environ_key(key))
+        return default if value is None else str(value)
+
+    def __getitem__(self, key: str) -> str:
+        value = self._environ.get(_environ_key(key))
+        if value is None:
+            raise KeyError(key)
+        return str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return (
+            key[5:].replace("_", "-").lower() for key in self._environ if key.startswith("HTTP_")
+        )
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _environ_key(name: str) -> str:
+    """The environ key of a header name (``"sec-websocket-key"`` ->
+    ``"HTTP_SEC_WEBSOCKET_KEY"``)."""
+    key = _ENVIRON_KEYS.get(name)
+    if key is None:
+        key = "HTTP_" + name.upper().replace("-", "_")
+    return key
+
+
+#: The environ keys of the headers a WebSocket handshake reads.
+_ENVIRON_KEYS = {
+    name: "HTTP_" + name.upper().replace("-", "_")
+    for name in (
+        "upgrade",
+        "connection",
+        "sec-websocket-version",
+        "sec-websocket-key",
+        "sec-websocket-extensions",
+    )
+}
 
 
 def _split_response(response: bytes) -> tuple[str, list[tuple[str, str]]]:
@@ -268,7 +310,7 @@ class Hosts:
         """
         if answered_by_server(environ):
             return self._from_gevent_websocket(environ[GEVENT_WEBSOCKET_KEY])
-        headers = lowercase_headers(environ)
+        headers = EnvironHeaders(environ)
         key = handshake.check_client_handshake(headers)
         agreement = None
         if deflate is not None:
