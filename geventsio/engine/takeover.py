@@ -80,6 +80,11 @@ class PendingReader:
         self._sock = sock
         self._pending = pending
 
+    @property
+    def empty(self) -> bool:
+        """Whether nothing read ahead is left (the socket is read from now on)."""
+        return not self._pending
+
     def read1(self, size: int) -> bytes:
         if self._pending:
             data, self._pending = self._pending, b""
@@ -408,6 +413,7 @@ class Hosts:
             detached=taken.detached,
             deflate=taken.deflate,
             deflate_options=deflate,
+            reader_empty=isinstance(taken.reader, PendingReader) and taken.reader.empty,
         )
 
     def refuse_after_101(self, environ: Mapping[str, Any], reason: str) -> None:

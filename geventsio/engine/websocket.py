@@ -98,6 +98,8 @@ class RawWebSocket(WebSocketConnection):
     :param max_buffer_size: bytes that may wait for a slow client.
     :param deflate: the permessage-deflate parameters agreed in the handshake, if any.
     :param deflate_options: the server's options for it (threshold, zlib settings).
+    :param reader_empty: ``reader`` holds nothing read ahead: read the socket from the
+        start (waiting for it first: the client speaks only once answered).
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class RawWebSocket(WebSocketConnection):
         detached: bool = False,
         deflate: DeflateAgreement | None = None,
         deflate_options: DeflateOptions | None = None,
+        reader_empty: bool = False,
     ) -> None:
         self._detached = detached
         self._sock = sock
@@ -121,8 +124,7 @@ class RawWebSocket(WebSocketConnection):
         # from then on a plain gevent socket is read directly, skipping BufferedReader
         # and SocketIO (and the 64 KiB buffer read1 allocates for each call).
         self._raw = kernel_socket(sock)
-        self._direct = False
-        self._drained = False
+        self._direct = self._drained = reader_empty and self._raw is not None
         self._deflater: Deflater | None = None
         self._threshold = 0
         if deflate is not None:
@@ -196,6 +198,7 @@ class RawWebSocket(WebSocketConnection):
         except (OSError, ValueError):
             return b""
         self._direct = self._raw is not None
+        self._drained = len(data) < READ_SIZE
         return data
 
     def _handle_event(self, event: object) -> str | bytes | None:
