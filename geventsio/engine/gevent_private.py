@@ -50,6 +50,8 @@ def _has(obj: Any, *names: str) -> bool:
 
 #: Whether a gevent socket's kernel socket and read watcher may be used directly.
 SOCKET_FAST_PATH = _has(_GeventSocket, "_sock", "_wait", "_read_event")
+#: Whether a gevent socket's count of open ``makefile()`` files may be raised directly.
+SOCKET_HOLD = _has(_GeventSocket, "_io_refs", "_decref_socketios")
 #: Whether pywsgi's handler internals may be overridden and called.
 PYWSGI_FAST_PATH = _has(
     pywsgi.WSGIHandler,
@@ -132,6 +134,21 @@ def socket_reader(sock: Any, buffer_size: int) -> Any:
         sock._io_refs += 1  # as makefile(): the socket closes once its reader did too
         return io.BufferedReader(raw, buffer_size)
     return sock.makefile("rb", buffer_size)
+
+
+def hold_open(sock: Any) -> bool:
+    """Make ``sock.close()`` leave the connection open until :func:`release_hold`, as an
+    open ``makefile()`` file does (the socket counts them, without a file here); False
+    when that cannot be done (then duplicate the socket instead)."""
+    if SOCKET_HOLD and type(sock) is _GeventSocket:
+        sock._io_refs += 1
+        return True
+    return False
+
+
+def release_hold(sock: Any) -> None:
+    """Undo :func:`hold_open`: the connection closes now if ``close()`` was called."""
+    sock._decref_socketios()
 
 
 def socket_of_reader(rfile: Any) -> Any:

@@ -72,13 +72,24 @@ class UpgradeRefused(RemoteProtocolError):
 
 class PendingReader:
     """``read1`` that first hands back the bytes read ahead of a taken-over request, then
-    reads the socket itself."""
+    reads the socket itself.
 
-    __slots__ = ("_pending", "_sock")
+    :param held: the socket is held open past its server's ``close()``
+        (:func:`hand_over`): :meth:`close` lets it go.
+    """
 
-    def __init__(self, sock: gevent.socket.socket, pending: bytes) -> None:
+    __slots__ = ("_held", "_pending", "_sock")
+
+    def __init__(self, sock: gevent.socket.socket, pending: bytes, held: bool = False) -> None:
         self._sock = sock
         self._pending = pending
+        self._held = held
+
+    def close(self) -> None:
+        """Done with the connection: let go of the socket (once closed, it really is)."""
+        if self._held:
+            self._held = False
+            gevent_private.release_hold(self._sock)
 
     @property
     def empty(self) -> bool:
@@ -119,6 +130,29 @@ def detach(sock: Any, rfile: Any) -> tuple[Any, PendingReader] | None:
         rfile.close()  # gives back its reference: the socket can really close
     sock.close()
     return duplicate, PendingReader(duplicate, pending)
+
+
+def hand_over(
+    sock: Any, rfile: Any, read_past_head: int | None
+) -> tuple[Any, PendingReader] | None:
+    """The request's own plain socket, detached from the request, and a reader that first
+    gives back what ``rfile`` read ahead. The socket is held open (as an open
+    ``makefile()`` file holds it) past the server's ``close()`` of it, when the request
+    ends, until the reader is closed; ``rfile`` is closed here. Where the hold cannot be
+    taken, a duplicate (:func:`detach`). None for a TLS socket (its state lives in its SSL
+    object and cannot be duplicated).
+
+    :param read_past_head: how many bytes ``rfile`` holds past the request (None: not
+        known; they are taken without waiting).
+    """
+    if type(sock) is not gevent.socket.socket:
+        return None
+    if not gevent_private.hold_open(sock):
+        return detach(sock, rfile)
+    pending = b"" if read_past_head == 0 else read_ahead(rfile, sock)
+    with contextlib.suppress(OSError):
+        rfile.close()
+    return sock, PendingReader(sock, pending, held=True)
 
 
 @dataclass(frozen=True)

@@ -299,3 +299,4 @@ class RawWebSocket(WebSocketConnection):
             self._sock.shutdown(gevent.socket.SHUT_RDWR)
         if self._owns_socket:
             self._sock.close()
+            self._reader.close()  # a reader may hold the socket open (takeover.hand_over)

@@ -18,7 +18,7 @@ from gevent import pywsgi
 
 from geventsio.engine import gevent_private
 from geventsio.engine.gevent_private import HANDLER_FAST_PATHS
-from geventsio.engine.takeover import SOCKET_KEY, TAKEOVER_KEY, detach
+from geventsio.engine.takeover import SOCKET_KEY, TAKEOVER_KEY, hand_over
 from geventsio.engine.tcp import set_nodelay
 
 #: As http.client's limits: the longest header line, the most header lines.
@@ -160,11 +160,12 @@ def _add_field(fields: list[tuple[str, str]], text: str) -> None:
     fields.append((name, value.lstrip(" \t")))
 
 
-def buffered_head(rfile: Any) -> list[str] | None:
+def buffered_head(rfile: Any) -> tuple[list[str], int] | None:
     """The next request's head (request line first, then each header line), taken from
     ``rfile`` when it is already wholly in the read buffer with CRLF line ends, the
-    common case, so that it is consumed and split in one go; None (nothing consumed)
-    otherwise, and then the head is read line by line."""
+    common case, so that it is consumed and split in one go, and how many bytes the buffer
+    still holds past it; None (nothing consumed) otherwise, and then the head is read
+    line by line."""
     buffered: bytes = rfile.peek(READ_BUFFER_SIZE)
     end = buffered.find(b"\r\n\r\n")
     if end < 0:
@@ -173,7 +174,7 @@ def buffered_head(rfile: Any) -> list[str] | None:
     if head.count(b"\n") != head.count(b"\r\n"):
         return None  # a bare LF ends a line somewhere: the line reader knows those
     rfile.read(end + 4)
-    return head.decode("latin-1").split("\r\n")
+    return head.decode("latin-1").split("\r\n"), len(buffered) - end - 4
 
 
 def upgrade_requested(first: dict[str, str]) -> bool:
@@ -209,6 +210,8 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     _header_lines: list[str] | None = None
     #: The connection's REMOTE_ADDR and REMOTE_PORT (empty: not an IP address).
     _remote: tuple[str, str] | tuple[()] | None = None
+    #: How many bytes the read buffer held past that head (None: not known).
+    _read_past_head: int | None = None
 
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         set_nodelay(sock)
@@ -224,12 +227,12 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     def read_requestline(self) -> str:
         # The whole head in one go when it is in the read buffer (one peek instead of a
         # readline per line); its header lines wait for MessageClass.
-        lines = buffered_head(self.rfile) if self.rfile is not None else None
-        if lines is None:
-            self._header_lines = None
+        head = buffered_head(self.rfile) if self.rfile is not None else None
+        if head is None:
+            self._header_lines = self._read_past_head = None
             return super().read_requestline()  # type: ignore[no-any-return]
-        self._header_lines = lines
-        return lines[0]
+        self._header_lines, self._read_past_head = head
+        return self._header_lines[0]
 
     def read_request(self, raw_requestline: str) -> bool:
         # pywsgi's read_request, without its several header look-ups by name, for the
@@ -307,14 +310,14 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
 
     def _take_over(self) -> tuple[Any, Any]:
         """Hand the connection to the application (a WebSocket upgrade), detached from
-        this request: a duplicate of the socket, and a reader that first gives back what
-        was read past the request. The request's own copy of the socket is closed (the
-        duplicate keeps the connection open), and when the application returns this
-        greenlet ends, so a long-lived WebSocket keeps none of the request's stack,
-        objects, buffer or descriptor."""
+        this request: the socket, held open past the server's close of it, and a reader
+        that first gives back what was read past the request (see
+        :func:`~geventsio.engine.takeover.hand_over`). The request's reader is closed,
+        and when the application returns this greenlet ends, so a long-lived WebSocket
+        keeps none of the request's stack, objects or buffer."""
         self.taken_over = True
         self.close_connection = True
-        detached = detach(self.socket, self.rfile)
+        detached = hand_over(self.socket, self.rfile, self._read_past_head)
         if detached is None:  # TLS: its state cannot be duplicated
             return self.socket, self.rfile
         self.socket = None  # pywsgi's clean-up must not read the connection

@@ -3,11 +3,21 @@ WebSocket under geventsio's handler."""
 
 from __future__ import annotations
 
+import os
+
+import gevent
 import pytest
 
+from geventsio.engine import gevent_private
+from geventsio.engine.server import EngineServer
 from geventsio.engine.takeover import EnvironHeaders
 from geventsio.exceptions import RemoteProtocolError
+from geventsio.options import EngineOptions
+from geventsio.protocol.websocket import Opcode, encode_frame
 from geventsio.protocol.websocket_handshake import check_client_handshake
+from geventsio.wsgi import WSGIApp
+from tests.engine.test_serving_paths import descriptors_of_connection
+from tests.support import RecordingEcho, assert_still_serving, eio_target, open_websocket
 
 ENVIRON = {
     "REQUEST_METHOD": "GET",
@@ -53,3 +63,67 @@ def test_the_handshake_checks_read_the_environ_headers():
     without_key = {k: v for k, v in ENVIRON.items() if k != "HTTP_SEC_WEBSOCKET_KEY"}
     with pytest.raises(RemoteProtocolError):
         check_client_handshake(EnvironHeaders(without_key))
+
+
+@pytest.fixture
+def echo_server(serve_app):
+    """An Engine.IO echo on geventsio's own handler."""
+
+    def start():
+        handler = RecordingEcho()
+        engine = EngineServer(handler, EngineOptions())
+        return serve_app(WSGIApp(engine), engine=engine, handler=handler)
+
+    return start
+
+
+def server_descriptors(server, ws) -> int:
+    return descriptors_of_connection(server.port, ws.http.sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["held-open", "duplicated"])
+def test_the_taken_over_connection_is_one_descriptor_closed_when_the_websocket_ends(
+    echo_server, monkeypatch, held
+):
+    """The request's socket is held open past the server's close of it (or, where the
+    hold cannot be taken, duplicated and the request's copy closed): one descriptor while
+    the WebSocket lives, none once it has ended."""
+    if not held:
+        monkeypatch.setattr(gevent_private, "SOCKET_HOLD", False)
+    server = echo_server()
+    # The OPEN packet comes from the WebSocket's greenlet, which starts once the
+    # request's has ended (and the server has closed its socket).
+    ws, data = open_websocket(server)
+    ws.send_text("4ping")
+    assert ws.recv() == "4ping"
+    assert server_descriptors(server, ws) == 1
+    ws.send_text("1")  # the client's CLOSE: the server ends the session and the WebSocket
+    ws.wait_eof()
+    server.wait_sessions(0)
+    with gevent.Timeout(5):
+        while server_descriptors_left(server, ws):
+            gevent.sleep(0.01)
+    assert server.handler.messages_of(data["sid"]) == ["ping"]
+    ws.close()
+    assert_still_serving(server)
+
+
+def server_descriptors_left(server, ws) -> bool:
+    try:
+        return server_descriptors(server, ws) > 0
+    except AssertionError:  # the connection left the kernel's table
+        return False
+
+
+def test_frames_sent_with_the_upgrade_request_are_read_first(echo_server):
+    server = echo_server()
+    early = b"".join(
+        encode_frame(Opcode.TEXT, text.encode(), mask=os.urandom(4)) for text in ("4one", "4two")
+    )
+    ws = server.websocket(eio_target(server.path, "websocket"), pipelined=early)
+    assert ws.recv().startswith("0")
+    assert [ws.recv(), ws.recv()] == ["4one", "4two"]
+    ws.send_text("4three")
+    assert ws.recv() == "4three"
+    ws.close()
+    assert_still_serving(server)
