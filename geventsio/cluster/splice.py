@@ -129,6 +129,7 @@ def _splice(client: TakenOver, owner: Any, from_owner: bytes) -> None:
         owner.close()
         if client.owns_socket:
             client.sock.close()
+            client.reader.close()  # a reader may hold the socket open (takeover.hand_over)
 
 
 def _end(sock: Any) -> None:

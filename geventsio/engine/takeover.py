@@ -157,7 +157,8 @@ def hand_over(
 
 @dataclass(frozen=True)
 class TakenOver:
-    """A client connection handed over by the server, its ``101`` answer sent."""
+    """A client connection handed over by the server, its ``101`` answer sent (or in
+    ``preface``)."""
 
     sock: Any
     reader: Any
@@ -167,6 +168,8 @@ class TakenOver:
     owns_socket: bool = True
     #: permessage-deflate, when the ``101`` agreed to it.
     deflate: DeflateAgreement | None = None
+    #: The ``101`` answer when it is not sent yet: the WebSocket sends it first.
+    preface: bytes = b""
 
 
 def client_socket(environ: Mapping[str, Any]) -> Any:
@@ -338,12 +341,17 @@ class Hosts:
         start_response: Callable[..., Any],
         extra_headers: Sequence[tuple[str, str]] = (),
         deflate: DeflateOptions | None = None,
+        *,
+        defer_answer: bool = False,
     ) -> TakenOver:
         """Complete the opening handshake (unless the server did) and take the
         connection.
 
         :param deflate: accept the client's permessage-deflate offer within these
             options (None: never; nor when the server answered the handshake itself).
+        :param defer_answer: where geventsio's handler serves the request, leave the
+            ``101`` answer in the result's ``preface`` for the caller to send, with what
+            follows it.
         :raises RemoteProtocolError: the request is not a valid WebSocket handshake.
         :raises UpgradeRefused: the server gives no way to take the connection over.
         """
@@ -356,21 +364,28 @@ class Hosts:
             agreement = negotiate(headers.get("sec-websocket-extensions"), deflate)
         if agreement is not None:
             extra_headers = [*extra_headers, ("Sec-WebSocket-Extensions", agreement.response)]
-        taken = self._take(
-            environ, start_response, handshake.server_handshake_response(key, extra_headers)
-        )
+        response = handshake.server_handshake_response(key, extra_headers)
+        taken = self._take(environ, start_response, response, defer_answer)
         return taken if agreement is None else replace(taken, deflate=agreement)
 
     def _take(
-        self, environ: Mapping[str, Any], start_response: Callable[..., Any], response: bytes
+        self,
+        environ: Mapping[str, Any],
+        start_response: Callable[..., Any],
+        response: bytes,
+        defer_answer: bool,
     ) -> TakenOver:
-        """Send the ``101`` ``response`` and take the connection, the way the server
-        under the application allows."""
+        """Send the ``101`` ``response`` (or leave it in ``preface``, if deferred and
+        allowed) and take the connection, the way the server under the application
+        allows."""
         takeover = environ.get(TAKEOVER_KEY)
         if takeover is not None:
             sock, ours = takeover()
+            off_request = isinstance(ours, PendingReader)
+            if defer_answer:
+                return TakenOver(sock, ours, detached=off_request, preface=response)
             sock.sendall(response)
-            return TakenOver(sock, ours, detached=isinstance(ours, PendingReader))
+            return TakenOver(sock, ours, detached=off_request)
         sock = client_socket(environ)
         if sock is None:
             raise UpgradeRefused("this server cannot upgrade to WebSocket", code=3)
@@ -436,7 +451,7 @@ class Hosts:
         :raises RemoteProtocolError: the request is not a valid WebSocket handshake.
         :raises UpgradeRefused: the server gives no way to take the connection over.
         """
-        taken = self.take_over(environ, start_response, extra_headers, deflate)
+        taken = self.take_over(environ, start_response, extra_headers, deflate, defer_answer=True)
         return RawWebSocket(
             taken.sock,
             taken.reader,
@@ -448,6 +463,7 @@ class Hosts:
             deflate=taken.deflate,
             deflate_options=deflate,
             reader_empty=isinstance(taken.reader, PendingReader) and taken.reader.empty,
+            preface=taken.preface,
         )
 
     def refuse_after_101(self, environ: Mapping[str, Any], reason: str) -> None:

@@ -100,6 +100,8 @@ class RawWebSocket(WebSocketConnection):
     :param deflate_options: the server's options for it (threshold, zlib settings).
     :param reader_empty: ``reader`` holds nothing read ahead: read the socket from the
         start (waiting for it first: the client speaks only once answered).
+    :param preface: the opening handshake's answer, when it is still to be sent: it
+        leaves with the first frame (in one segment), or before the first read.
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class RawWebSocket(WebSocketConnection):
         deflate: DeflateAgreement | None = None,
         deflate_options: DeflateOptions | None = None,
         reader_empty: bool = False,
+        preface: bytes = b"",
     ) -> None:
         self._detached = detached
         self._sock = sock
@@ -140,7 +143,7 @@ class RawWebSocket(WebSocketConnection):
         # list.pop(0) is quadratic in the frames one read can hold.
         self._events: list[object] = []
         self._next_event = 0
-        self._writer = SocketWriter(sock, max_buffer_size, on_error=self._abort)
+        self._writer = SocketWriter(sock, max_buffer_size, on_error=self._abort, preface=preface)
         self._close_sent = False
         self._closed = False
         self._close_timer: Any = None
@@ -177,6 +180,8 @@ class RawWebSocket(WebSocketConnection):
                 raise
 
     def _read(self) -> bytes:
+        if self._writer.preface:  # the client waits for the handshake's answer
+            self._writer.write(b"")
         try:
             raw = self._raw
             if raw is not None and self._direct:

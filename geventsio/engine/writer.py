@@ -33,6 +33,7 @@ class SocketWriter:
     :param sock: a connected gevent socket (plain or TLS).
     :param max_buffer_size: bytes that may wait for a slow client.
     :param on_error: called once, from the flusher, when the socket fails.
+    :param preface: bytes that go first, with the first write (in the same ``send()``).
     """
 
     def __init__(
@@ -40,7 +41,10 @@ class SocketWriter:
         sock: gevent.socket.socket,
         max_buffer_size: int,
         on_error: Callable[[], None] | None = None,
+        preface: bytes = b"",
     ) -> None:
+        #: What still goes before the first write (see :meth:`write`).
+        self.preface = preface
         self._sock = sock
         # Only a plain gevent socket wraps a kernel socket we may write to directly;
         # a TLS socket must go through its own sendall.
@@ -66,6 +70,8 @@ class SocketWriter:
         """
         if self.failed:
             return True  # the connection is going away; dropping is all that is left
+        if self.preface:
+            data, self.preface = self.preface + data, b""
         view: bytes | memoryview = data
         if not self._pending and self._raw is not None:
             try:

@@ -4,6 +4,7 @@ WebSocket under geventsio's handler."""
 from __future__ import annotations
 
 import os
+import socket
 
 import gevent
 import pytest
@@ -14,7 +15,11 @@ from geventsio.engine.takeover import EnvironHeaders
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions
 from geventsio.protocol.websocket import Opcode, encode_frame
-from geventsio.protocol.websocket_handshake import check_client_handshake
+from geventsio.protocol.websocket_handshake import (
+    check_client_handshake,
+    client_handshake_request,
+    new_client_key,
+)
 from geventsio.wsgi import WSGIApp
 from tests.engine.test_serving_paths import descriptors_of_connection
 from tests.support import RecordingEcho, assert_still_serving, eio_target, open_websocket
@@ -127,3 +132,19 @@ def test_frames_sent_with_the_upgrade_request_are_read_first(echo_server):
     assert ws.recv() == "4three"
     ws.close()
     assert_still_serving(server)
+
+
+def test_the_101_answer_leaves_with_the_open_packet(echo_server):
+    """Deferred, the handshake's answer goes out in the same segment as the session's
+    first packet (one read gets both)."""
+    server = echo_server()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(
+            client_handshake_request(
+                f"127.0.0.1:{server.port}", eio_target(server.path, "websocket"), new_client_key()
+            )
+        )
+        received = sock.recv(65536)
+    head, _, frames = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert frames[:1] == b"\x81" and frames[2:4] == b"0{", frames
