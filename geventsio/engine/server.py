@@ -392,7 +392,7 @@ class EngineServer(EventEmitter):
         handler = self.handler.on_engine_connect(session)
         if handler is not None:
             session.handler = handler
-        logger.debug("session %s opened on %s", session.sid, session.transport.value)
+        logger.debug("session %s opened on %s", session.sid, session.transport)
         if self.observer is not None:
             self.observer.session_opened(session)
         self.emit_event("connection", session)
@@ -419,11 +419,7 @@ class EngineServer(EventEmitter):
         self._recently_closed[socket.sid] = None
         if len(self._recently_closed) > _RECENTLY_CLOSED_KEPT:
             self._recently_closed.popitem(last=False)
-        logger.debug(
-            "session %s closed: %s",
-            socket.sid,
-            socket.close_reason.value if socket.close_reason else "?",
-        )
+        logger.debug("session %s closed: %s", socket.sid, socket.close_reason)
 
     # -- WebSocket ---------------------------------------------------------------------
 

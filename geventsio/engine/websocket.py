@@ -260,6 +260,8 @@ class RawWebSocket(WebSocketConnection):
         self, code: int = 1000, reason: str = "", timeout: float = CLOSE_HANDSHAKE_TIMEOUT
     ) -> None:
         self.close(code, reason)
+        if self._closed:  # the client has gone already (the common end)
+            return
         with gevent.Timeout(timeout, False):
             while not self._closed and not self._saw_close():
                 data = self._read()

@@ -42,8 +42,10 @@ def new_client_key() -> str:
     return base64.b64encode(os.urandom(16)).decode("ascii")
 
 
-def _tokens(value: str) -> set[str]:
-    return {token.strip().lower() for token in value.split(",")}
+def _has_token(value: str, token: str) -> bool:
+    """Whether the comma-separated ``value`` has ``token`` (lower-case), in any case."""
+    value = value.lower()
+    return value == token or token in {item.strip() for item in value.split(",")}
 
 
 def _shown(value: str) -> str:
@@ -52,10 +54,10 @@ def _shown(value: str) -> str:
 
 def _check_upgrade_headers(headers: Mapping[str, str]) -> None:
     upgrade = headers.get("upgrade", "")
-    if "websocket" not in _tokens(upgrade):
+    if not _has_token(upgrade, "websocket"):
         raise RemoteProtocolError(f"expected 'Upgrade: websocket', got {_shown(upgrade)}")
     connection = headers.get("connection", "")
-    if "upgrade" not in _tokens(connection):
+    if not _has_token(connection, "upgrade"):
         raise RemoteProtocolError(f"'Connection' lacks the 'upgrade' token: {_shown(connection)}")
 
 

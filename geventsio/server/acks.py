@@ -72,8 +72,12 @@ class PendingAcks:
         if pending.on_failure is not None:
             pending.on_failure(make_error())
 
-    def fail_all(self, error: GeventsioError) -> None:
-        """Nothing more will arrive (the socket disconnected): fail every waiter."""
+    def fail_all(self, make_error: Callable[[], GeventsioError]) -> None:
+        """Nothing more will arrive (the socket disconnected): fail every waiter with the
+        error ``make_error()`` gives (made only when someone waits)."""
+        if not self._pending:
+            return
+        error = make_error()
         pending, self._pending = self._pending, {}
         for item in pending.values():
             if item.timer is not None:

@@ -587,7 +587,7 @@ class Socket:
         """No acknowledgement can arrive any more: fail every wait for one now (a
         ``call()`` raises :class:`~geventsio.NotConnected`, a callback with a timeout
         gets the error). Never blocks."""
-        self._acks.fail_all(NotConnected(f"socket {self.id} disconnected ({reason.value})"))
+        self._acks.fail_all(lambda: NotConnected(f"socket {self.id} disconnected ({reason.value})"))
 
 
 class _NoAck:
