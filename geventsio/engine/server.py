@@ -11,6 +11,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 import gevent
@@ -109,6 +110,10 @@ class EngineServer(EventEmitter):
         self.shutting_down = False
         #: How connections are taken over from the server running the application.
         self.hosts = Hosts()
+        #: Starts a greenlet for a WebSocket served apart from its request, with a
+        #: function of no arguments: a raw greenlet, or (set by the Socket.IO server) one
+        #: of its parked greenlets (see :class:`~geventsio.server.workers.WorkerPool`).
+        self.spawn: Callable[[Callable[[], None]], Any] = gevent.spawn_raw
         #: Set when this process is one of several (:mod:`geventsio.cluster`): it names
         #: the owner in each new sid and forwards requests for other processes' sessions.
         self.router: SessionRouter | None = None
@@ -454,7 +459,7 @@ class EngineServer(EventEmitter):
             # its own and let the request's greenlet (and all it holds) end. A raw
             # greenlet: a gevent.Greenlet would keep, for the connection's whole life, its
             # spawning stack and links (about 1 KiB) that nothing here uses.
-            gevent.spawn_raw(self._run_websocket_logged, kept, request, websocket, new_sid_)
+            self.spawn(partial(self._run_websocket_logged, kept, request, websocket, new_sid_))
             return None
         self._run_websocket(kept, request, websocket, new_sid_)
         return None

@@ -115,8 +115,10 @@ class Server:
         self.engine = EngineServer(self, EngineOptions(**engine_options))
         #: Told of what happens (metrics, the Admin UI); see :meth:`add_observer`.
         self.observer: Observer | None = None
-        #: The greenlets that run the connections' queued work.
+        #: The greenlets that run the connections' queued work, and their WebSockets'
+        #: readers (a parked greenlet costs a switch to start, a new one a fresh stack).
         self.workers = WorkerPool()
+        self.engine.spawn = self.workers.submit
         self.connections: dict[EngineSid, Connection] = {}
         self.namespaces: dict[str, Namespace] = {}
         self.parent_namespaces: list[ParentNamespace] = []

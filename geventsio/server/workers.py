@@ -1,4 +1,4 @@
-"""Parked greenlets that run the connections' queued work.
+"""Parked greenlets that run the connections' queued work, and their WebSockets' readers.
 
 Starting a greenlet is dearer than it looks: on CPython 3.11+ its first frame gets a
 fresh Python data stack (an ``mmap``, and a ``munmap`` when the greenlet ends), which

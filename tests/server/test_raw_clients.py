@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import gevent
 import orjson
@@ -278,3 +279,22 @@ def test_a_call_waiting_for_a_client_that_leaves_fails_at_once(sio_server, timeo
     assert life.reason_of(socket_id) == "transport close"
     assert elapsed(started) < 5.0  # not the call's timeout (nor forever)
     assert len(outcome) == 1 and isinstance(outcome[0], NotConnected)
+
+
+def test_a_websocket_is_read_by_a_parked_greenlet_of_the_server(sio_server):
+    """A WebSocket's reader runs in one of the server's parked greenlets, as the
+    connections' work does (no new greenlet, nor Python stack, per connection): the next
+    connection's reader is a greenlet that served the previous connection."""
+    app = sio_server()
+    readers: list[Any] = []
+    work: list[Any] = []
+    app.sio.engine.on("connection", lambda session: readers.append(gevent.getcurrent()))
+    app.sio.on("connect", lambda socket: work.append(gevent.getcurrent()))
+    app.sio.on("disconnect", lambda socket, reason: work.append(gevent.getcurrent()))
+    for count in (1, 2):
+        raw = app.raw()
+        raw.connect()
+        raw.ws.close()
+        wait_until(lambda count=count: len(work) == 2 * count and not app.sio.connections)
+        gevent.sleep(0)  # the disconnect handler's greenlet parks
+    assert readers[1] in {readers[0], work[0], work[1]}
