@@ -188,18 +188,11 @@ class EventRequestContext(RequestContext):
         return event
 
     def begin(self, event: EventContext) -> None:
-        """Get ready for ``event``: an empty ``g``, a new request object, no cached
-        flashed messages."""
+        """Get ready for ``event``: an empty ``g``, no cached flashed messages (the
+        request object was dropped by :meth:`end`)."""
         self.app_context.g = self.app.app_ctx_globals_class()
         self.slot.event = event
-        self._request = None
         self.flashes = None
-        # after_this_request() functions never run for an event (there is no response);
-        # a request context pushed again must not collect them from event to event.
-        # (Flask's private list: the attribute is read defensively.)
-        pending = getattr(self, "_after_request_functions", None)
-        if pending:
-            pending.clear()
 
     def end(self) -> None:
         """The event is over: close its request object, if it was made."""
@@ -208,6 +201,17 @@ class EventRequestContext(RequestContext):
         if request is not None:
             request.close()
             request.environ["werkzeug.request"] = None
+
+    @property
+    def _after_request_functions(self) -> list[Any]:
+        """``after_this_request()`` functions never run for an event (there is no
+        response): each use of Flask's private list gets a new one, dropped, so that a
+        request context pushed again collects none from event to event."""
+        return []
+
+    @_after_request_functions.setter
+    def _after_request_functions(self, functions: list[Any]) -> None:
+        """``RequestContext.__init__`` sets the list: ignored."""
 
     def copy(self) -> RequestContext:
         """A plain request context with this event's request object and session (what

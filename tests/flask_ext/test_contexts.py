@@ -330,6 +330,21 @@ def test_teardown_appcontext_runs_after_the_request_context_is_popped(
     assert seen == [(True, False, "ping")]
 
 
+def test_after_this_request_functions_never_run_nor_pile_up(app: Flask, push: str) -> None:
+    socketio = SocketIO(app)
+    called: list[str] = []
+
+    @socketio.on("later")
+    def later() -> int:
+        pending = len(flask.globals.request_ctx._after_request_functions)
+        flask.after_this_request(lambda response: called.append("after"))
+        return pending
+
+    client = socketio.test_client(app)
+    assert [client.emit("later", callback=True) for _ in range(3)] == [0, 0, 0]
+    assert called == []
+
+
 def test_a_context_copied_in_a_handler_has_no_event_after_it(app: Flask, push: str) -> None:
     socketio = SocketIO(app)
     copies: list[Any] = []
