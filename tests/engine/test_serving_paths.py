@@ -89,8 +89,10 @@ def descriptors_of_connection(server_port: int, client_port: int) -> int:
 
 
 def test_a_websocket_holds_one_descriptor_not_the_requests_copy_too(serve):
-    """The connection is taken over from its HTTP request by duplicating the socket: the
-    request's copy is closed then, not left for the garbage collector to find."""
+    """The connection is taken over from its HTTP request without a second descriptor
+    left for the garbage collector to find: geventsio's handler hands over the request's
+    own socket, held open past the server's close of it; gevent-websocket's is duplicated
+    and the request's copy closed then."""
     server = serve()
     ws, _ = open_websocket(server)
     ws.send_text("4ping")
