@@ -26,6 +26,7 @@ from gevent.event import Event
 from geventsio._types import DisconnectReason, EngineSid
 from geventsio.engine.dropping import Tier
 from geventsio.engine.events import EventEmitter
+from geventsio.engine.lending import ReadingLease
 from geventsio.engine.socket import EngineSocket
 from geventsio.options import Transport
 from geventsio.protocol import socketio as codec
@@ -79,6 +80,7 @@ class InMemorySession(EventEmitter):
         self.sid = EngineSid(secrets.token_urlsafe(15))
         self.environ = environ
         self.reading_held = False
+        self.inline_reader: Any = None  # never lent: every job goes to the worker
         self.protocol = 4
         self.closed = False
         self.errors: list[Exception] = []
@@ -98,6 +100,10 @@ class InMemorySession(EventEmitter):
         return not self.closed
 
     # -- the server's side --------------------------------------------------------------
+
+    def relay_reading(self, lease: ReadingLease) -> None:
+        """Never called: an in-memory session lends no reader (``inline_reader`` is None)."""
+        raise NotImplementedError("an in-memory session has no reader to lend")
 
     def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> None:
         """Decode what the server sends and give it to ``on_packet`` (none is dropped)."""

@@ -115,6 +115,10 @@ class V3WebSocket(WebSocketConnection):
         self.inner = inner
         self.binary = binary
 
+    @property
+    def reads_interruptible(self) -> bool:
+        return self.inner.reads_interruptible
+
     def receive(self) -> str | bytes | None:
         """The next message: a v3 binary message (or ``b4<base64>``) as its bytes.
 

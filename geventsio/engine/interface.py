@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from geventsio._types import DisconnectReason, EngineSid
 from geventsio.engine.dropping import Tier
+from geventsio.engine.lending import ReadingLease
 from geventsio.options import Transport
 from geventsio.protocol.outgoing import OutgoingPacket
 
@@ -29,6 +30,9 @@ class EngineSession(Protocol):
     sid: EngineSid
     environ: Mapping[str, Any]
     reading_held: bool
+    #: The greenlet reading the session's WebSocket while it may be lent out to run a
+    #: message's work (see :mod:`~geventsio.engine.lending`); None when it may not.
+    inline_reader: Any
     #: The Engine.IO protocol revision: 4, or 3 (``allow_eio3``).
     protocol: int
 
@@ -54,3 +58,7 @@ class EngineSession(Protocol):
     def on(self, event: str, listener: Any = None) -> Any:
         """Listen to a session event (``upgrade``, ``packet``, ``drain``...: see
         :class:`~geventsio.engine.socket.EngineSocket`)."""
+
+    def relay_reading(self, lease: ReadingLease) -> None:
+        """Read on for the lent reader greenlet until ``lease.returned`` (called only
+        while :attr:`inline_reader` is set)."""

@@ -34,10 +34,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 from gevent import Timeout
+from greenlet import getcurrent
 
 from geventsio._types import DisconnectReason, EngineSid
 from geventsio.engine.dropping import Tier
 from geventsio.engine.events import EventEmitter
+from geventsio.engine.lending import ReadingLease
 from geventsio.engine.polling import V4_PAYLOAD, PayloadCodec, PollingBuffer
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions, SlowConsumerPolicy, Transport
@@ -128,6 +130,9 @@ class EngineSocket(EventEmitter):
         self.session = self.SESSION(options.ping_interval, options.ping_timeout)
         self.polling = PollingBuffer() if transport is Transport.POLLING else None
         self.websocket: WebSocketConnection | None = None
+        #: The greenlet reading the WebSocket, while it may be lent out to run a
+        #: message's work (see :mod:`~geventsio.engine.lending`); else None.
+        self.inline_reader: Any = None
         self._registry = registry
         self._timer: Any = None
         self._close_grace: Any = None
@@ -357,10 +362,37 @@ class EngineSocket(EventEmitter):
         """Read the WebSocket until it ends (runs in the WebSocket request's greenlet)."""
         websocket = self.websocket
         assert websocket is not None
+        # Meanwhile the layer above may run a message's work in this greenlet, where a
+        # relay can take the reading over and be stopped without losing anything.
+        if websocket.reads_interruptible:
+            self.inline_reader = getcurrent()
+        try:
+            self._read_websocket(websocket, None)
+        finally:
+            self.inline_reader = None
+        websocket.close_and_wait()
+
+    def relay_reading(self, lease: ReadingLease) -> None:
+        """Read the WebSocket for the reader greenlet while it is lent out (see
+        :mod:`~geventsio.engine.lending`), until ``lease.returned``."""
+        websocket = self.websocket
+        if websocket is not None:
+            self._read_websocket(websocket, lease)
+
+    def _read_websocket(self, websocket: WebSocketConnection, lease: ReadingLease | None) -> None:
         session = self.session
         while session.state is SessionState.OPEN:
             try:
-                message = websocket.receive()
+                if lease is None:
+                    message = websocket.receive()
+                else:
+                    if lease.returned:
+                        return
+                    lease.interruptible = True
+                    try:
+                        message = websocket.receive()
+                    finally:
+                        lease.interruptible = False
             except RemoteProtocolError as exc:
                 logger.info("session %s: WebSocket protocol error: %s", self.sid, exc)
                 self.close(DisconnectReason.TRANSPORT_ERROR)
@@ -384,7 +416,6 @@ class EngineSocket(EventEmitter):
             except RemoteProtocolError as exc:
                 logger.info("session %s: parse error: %s", self.sid, exc)
                 self.close(DisconnectReason.PARSE_ERROR)
-        websocket.close_and_wait()
 
     def upgrade(self, websocket: WebSocketConnection) -> bool:
         """Run the probe and upgrade exchange on a new WebSocket; True once upgraded.

@@ -83,6 +83,13 @@ class WebSocketConnection(ABC):
         return False
 
     @property
+    def reads_interruptible(self) -> bool:
+        """Whether a greenlet waiting in :meth:`receive` may be killed without losing or
+        tearing what was read (then its reader may be lent out: see
+        :mod:`~geventsio.engine.lending`)."""
+        return False
+
+    @property
     @abstractmethod
     def writable(self) -> bool:
         """Whether nothing is waiting to be written (a new message would leave at once)."""
@@ -276,6 +283,12 @@ class RawWebSocket(WebSocketConnection):
     @property
     def detached(self) -> bool:
         return self._detached
+
+    @property
+    def reads_interruptible(self) -> bool:
+        # A read is one recv() fed whole to the parser: a greenlet killed while it
+        # waits for data has read nothing.
+        return True
 
     def _saw_close(self) -> bool:
         pending = self._events[self._next_event :]

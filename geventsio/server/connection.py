@@ -38,14 +38,17 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import Context as _empty_context
 from typing import Any, Protocol
 
 import gevent
 from gevent.event import Event
+from greenlet import getcurrent
 
 from geventsio._types import DisconnectReason
 from geventsio.engine.dropping import Tier
 from geventsio.engine.interface import EngineSession
+from geventsio.engine.lending import LendingWatch, ReadingLease
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.protocol.outgoing import OutgoingPacket, encode_for_engine
 from geventsio.protocol.serializers import Serializer
@@ -77,6 +80,7 @@ class ConnectionHost(Protocol):
     async_handlers: bool
     connect_timeout: float
     workers: WorkerPool
+    lending: LendingWatch
 
     @property
     def observer(self) -> ConnectionObserver | None:
@@ -137,6 +141,8 @@ class Connection:
         # A deque only while there is work (an empty deque costs ~600 bytes).
         self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
         self._working = False
+        #: While a job runs in the WebSocket's reader greenlet: its loan.
+        self._lease: ReadingLease | None = None
         self._bound = server.max_queued_events
         self._high_water = self._bound
         self._low_water = self._bound // 2
@@ -158,13 +164,38 @@ class Connection:
     # -- work in order ---------------------------------------------------------------
 
     def run_soon(self, function: Callable[..., Any], *args: Any) -> None:
-        """Run ``function(*args)`` in this connection's worker, after what is queued."""
+        """Run ``function(*args)`` in this connection's worker, after what is queued; or
+        now, when nothing is queued and the caller is the WebSocket's reader (which a
+        relay then stands in for, should the work block: see
+        :mod:`~geventsio.engine.lending`)."""
+        if not self._working and self._queue is None and getcurrent() is self.engine.inline_reader:
+            self._run_inline(function, args)
+            return
         if self._queue is None:
             self._queue = deque()
         self._queue.append((function, args))
         if not self._working:
             self._working = True
             self.server.workers.submit(self._run_worker)
+
+    def _run_inline(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._working = True
+        lease = self._lease = ReadingLease(self.engine)
+        watch = self.server.lending
+        watch.open(lease)
+        try:
+            _empty_context().run(function, *args)  # as a worker's job: no context leaks
+        except Exception:
+            logger.exception("connection %s: unexpected error", self.engine.sid)
+        finally:
+            watch.close(lease)
+            lease.end()
+            self._lease = None
+            if self._queue:  # what the relay read meanwhile, or others queued
+                self.server.workers.submit(self._run_worker)
+            else:
+                self._queue = None
+                self._working = False
 
     def spawn_handler(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` in a greenlet of its own (``async_handlers``); at most
@@ -264,6 +295,10 @@ class Connection:
         )
         self._paused += 1
         self.engine.reading_held = True
+        lease = self._lease
+        relaying = lease is not None and lease.relay is getcurrent()
+        if relaying:
+            lease.interruptible = True  # type: ignore[union-attr]
         if self.server.observer is not None:
             self.server.observer.reading_paused(self)
         try:
@@ -271,6 +306,8 @@ class Connection:
                 room.clear()
                 room.wait(RECHECK_INTERVAL)
         finally:
+            if relaying:
+                lease.interruptible = False  # type: ignore[union-attr]
             self._paused -= 1
             if not self._paused:
                 self.engine.reading_held = False

@@ -11,6 +11,7 @@ from geventsio.adapters.base import Adapter, NamespaceView, RestoredSession, Roo
 from geventsio.adapters.memory import InMemoryAdapter
 from geventsio.adapters.recovery import SessionAwareAdapter
 from geventsio.engine.interface import EngineSession
+from geventsio.engine.lending import LendingWatch
 from geventsio.engine.observer import combine
 from geventsio.engine.server import EngineServer, StartResponse
 from geventsio.exceptions import ConnectionRefused
@@ -119,6 +120,8 @@ class Server:
         #: readers (a parked greenlet costs a switch to start, a new one a fresh stack).
         self.workers = WorkerPool()
         self.engine.spawn = self.workers.submit
+        #: Starts a relay reader for a WebSocket whose reader runs a job that blocked.
+        self.lending = LendingWatch()
         self.connections: dict[EngineSid, Connection] = {}
         self.namespaces: dict[str, Namespace] = {}
         self.parent_namespaces: list[ParentNamespace] = []
@@ -354,6 +357,7 @@ class Server:
         for namespace in self.all_namespaces():
             namespace.close_adapter()
         self.workers.close()
+        self.lending.stop()
         self._handoff.close()
 
     def all_namespaces(self) -> list[Namespace]:

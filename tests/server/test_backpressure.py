@@ -138,7 +138,7 @@ def test_a_websocket_flood_stops_being_read_and_is_handled_in_order(
     # Enough events handled for the reader to resume at half, not for it to stay
     # resumed: it refills the queue and pauses again.
     worker.allow(BOUND // 2 + 1)
-    wait_until(lambda: connection.pauses == 2 and connection.paused, 10, "a second pause")
+    wait_until(lambda: connection.pauses >= 2 and connection.paused, 10, "a second pause")
     worker.gate.set()
     sender.join(GATE_TIMEOUT)
     assert sender.successful()
