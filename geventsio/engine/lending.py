@@ -66,22 +66,28 @@ class LendingWatch:
         self._open: list[ReadingLease] = []
         self._watcher: Any = None
 
-    def open(self, lease: ReadingLease) -> None:
-        """The reader starts a job."""
+    def lend(self, session: Relaying) -> ReadingLease:
+        """The reader of ``session`` starts a job: its lease."""
+        lease = ReadingLease(session)
         self._open.append(lease)
         watcher = self._watcher
         if watcher is None:
             watcher = self._watcher = gevent.get_hub().loop.prepare(ref=False)
-        if not watcher.active:  # watching only while a job runs: no call per loop otherwise
             watcher.start(self._start_relays)
+        return lease
 
-    def close(self, lease: ReadingLease) -> None:
-        """The reader's job returned (then :meth:`ReadingLease.end`)."""
+    def give_back(self, lease: ReadingLease) -> None:
+        """The reader's job returned: stop its relay, if one started (see
+        :meth:`ReadingLease.end`)."""
         self._open.remove(lease)
-        if not self._open:
-            self._watcher.stop()
+        if lease.relay is None:
+            lease.returned = True
+        else:
+            lease.end()
 
-    def _start_relays(self) -> None:  # hub callback
+    def _start_relays(self) -> None:  # hub callback, before each wait for I/O
+        if not self._open:  # the usual case: every job returned without blocking
+            return
         for lease in self._open:
             if lease.relay is None:
                 lease.relay = gevent.spawn(lease.session.relay_reading, lease)

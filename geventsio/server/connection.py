@@ -180,16 +180,14 @@ class Connection:
 
     def _run_inline(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._working = True
-        lease = self._lease = ReadingLease(self.engine)
-        watch = self.server.lending
-        watch.open(lease)
+        lending = self.server.lending
+        lease = self._lease = lending.lend(self.engine)
         try:
             _empty_context().run(function, *args)  # as a worker's job: no context leaks
         except Exception:
             logger.exception("connection %s: unexpected error", self.engine.sid)
         finally:
-            watch.close(lease)
-            lease.end()
+            lending.give_back(lease)
             self._lease = None
             if self._queue:  # what the relay read meanwhile, or others queued
                 self.server.workers.submit(self._run_worker)

@@ -369,7 +369,8 @@ class Socket:
         its own with ``async_handlers``), in arrival order."""
         if not self.connected:
             return
-        event, args = packet.data[0], list(packet.data[1:])
+        data = packet.data
+        event, args = data[0], data[1:] if type(data) is list else list(data[1:])
         try:
             for middleware in self._middlewares:
                 middleware(self, event, args)
