@@ -7,11 +7,12 @@ import os
 import socket
 
 import gevent
+import gevent.socket
 import pytest
 
 from geventsio.engine import gevent_private
 from geventsio.engine.server import EngineServer
-from geventsio.engine.takeover import EnvironHeaders
+from geventsio.engine.takeover import EnvironHeaders, hand_over
 from geventsio.exceptions import RemoteProtocolError
 from geventsio.options import EngineOptions
 from geventsio.protocol.websocket import Opcode, encode_frame
@@ -148,3 +149,44 @@ def test_the_101_answer_leaves_with_the_open_packet(echo_server):
     head, _, frames = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 ")
     assert frames[:1] == b"\x81" and frames[2:4] == b"0{", frames
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["count-known", "count-unknown"])
+def test_hand_over_gives_back_what_the_request_reader_read_ahead(known):
+    server_end, client_end = gevent.socket.socketpair()
+    try:
+        rfile = server_end.makefile("rb", 1024)
+        client_end.sendall(b"HEAD\r\n\r\nearly")
+        assert rfile.peek(1024)[:6] == b"HEAD\r\n"  # the request and what follows it
+        rfile.read(8)
+        sock, reader = hand_over(server_end, rfile, 5 if known else None)
+        assert sock is server_end and not reader.empty
+        assert reader.read1(100) == b"early"
+        client_end.sendall(b"later")
+        assert reader.read1(100) == b"later"
+        sock.close()  # as the server does when the request ends: the hold keeps it open
+        client_end.sendall(b"still")
+        assert reader.read1(100) == b"still"
+        reader.close()
+        assert client_end.recv(10) == b""  # now it is really closed
+    finally:
+        client_end.close()
+        server_end.close()
+
+
+def test_hand_over_reads_nothing_when_the_head_left_the_buffer_empty():
+    server_end, client_end = gevent.socket.socketpair()
+    try:
+        rfile = server_end.makefile("rb", 1024)
+        client_end.sendall(b"HEAD\r\n\r\n")
+        assert rfile.peek(1024) == b"HEAD\r\n\r\n"
+        rfile.read(8)
+        client_end.sendall(b"frame")  # in the kernel, not in the reader's buffer
+        sock, reader = hand_over(server_end, rfile, 0)
+        assert reader.empty
+        assert sock.recv(100) == b"frame"
+        sock.close()
+        reader.close()
+    finally:
+        client_end.close()
+        server_end.close()
