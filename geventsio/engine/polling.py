@@ -113,7 +113,10 @@ class V4Payload:
 
     def encode(self, packets: Sequence[OutgoingPacket]) -> HttpResponse:
         """The answer to a GET carrying ``packets``."""
-        body = engineio.RECORD_SEPARATOR.join(p.polling_segment() for p in packets)
+        if len(packets) == 1:  # the common answer: no join
+            body = packets[0].polling_segment()
+        else:
+            body = engineio.RECORD_SEPARATOR.join([p.polling_segment() for p in packets])
         return HttpResponse(200, body.encode("utf-8"))
 
     def decode(self, body: bytes, environ: Mapping[str, Any]) -> list[engineio.Packet]:
@@ -209,7 +212,11 @@ def handle_get(session: PollingSession, environ: Mapping[str, Any]) -> HttpRespo
     response = session.payload_codec.encode(packets)
     session.poll_answered()
     options = session.options
-    if options.http_compression and any(p.compress for p in packets):
+    if (
+        options.http_compression
+        and len(response.body) >= options.compression_threshold  # else left as it is
+        and any(p.compress for p in packets)
+    ):
         accept = str(environ.get("HTTP_ACCEPT_ENCODING", ""))
         compress_response(response, accept, options.compression_threshold)
     return response
