@@ -140,8 +140,9 @@ class RequestBasis:
 class EventRequestContext(RequestContext):
     """The request context of a Socket.IO event, with its application context.
 
-    Pushed again for each event of its socket (:meth:`begin` sets the event). Each event
-    gets a new ``g`` and a new request object, made when first read. The handshake URL
+    Pushed again for each event of its socket: an event sets ``slot.event`` (the
+    context is ready since it was made or since the last event's :meth:`end`). Each
+    event gets a new ``g`` and a new request object, made when first read. The handshake URL
     is routed once per socket and the result replayed (``match_request`` is Flask's hook
     for this).
 
@@ -187,17 +188,13 @@ class EventRequestContext(RequestContext):
             raise RuntimeError("this Socket.IO request context has no event")
         return event
 
-    def begin(self, event: EventContext) -> None:
-        """Get ready for ``event``: an empty ``g``, no cached flashed messages (the
-        request object was dropped by :meth:`end`)."""
-        self.app_context.g = self.app.app_ctx_globals_class()
-        self.slot.event = event
-        self.flashes = None
-
     def end(self) -> None:
-        """The event is over: close its request object, if it was made."""
+        """The event is over: close its request object, if it was made, and get ready
+        for the next event (which only sets ``slot.event``): a new ``g``, no cached
+        flashed messages."""
         request = self._request
-        self.slot.event = self._request = None
+        self.slot.event = self._request = self.flashes = None
+        self.app_context.g = self.app.app_ctx_globals_class()
         if request is not None:
             request.close()
             request.environ["werkzeug.request"] = None
@@ -316,7 +313,7 @@ class FastContexts:
             session = self._managed_session(shared, event)
             pushable = PushableContext(self._context(shared, event, session), self._push)
         context = pushable.context
-        context.begin(event)
+        context.slot.event = event
         try:
             return self._push.run(pushable, function, args)
         finally:
@@ -369,7 +366,7 @@ class FastContexts:
     ) -> Any:
         """``manage_session=False``: the session is opened at each event, and saved."""
         context = self._context(shared, event, None)
-        context.begin(event)
+        context.slot.event = event
         try:
             variables = self._push.variables(context, EVENT)
             return variables.run(self._push_unmanaged, context, function, args)
@@ -390,7 +387,7 @@ class FastContexts:
         session = shared.session
         if session is None:
             opening = self._context(shared, event, None)
-            opening.begin(event)
+            opening.slot.event = event
             try:
                 session = ManagedSession(self._push.open_session(opening))
             finally:

@@ -345,6 +345,25 @@ def test_after_this_request_functions_never_run_nor_pile_up(app: Flask, push: st
     assert called == []
 
 
+def test_flashed_messages_are_read_once(app: Flask, push: str) -> None:
+    """Flask caches the messages read in the request context: the next event must not
+    see them again."""
+    socketio = SocketIO(app)
+
+    @socketio.on("flash")
+    def flash(message: str) -> None:
+        flask.flash(message)
+
+    @socketio.on("read")
+    def read() -> list[str]:
+        return list(flask.get_flashed_messages())
+
+    client = socketio.test_client(app)
+    client.emit("flash", "one")
+    assert client.emit("read", callback=True) == ["one"]
+    assert client.emit("read", callback=True) == []
+
+
 def test_a_context_copied_in_a_handler_has_no_event_after_it(app: Flask, push: str) -> None:
     socketio = SocketIO(app)
     copies: list[Any] = []
