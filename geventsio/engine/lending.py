@@ -2,7 +2,7 @@
 
 A message's work (an event's handler, say) usually finishes without blocking. Running it
 in the greenlet that read the message saves handing it to a worker greenlet: two
-greenlet switches and a loop callback per message, about a seventh of an echo's
+greenlet switches and a loop callback per message, about 8% of an echo's
 instructions. But the reader must keep reading while the job blocks (waiting for this
 client's acknowledgement, for I/O, for a lock): acknowledgements, pongs and the close
 arrive on the same WebSocket. So, while a job runs in the reader, a
