@@ -104,6 +104,11 @@ class _V3BinaryPacket(OutgoingPacket):
         return self._message
 
 
+def _is_binary(outgoing: OutgoingPacket) -> bool:
+    """Whether a packet is binary; one made from text bytes is not (and is not decoded)."""
+    return outgoing.text_utf8 is None and outgoing.packet.is_binary
+
+
 class V3WebSocket(WebSocketConnection):
     """A WebSocket of an Engine.IO v3 session, in the v4 form the session reads.
 
@@ -130,9 +135,9 @@ class V3WebSocket(WebSocketConnection):
         return message
 
     def _v3(self, packets: Sequence[OutgoingPacket]) -> Sequence[OutgoingPacket]:
-        if not any(p.packet.is_binary for p in packets):
+        if not any(_is_binary(p) for p in packets):
             return packets
-        return [_V3BinaryPacket(p, self.binary) if p.packet.is_binary else p for p in packets]
+        return [_V3BinaryPacket(p, self.binary) if _is_binary(p) else p for p in packets]
 
     def send_packets(self, packets: Sequence[OutgoingPacket], tier: Tier = Tier.KEEP) -> bool:
         """Queue packets, binary ones in their v3 form."""

@@ -293,10 +293,11 @@ class Connection:
         )
         self._paused += 1
         self.engine.reading_held = True
+        # A relay reading for a lent reader may be stopped while it waits here.
         lease = self._lease
-        relaying = lease is not None and lease.relay is getcurrent()
-        if relaying:
-            lease.interruptible = True  # type: ignore[union-attr]
+        relay_lease = lease if lease is not None and lease.relay is getcurrent() else None
+        if relay_lease is not None:
+            relay_lease.interruptible = True
         if self.server.observer is not None:
             self.server.observer.reading_paused(self)
         try:
@@ -304,8 +305,8 @@ class Connection:
                 room.clear()
                 room.wait(RECHECK_INTERVAL)
         finally:
-            if relaying:
-                lease.interruptible = False  # type: ignore[union-attr]
+            if relay_lease is not None:
+                relay_lease.interruptible = False
             self._paused -= 1
             if not self._paused:
                 self.engine.reading_held = False
