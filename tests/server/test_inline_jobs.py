@@ -3,7 +3,10 @@ greenlet reads on for it (:mod:`geventsio.engine.lending`).
 
 What must hold whichever greenlet runs a handler: the client's acknowledgements and the
 close still arrive while a handler blocks, events are handled in order, handlers do not
-see each other's context variables, and no relay outlives the blocked handler.
+see each other's context variables, and no relay outlives the blocked handler. Each test
+runs under every pywsgi handler the application may be served by (geventsio's, pywsgi's,
+gevent-websocket's, which answers ``101`` itself); the gunicorn workers end in the same
+handlers (tests/deploy).
 """
 
 from __future__ import annotations
@@ -12,11 +15,31 @@ from contextvars import ContextVar
 
 import gevent
 import orjson
+import pytest
+from gevent import pywsgi
 from gevent.event import Event
+from geventwebsocket.handler import WebSocketHandler
 
 import geventsio
-from tests.server.sio_support import RawSio
+from tests.server.sio_support import RawSio, SioApp
 from tests.support import wait_until
+
+HANDLERS = {"geventsio": None, "pywsgi": pywsgi.WSGIHandler, "gevent-websocket": WebSocketHandler}
+
+
+@pytest.fixture(params=list(HANDLERS))
+def sio_server(serve_app, request):
+    """``sio_server(**options) -> SioApp`` served by each pywsgi handler in turn."""
+
+    def start(**options: object) -> SioApp:
+        sio = geventsio.Server(**options)
+        live = serve_app(
+            geventsio.WSGIApp(sio), engine=sio.engine, handler_class=HANDLERS[request.param]
+        )
+        return SioApp(sio, live)
+
+    return start
+
 
 _SEEN: ContextVar[int | None] = ContextVar("_SEEN", default=None)
 
