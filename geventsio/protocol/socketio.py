@@ -367,6 +367,10 @@ class Decoder:
                     packet = _plain_event(message, self._limits)
                     if packet is not None:
                         return packet
+                    pending = _plain_binary_event(message, self._limits)
+                    if pending is not None:
+                        self._pending = pending
+                        return None
                 return self._feed_text(message)
             if isinstance(message, binary.BINARY_TYPES):
                 return self._feed_attachment(bytes(message))
@@ -437,6 +441,52 @@ def _plain_event(text: str, limits: DecoderLimits) -> Packet | None:
     if ack_id > limits.max_ack_id:
         return None
     return Packet(PacketType.EVENT, "/", data, ack_id)
+
+
+# The binary packet nearly every binary message is: a BINARY_EVENT to the main namespace,
+# "5<attachments>-[...]" or "5<attachments>-<ack id>[...]". At most 8 digits of count
+# (any limit beyond is refused anyway), 16 of ack id, as on the general path.
+_PLAIN_BINARY_EVENT = re.compile(rf"5([0-9]{{1,8}})-([0-9]{{0,{_MAX_ACK_ID_DIGITS}}})\[", re.ASCII)
+
+
+def _plain_binary_event(text: str, limits: DecoderLimits) -> _PendingBinary | None:
+    """The packet of ``text``, awaiting its attachments, when it is a valid
+    :data:`_PLAIN_BINARY_EVENT`, decoded in one step; None for anything else, valid or
+    not (then the general path decodes it, and words any error). Accepts exactly what the
+    general path accepts for such text.
+
+    :raises RemoteProtocolError: its placeholders do not match its attachment count (the
+        general path's check, with its words).
+    """
+    match = _PLAIN_BINARY_EVENT.match(text)
+    if match is None:
+        return None
+    count_digits, ack_digits = match.groups()
+    maximum = limits.max_attachments
+    count = int(count_digits)
+    if not 0 < count <= maximum or len(count_digits) > len(str(maximum)):
+        return None
+    end = match.end() - 1
+    try:
+        data = _json.loads(text[end:])
+    except ValueError:
+        return None
+    depth = limits.max_depth
+    if (
+        type(data) is not list
+        or not data
+        or type(data[0]) is not str
+        or data[0] in RESERVED_EVENTS
+        or (text.count("[") + text.count("{") > depth and _nests_deeper(data, depth))
+    ):
+        return None
+    ack_id = None
+    if ack_digits:
+        ack_id = int(ack_digits)
+        if ack_id > limits.max_ack_id:
+            return None
+    slots = binary.locate_placeholders(data, count)
+    return _PendingBinary(Packet(PacketType.EVENT, "/", data, ack_id), slots)
 
 
 def _parse_header(text: str, limits: DecoderLimits) -> tuple[_Rule, int, str, int | None, str]:

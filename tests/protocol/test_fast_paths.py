@@ -1,10 +1,10 @@
 """The hot-path shortcuts of the protocol layer give exactly what the general code gives.
 
-The decoder takes the commonest packet (an EVENT to the main namespace, with or without
-an ack id) in one step, and the server's JSON acknowledgement is built as wire bytes in
-one step. Each is checked here against the general path it shortcuts, on valid and
-invalid input alike, so a shortcut that accepted, refused or wrote anything differently
-would fail.
+The decoder takes the commonest packets (an EVENT or a BINARY_EVENT to the main
+namespace, with or without an ack id) in one step, and the server's JSON acknowledgement
+is built as wire bytes in one step. Each is checked here against the general path it
+shortcuts, on valid and invalid input alike, so a shortcut that accepted, refused or
+wrote anything differently would fail.
 """
 
 from __future__ import annotations
@@ -102,6 +102,94 @@ def test_a_binary_packet_awaiting_attachments_is_not_overtaken() -> None:
     assert decoder.feed('51-["e",{"_placeholder":true,"num":0}]') is None
     with pytest.raises(RemoteProtocolError, match="attachment"):
         decoder.feed('2["e"]')
+
+
+def feed_binary(text: str, limits: DecoderLimits, general: bool) -> list[object]:
+    """What a decoder makes of ``text`` and then three attachments (by the shortcut, or by
+    the general path it shortcuts): each result or error, and whether it still waits."""
+    decoder = Decoder(limits)
+    results: list[object] = []
+    try:
+        results.append(decoder._feed_text(text) if general else decoder.feed(text))
+        for number in range(3):
+            results.append(decoder.feed(b"%d" % number))
+    except RemoteProtocolError as exc:
+        results.append(str(exc))
+    return [*results, decoder._pending is None]
+
+
+def placeholder(num: object) -> str:
+    return f'{{"_placeholder":true,"num":{num}}}'
+
+
+BINARY_PAYLOADS = st.sampled_from(
+    [
+        f'["e",{placeholder(0)}]',
+        f'["e",{placeholder(1)},{placeholder(0)}]',
+        f'["e",{placeholder(0)},{placeholder(0)}]',
+        f'["e",{{"a":[{placeholder(0)}]}},3]',
+        f'["e",[[{placeholder(0)}]]]',
+        '["e",{"_placeholder":true,"num":"0"}]',
+        f'["e",{placeholder(2)}]',
+        '["e",{"_placeholder":true}]',
+        '["e",{"_placeholder":true,"num":0,"x":1}]',
+        '["e",{"_placeholder":false,"num":0}]',
+        '["e"]',
+        f'["connect",{placeholder(0)}]',
+        f"[{placeholder(0)}]",
+        placeholder(0),
+        f'["e",{placeholder(0)}',
+        "[]",
+    ]
+)
+BINARY_TEXTS = st.tuples(
+    st.sampled_from(
+        [
+            *("5", "51-", "52-", "50-", "501-", "5001-", "511-", "51", "51-/a,", "5-", "61-"),
+            *("51x-", "599999999-", "5100000000-", "500000001-"),
+        ]
+    ),
+    ACK_IDS,
+    BINARY_PAYLOADS,
+).map("".join) | st.text('0125-[]{}",e/_placeholdr:tu', max_size=16)
+ONE_ATTACHMENT = DecoderLimits(max_depth=3, max_ack_id=999, max_attachments=1)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(BINARY_TEXTS, st.sampled_from([socketio._DEFAULT_LIMITS, TIGHT, ONE_ATTACHMENT]))
+def test_the_binary_event_shortcut_decodes_as_the_general_path(
+    text: str, limits: DecoderLimits
+) -> None:
+    assert feed_binary(text, limits, general=False) == feed_binary(text, limits, general=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "ack_id"),
+    [(f'51-["e",{placeholder(0)}]', None), (f'51-7["e",{placeholder(0)}]', 7)],
+)
+def test_the_binary_event_shortcut_is_taken(text: str, ack_id: int | None) -> None:
+    pending = socketio._plain_binary_event(text, socketio._DEFAULT_LIMITS)
+    assert pending is not None
+    assert pending.packet == socketio.Packet(
+        socketio.PacketType.EVENT, "/", ["e", {"_placeholder": True, "num": 0}], ack_id
+    )
+    assert pending.slots == [(pending.packet.data, 1)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '51-/a,["e",{"_placeholder":true,"num":0}]',
+        '5001-["e",{"_placeholder":true,"num":0}]',
+        '511-["e",{"_placeholder":true,"num":0}]',
+        '51-1000["e",{"_placeholder":true,"num":0}]',
+        '51-["connect",{"_placeholder":true,"num":0}]',
+        '51-["e",[[{"_placeholder":true,"num":0}]]]',
+        '50-["e"]',
+    ],
+)
+def test_the_binary_event_shortcut_leaves_the_rest_to_the_general_path(text: str) -> None:
+    assert socketio._plain_binary_event(text, TIGHT) is None
 
 
 ACK_ARGS = st.lists(
