@@ -70,6 +70,18 @@ class OutgoingPacket:
         self._frame = self._message = self._segment = self._deflated = None
         return self
 
+    @classmethod
+    def binary_message(cls, data: bytes) -> OutgoingPacket:
+        """A binary MESSAGE carrying ``data``: its WebSocket message as it is, its
+        :attr:`packet` made only if asked for (a long-polling answer, listeners)."""
+        self = cls.__new__(cls)
+        self._packet = self._utf8 = None
+        self._message = data
+        self.compress = True
+        self.size = len(data) + 1
+        self._frame = self._segment = self._deflated = None
+        return self
+
     @property
     def text_utf8(self) -> bytes | None:
         """The whole text MESSAGE as UTF-8 (``b"4"`` and its data) when the packet was
@@ -82,8 +94,12 @@ class OutgoingPacket:
         """The Engine.IO packet."""
         packet = self._packet
         if packet is None:
-            assert self._utf8 is not None
-            packet = self._packet = Packet(PacketType.MESSAGE, self._utf8[1:].decode())
+            if self._utf8 is not None:
+                packet = Packet(PacketType.MESSAGE, self._utf8[1:].decode())
+            else:
+                assert isinstance(self._message, bytes)
+                packet = Packet(PacketType.MESSAGE, self._message)
+            self._packet = packet
         return packet
 
     def ws_message(self) -> str | bytes:
@@ -190,7 +206,7 @@ def _json_binary_ack(namespace: str, ack_id: int, args: list[Any]) -> list[Outgo
     for arg in args:
         if isinstance(arg, BINARY_TYPES):
             shown.append({"_placeholder": True, "num": len(attachments)})
-            attachments.append(OutgoingPacket.message(bytes(arg)))
+            attachments.append(OutgoingPacket.binary_message(bytes(arg)))
         elif isinstance(arg, _SCALARS):
             shown.append(arg)
         else:

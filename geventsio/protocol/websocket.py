@@ -565,6 +565,8 @@ def encode_binary(data: bytes, *, mask: bytes | None = None) -> bytes:
 
     :param mask: a 4-byte masking key on the client side, else ``None``.
     """
+    if mask is None:
+        return _header(0x82, len(data), 0) + data
     return _frame(0x82, data, mask)
 
 
