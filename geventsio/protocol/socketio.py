@@ -422,18 +422,8 @@ def _plain_event(text: str, limits: DecoderLimits) -> Packet | None:
     if match is None:
         return None
     end = match.end() - 1
-    try:
-        data = _json.loads(text[end:] if end > 1 else text[1:])
-    except ValueError:
-        return None
-    depth = limits.max_depth
-    if (
-        type(data) is not list
-        or not data
-        or type(data[0]) is not str
-        or data[0] in RESERVED_EVENTS
-        or (text.count("[") + text.count("{") > depth and _nests_deeper(data, depth))
-    ):
+    data = _event_arguments(text, end, limits)
+    if data is None:
         return None
     if end == 1:
         return Packet(PacketType.EVENT, "/", data, None)
@@ -466,9 +456,23 @@ def _plain_binary_event(text: str, limits: DecoderLimits) -> _PendingBinary | No
     count = int(count_digits)
     if not 0 < count <= maximum or len(count_digits) > len(str(maximum)):
         return None
-    end = match.end() - 1
+    data = _event_arguments(text, match.end() - 1, limits)
+    if data is None:
+        return None
+    ack_id = None
+    if ack_digits:
+        ack_id = int(ack_digits)
+        if ack_id > limits.max_ack_id:
+            return None
+    slots = binary.locate_placeholders(data, count)
+    return _PendingBinary(Packet(PacketType.EVENT, "/", data, ack_id), slots)
+
+
+def _event_arguments(text: str, start: int, limits: DecoderLimits) -> list[Any] | None:
+    """The JSON array of an event's arguments at ``text[start:]`` (the event name first)
+    when the general path would accept it as such; None otherwise."""
     try:
-        data = _json.loads(text[end:])
+        data = _json.loads(text[start:])
     except ValueError:
         return None
     depth = limits.max_depth
@@ -480,13 +484,7 @@ def _plain_binary_event(text: str, limits: DecoderLimits) -> _PendingBinary | No
         or (text.count("[") + text.count("{") > depth and _nests_deeper(data, depth))
     ):
         return None
-    ack_id = None
-    if ack_digits:
-        ack_id = int(ack_digits)
-        if ack_id > limits.max_ack_id:
-            return None
-    slots = binary.locate_placeholders(data, count)
-    return _PendingBinary(Packet(PacketType.EVENT, "/", data, ack_id), slots)
+    return data
 
 
 def _parse_header(text: str, limits: DecoderLimits) -> tuple[_Rule, int, str, int | None, str]:
