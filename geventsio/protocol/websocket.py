@@ -317,6 +317,17 @@ class FrameParser:
             or self._error is not None
         ):
             return None
+        length = data[1] ^ 0x80  # the mask bit must be set
+        if length == size - 6 and length < 126 and length <= self._max_size:
+            # One short frame, the common read: no loop. (Written out as in the loop.)
+            b0 = data[0]
+            payload = apply_mask(data[6:], data[2:6])
+            if b0 == 0x81:
+                try:
+                    return [payload.decode("utf-8")]
+                except UnicodeDecodeError:
+                    return None
+            return [payload] if b0 == 0x82 else None
         messages: list[str | bytes] = []
         pos = 0
         while pos < size:
