@@ -218,7 +218,13 @@ class EngineSocket(EventEmitter):
         """
         if self.session.state is not SessionState.OPEN or self._overflowed:
             return
-        if not self._push(packets, tier) and not self._on_buffer_full(packets, tier):
+        websocket = self.websocket  # _push, written out for the commonest write
+        pushed = (
+            websocket.send_packets(packets, tier)
+            if websocket is not None
+            else self._push(packets, tier)
+        )
+        if not pushed and not self._on_buffer_full(packets, tier):
             return
         observer = self._registry.observer
         if observer is not None:
