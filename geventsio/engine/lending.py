@@ -64,11 +64,18 @@ class LendingWatch:
 
     def __init__(self) -> None:
         self._open: list[ReadingLease] = []
+        #: A lease given back unused (no relay started), lent again as new.
+        self._spare: ReadingLease | None = None
         self._watcher: Any = None
 
     def lend(self, session: Relaying) -> ReadingLease:
         """The reader of ``session`` starts a job: its lease."""
-        lease = ReadingLease(session)
+        lease = self._spare
+        if lease is None:
+            lease = ReadingLease(session)
+        else:
+            self._spare = None
+            lease.session, lease.returned = session, False
         self._open.append(lease)
         watcher = self._watcher
         if watcher is None:
@@ -82,6 +89,7 @@ class LendingWatch:
         self._open.remove(lease)
         if lease.relay is None:
             lease.returned = True
+            self._spare = lease
         else:
             lease.end()
 
