@@ -226,3 +226,113 @@ def test_every_request_of_a_connection_has_its_remote_address():
     finally:
         server.stop()
     assert seen == [("127.0.0.1", str(address[1]))] * 2
+
+
+def environs_of(handler_class: type[Any], raws: list[bytes]) -> list[dict[str, Any]]:
+    """The environs ``handler_class`` builds for the requests ``raws``, sent one after the
+    other on one kept-alive connection (each body, if any, read by the application)."""
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    conn, address = listener.accept()
+    environs = []
+    try:
+        handler = handler_class(conn, address, server)
+        for raw in raws:
+            client.sendall(raw)
+            line = handler.read_requestline()
+            assert handler.read_request(line)
+            environ = handler.get_environ()
+            environ["geventsio.test.body"] = environ["wsgi.input"].read()
+            environ["geventsio.test.state"] = (
+                handler.command,
+                handler.path,
+                handler.request_version,
+                handler.requestline,
+                handler.content_length,
+                handler.close_connection,
+                handler.headers.items(),
+            )
+            environs.append(environ)
+        return environs
+    finally:
+        client.close()
+        listener.close()
+
+
+#: A connection's requests: heads repeated whole (parsed once, then taken as they
+#: were), and heads that differ from the last by a byte (parsed again).
+REPEATED_HEADS = [
+    REQUESTS["POST with a body"],
+    REQUESTS["POST with a body"],
+    REQUESTS["POST with a body"].replace(b"sid=abc", b"sid=abd"),
+    REQUESTS["POST with a body"].replace(b"sid=abc", b"sid=abd"),
+    REQUESTS["polling GET"],
+    REQUESTS["polling GET"].replace(b"User-Agent: node", b"User-Agent: nodf"),
+    REQUESTS["polling GET"].replace(b"User-Agent: node", b"User-Agent: nodf"),
+    REQUESTS["escaped path and repeated fields"],
+    REQUESTS["escaped path and repeated fields"],
+    REQUESTS["expect continue"] + b"abc",
+    REQUESTS["expect continue"] + b"abc",
+    REQUESTS["HTTP/1.0"],
+    REQUESTS["HTTP/1.0"],
+    REQUESTS["polling GET"],
+]
+
+
+def test_a_repeated_head_gives_pywsgis_environ_and_state_each_time():
+    expected = environs_of(pywsgi.WSGIHandler, REPEATED_HEADS)
+    actual = environs_of(GeventsioHandler, REPEATED_HEADS)
+    for ours, theirs in zip(actual, expected, strict=True):
+        assert plain_values(ours) == plain_values(theirs)
+        assert type(ours["wsgi.input"]) is type(theirs["wsgi.input"])
+
+
+def test_a_repeated_head_is_parsed_once_and_its_headers_stay_apart():
+    raws = [REQUESTS["polling GET"]] * 3
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    conn, address = listener.accept()
+    try:
+        handler = GeventsioHandler(conn, address, server)
+        seen = []
+        for raw in raws:
+            client.sendall(raw)
+            assert handler.read_request(handler.read_requestline())
+            handler.get_environ()
+            seen.append((handler._parsed, handler.headers))
+            del handler.headers["User-Agent"]  # this request's headers only
+            assert handler.headers.get("user-agent") is None
+        assert seen[0][0] is seen[1][0] is seen[2][0]  # parsed once
+        assert seen[0][1] is not seen[1][1]
+        assert all(headers.get("accept") == "*/*" for _, headers in seen)
+        assert handler._parsed is not None and handler._parsed.first["user-agent"] == "node"
+    finally:
+        client.close()
+        listener.close()
+
+
+def test_a_server_environ_with_http_variables_gets_them_joined_as_pywsgi_does():
+    raws = [REQUESTS["polling GET"]] * 2
+    server_env = {"HTTP_ACCEPT": "text/html", "HTTP_X_SERVER": "1"}
+
+    def with_server_env(handler_class: type[Any]) -> list[dict[str, Any]]:
+        original = pywsgi.WSGIServer.get_environ
+
+        def get_environ(self: Any) -> dict[str, Any]:
+            environ = original(self)
+            environ.update(server_env)
+            return environ
+
+        pywsgi.WSGIServer.get_environ = get_environ  # type: ignore[method-assign]
+        try:
+            return environs_of(handler_class, raws)
+        finally:
+            pywsgi.WSGIServer.get_environ = original  # type: ignore[method-assign]
+
+    expected = with_server_env(pywsgi.WSGIHandler)
+    actual = with_server_env(GeventsioHandler)
+    for ours, theirs in zip(actual, expected, strict=True):
+        assert plain_values(ours) == plain_values(theirs)
+    assert actual[1]["HTTP_ACCEPT"] == "text/html,*/*"
