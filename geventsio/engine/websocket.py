@@ -230,7 +230,7 @@ class RawWebSocket(WebSocketConnection):
             return self._send_deflating(self._deflater, packets, tier)
         if len(packets) == 1:
             return self._writer.write(packets[0].ws_frame(), tier)
-        return self._writer.write(b"".join(p.ws_frame() for p in packets), tier)
+        return self._writer.write(b"".join([p.ws_frame() for p in packets]), tier)
 
     def _send_deflating(
         self, deflater: Deflater, packets: Sequence[OutgoingPacket], tier: Tier

@@ -85,6 +85,8 @@ def locate_placeholders(root: Container, count: int) -> list[Slot]:
     :raises RemoteProtocolError: a placeholder is malformed, out of range or repeated, or
         there are fewer placeholders than ``count``.
     """
+    if count == 1 and type(root) is list and len(root) == 2 and _lone_placeholder(root):
+        return [(root, 1)]
     found: dict[int, Slot] = {}
     stack: list[Container] = [root]
     while stack:
@@ -101,6 +103,21 @@ def locate_placeholders(root: Container, count: int) -> list[Slot]:
     if len(found) != count:
         raise RemoteProtocolError(f"{count} attachments announced, {len(found)} placeholders found")
     return [found[num] for num in range(count)]
+
+
+def _lone_placeholder(root: list[Any]) -> bool:
+    """Whether ``root`` is ``[<not a container>, <placeholder 0>]``: an event or ack
+    with one binary argument, the commonest binary packet, whose one placeholder is then
+    found without the walk."""
+    first, value = root
+    return (
+        type(value) is dict
+        and len(value) == 2
+        and value.get("_placeholder") is True
+        and type(value.get("num")) is int
+        and value["num"] == 0
+        and not isinstance(first, (list, dict))
+    )
 
 
 def _placeholder_number(placeholder: dict[str, Any], count: int) -> int:

@@ -193,3 +193,37 @@ def test_deconstruct_locate_fill_round_trip(data: list[Any]) -> None:
     stripped, buffers = deconstruct(data)
     fill(locate_placeholders(stripped, len(buffers)), buffers)
     assert stripped == as_received(data)
+
+
+def _located(root: list[Any], count: int) -> list[tuple[str, Any]] | str:
+    """Where locate_placeholders finds each slot ("root" or the container's repr), or its
+    error."""
+    try:
+        slots = locate_placeholders(root, count)
+    except RemoteProtocolError as exc:
+        return str(exc)
+    return [("root" if container is root else repr(container), key) for container, key in slots]
+
+
+LONE_FIRSTS = ["e", 1, None, True, [ph(0)], {"a": ph(0)}, [], {}]
+LONE_VALUES = [
+    ph(0),
+    ph(1),
+    {"num": 0, "_placeholder": True},
+    {"_placeholder": True, "num": 0.0},
+    {"_placeholder": True, "num": False},
+    {"_placeholder": 1, "num": 0},
+    {"_placeholder": True, "num": 0, "x": 1},
+    {"_placeholder": True},
+    "x",
+    [ph(0)],
+]
+
+
+@pytest.mark.parametrize("first", LONE_FIRSTS)
+@pytest.mark.parametrize("value", LONE_VALUES)
+def test_a_lone_placeholder_is_found_as_the_walk_finds_it(first: Any, value: Any) -> None:
+    # [first, value] may take the shortcut; with a scalar after it, the walk is taken.
+    shortcut = _located([first, value], 1)
+    walked = _located([first, value, "after"], 1)
+    assert shortcut == walked
