@@ -166,6 +166,8 @@ def encode_ack_for_engine(
 ) -> list[OutgoingPacket]:
     """:func:`encode_for_engine` for an ACK the server answers a client's event with."""
     if serializer is JSON:
+        if len(args) == 1 and type(args[0]) is bytes:  # the commonest binary answer
+            return _lone_binary_ack(namespace, ack_id, args[0])
         message = _json_ack_message(namespace, ack_id, args)
         if message is not None:
             return [OutgoingPacket.text_message(message)]
@@ -190,6 +192,20 @@ def _json_ack_message(namespace: str, ack_id: int, args: list[Any]) -> bytes | N
     if namespace == "/":
         return b"43%d%s" % (ack_id, payload)
     return b"43%s,%d%s" % (namespace.encode(), ack_id, payload)
+
+
+#: The JSON of the arguments of a BINARY_ACK that answers one buffer.
+_LONE_PLACEHOLDER = b'[{"_placeholder":true,"num":0}]'
+
+
+def _lone_binary_ack(namespace: str, ack_id: int, data: bytes) -> list[OutgoingPacket]:
+    """The BINARY_ACK answering one buffer, ``data``, as :func:`_json_binary_ack` would
+    build it, without its walk and JSON writer."""
+    if namespace == "/":
+        text = b"461-%d%s" % (ack_id, _LONE_PLACEHOLDER)
+    else:
+        text = b"461-%s,%d%s" % (namespace.encode(), ack_id, _LONE_PLACEHOLDER)
+    return [OutgoingPacket.text_message(text), OutgoingPacket.binary_message(data)]
 
 
 #: What an argument of a binary ACK may be, besides binary, for :func:`_json_binary_ack`.
