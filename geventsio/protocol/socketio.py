@@ -401,10 +401,16 @@ class Decoder:
         pending = self._pending
         if pending is None:
             raise RemoteProtocolError("binary message while no binary packet awaited attachments")
+        slots = pending.slots
+        if len(slots) == 1:  # the commonest: one attachment, put in place at once
+            container, key = slots[0]
+            container[key] = buffer
+            self._pending = None
+            return pending.packet
         pending.buffers.append(buffer)
-        if len(pending.buffers) < len(pending.slots):
+        if len(pending.buffers) < len(slots):
             return None
-        binary.fill(pending.slots, pending.buffers)
+        binary.fill(slots, pending.buffers)
         self._pending = None
         return pending.packet
 
