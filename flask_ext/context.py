@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -49,6 +49,9 @@ from flask_ext.event import (
 
 Handler = Callable[..., Any]
 
+#: :attr:`EventContexts.event_handler`.
+HandlerFactory = Callable[[str, Handler, Handler, Any, Sized], Handler]
+
 #: The Flask versions :mod:`flask_ext.fastpath` was written for: ``[first, end)``.
 FAST_PATH_FLASK = ((2, 2), (3, 2))
 
@@ -63,6 +66,12 @@ def fast_path_available() -> bool:
     """Whether the installed Flask is one the fast path was written for."""
     first, end = FAST_PATH_FLASK
     return first <= flask_version() < end
+
+
+def _general_handler(
+    name: str, function: Handler, general: Handler, settings: Any, hooks: Sized
+) -> Handler:
+    return general
 
 
 class _SocketState:
@@ -86,9 +95,15 @@ class EventContexts:
         ``event`` current, in its Flask contexts; an exception goes to ``on_error``,
         whose return value is returned. (An attribute: the chosen path's own method,
         one call less per event.)
+    :ivar event_handler: ``event_handler(name, function, general, settings, hooks)``:
+        geventsio's handler of event ``name``, given ``general``, the dispatcher's
+        wrapper of ``function`` (which calls ``run``): ``general`` itself, or on the fast
+        path one that does the same in fewer calls
+        (:meth:`flask_ext.fastpath.FastContexts.event_handler`).
     """
 
     run: EventRunner
+    event_handler: HandlerFactory
 
     def __init__(
         self, app: flask.Flask, on_error: EventErrorHandler, fast: bool | None = None
@@ -104,9 +119,12 @@ class EventContexts:
         if fast_path_available() if fast is None else fast:
             from flask_ext.fastpath import FastContexts
 
-            self.run = FastContexts(app, on_error).run  # makes the event current itself
+            fast_contexts = FastContexts(app, on_error)
+            self.run = fast_contexts.run  # makes the event current itself
+            self.event_handler = fast_contexts.event_handler
         else:
             self.run = making_current(self._run_public)
+            self.event_handler = _general_handler
 
     def _contexts(
         self, environ: dict[str, Any], session: SessionMixin | None

@@ -152,7 +152,7 @@ class Dispatcher:
             target = guarded(function) if hooks else function
             return run(EventContext(socket, event, args), self.manage_session, target, args)
 
-        return handle
+        return self.contexts.event_handler(event, function, handle, self, hooks)
 
     def _catch_all_handler(self, function: Handler) -> Handler:
         run, guarded, hooks = self.contexts.run, self.guarded, self.registry.before_event

@@ -73,14 +73,41 @@ class EventSlot:
     a slot, not the event, so that contexts made once for many events (a socket's, in
     :mod:`flask_ext.fastpath`) need no context variable set per event.
 
-    :ivar event: the event being handled; None once it is over (a context copied in a
-        handler and run after it sees no event, as it sees no ``flask.request``).
+    An event is put in the slot made (``slot.event = event``) or, on the fast path, as
+    its parts (``socket``, ``name``, ``args`` set, ``made`` None): its
+    :class:`EventContext` is then made when first read, so that an event whose handler
+    never asks for it costs none. ``slot.event = None`` empties the slot.
+
+    :ivar made: the event's :class:`EventContext`, once made.
+    :ivar socket: the socket of an event put in as parts (else None).
+    :ivar name: its name.
+    :ivar args: its arguments.
     """
 
-    __slots__ = ("event",)
+    __slots__ = ("args", "made", "name", "socket")
 
     def __init__(self, event: EventContext | None = None) -> None:
-        self.event = event
+        self.made = event
+        self.socket: geventsio.Socket | None = None
+        self.name = ""
+        self.args: Args | None = None
+
+    @property
+    def event(self) -> EventContext | None:
+        """The event being handled; None once it is over (a context copied in a handler
+        and run after it sees no event, as it sees no ``flask.request``)."""
+        event = self.made
+        if event is None:
+            socket = self.socket
+            if socket is None:
+                return None
+            event = self.made = EventContext(socket, self.name, self.args or ())
+        return event
+
+    @event.setter
+    def event(self, event: EventContext | None) -> None:
+        self.made = event
+        self.socket = self.args = None
 
 
 current_event_var: ContextVar[EventSlot] = ContextVar("flask_ext.current_event")

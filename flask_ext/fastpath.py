@@ -8,7 +8,7 @@ the contexts are made with Flask's public API. Both paths run the same tests.
 Theory of operation (the cost per event is the point; bench/ measures it):
 
 * What does not change between the events of a socket is made at its first event and
-  kept in a :class:`SocketRequest`, weakly keyed by the socket: the routing of the
+  kept in a :class:`SocketRequest`, kept while the socket lives: the routing of the
   handshake URL (one ``NotFound`` per socket, not one per event) and the session copy
   (``manage_session=True``: never in ``socket.data``, which ``fetch_sockets()`` sends to
   other servers), for the socket's life; and, while the socket is among the
@@ -19,8 +19,8 @@ Theory of operation (the cost per event is the point; bench/ measures it):
   its next event. An event that finds the contexts in use (a nested or concurrent event
   of the same socket: ``disconnect()`` in a handler, ``async_handlers=True``) makes its
   own.
-* The request object is made when first read (``request.sid``...): a handler that never
-  reads it costs no request.
+* The request object, ``g`` and the :class:`~flask_ext.event.EventContext` are made
+  when first read (``request.sid``...): a handler that never reads them costs none.
 * The contexts are pushed by running the event in a copy of a
   :class:`contextvars.Context` made once per request context, where Flask's context
   variables and the current event's are set (:class:`PushableContext`): no variable is
@@ -28,21 +28,26 @@ Theory of operation (the cost per event is the point; bench/ measures it):
   and leaves none of its own behind. Teardown functions and signals are only called
   when there are some (:class:`_FastPush`): what ``AppContext`` and ``RequestContext``
   ``push``/``pop`` do, minus their bookkeeping.
+* An event handler's common case (a warm socket, no ``before_event`` function, no
+  teardown function nor signal receiver of the application context) is run in one call
+  of its geventsio handler (:func:`_plain_event_handler`), with what ``FastContexts.run``
+  and ``_FastPush.run`` would do inline.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from contextvars import Context, ContextVar, Token
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 from weakref import ref
 
 import flask
 import flask.globals
 import werkzeug.wrappers
 from flask import signals
-from flask.ctx import RequestContext
+from flask.ctx import AppContext, RequestContext, _AppCtxGlobals
 from flask.sessions import SessionMixin
 
 import geventsio
@@ -61,12 +66,11 @@ from flask_ext.event import (
 class SocketRequest:
     """What the request contexts of one socket's events share, made at its first event.
 
-    Holds nothing of the socket itself but a weak reference (it is the value of a
-    dictionary weakly keyed by the socket).
+    Holds nothing of the socket itself but a weak reference, whose callback removes it
+    from the dictionary of the sockets' SocketRequests when the socket goes.
 
-    :param socket_ref: a weak reference to the socket without callback: the one
-        ``weakref.ref(socket)`` returns while it exists, so that looking the socket up
-        makes none.
+    :param socket_ref: a weak reference to the socket, whose callback drops this entry
+        (:func:`_forget`).
     :ivar route: how the handshake URL was routed at the first event that needed it:
         ``(url_rule, view_args, routing_exception)``.
     :ivar session: the socket's copy of the Flask session (``manage_session=True``).
@@ -137,6 +141,31 @@ class RequestBasis:
         return request
 
 
+class EventAppContext(AppContext):
+    """The application context of a socket's events, pushed again for each: its ``g``
+    is made when first read in an event, so that an event that never reads it costs
+    none.
+
+    :ivar made_g: the event's ``g`` once made; set to None when an event ends.
+    """
+
+    def __init__(self, app: flask.Flask) -> None:
+        self.made_g: _AppCtxGlobals | None = None
+        super().__init__(app)
+
+    @property
+    def g(self) -> _AppCtxGlobals:
+        """The event's ``g``: empty at each event."""
+        g = self.made_g
+        if g is None:
+            g = self.made_g = self.app.app_ctx_globals_class()
+        return g
+
+    @g.setter
+    def g(self, g: _AppCtxGlobals) -> None:
+        self.made_g = g
+
+
 class EventRequestContext(RequestContext):
     """The request context of a Socket.IO event, with its application context.
 
@@ -165,7 +194,7 @@ class EventRequestContext(RequestContext):
         self._request: flask.Request | None = None
         super().__init__(app, basis.environ, request=basis.template, session=session)
         self._request = None  # the template gave the URL adapter; events get their own
-        self.app_context = app.app_context()
+        self.app_context = EventAppContext(app)
 
     @property
     def request(self) -> flask.Request:
@@ -190,14 +219,14 @@ class EventRequestContext(RequestContext):
 
     def end(self) -> None:
         """The event is over: close its request object, if it was made, and get ready
-        for the next event (which only sets ``slot.event``): a new ``g``, no cached
-        flashed messages."""
+        for the next event (which only puts itself in ``slot``): ``g`` made again when
+        read, no cached flashed messages."""
         request = self._request
-        self.slot.event = self._request = self.flashes = None
-        self.app_context.g = self.app.app_ctx_globals_class()
+        slot = self.slot
+        slot.made = slot.socket = slot.args = self._request = self.flashes = None
+        self.app_context.made_g = None
         if request is not None:
-            request.close()
-            request.environ["werkzeug.request"] = None
+            close_request(request)
 
     @property
     def _after_request_functions(self) -> list[Any]:
@@ -284,10 +313,11 @@ class FastContexts:
     ) -> None:
         self.app = app
         self.on_error = on_error
-        #: Each socket's SocketRequest, by a weak reference to the socket whose callback
-        #: removes it (a WeakKeyDictionary without its Python call per look-up).
-        self._sockets: dict[ref[geventsio.Socket], SocketRequest] = {}
-        self._forget = _forgetter(ref(self))
+        #: Each socket's SocketRequest, by the socket's id(): the callback of its weak
+        #: reference to the socket removes it while the socket is being freed, before
+        #: another object can have that id (a WeakKeyDictionary without its Python
+        #: call and without a weak reference made per look-up).
+        self._sockets: dict[int, SocketRequest] = {}
         #: The warm sockets' SocketRequests, the least recently used first.
         self._warm: OrderedDict[SocketRequest, None] = OrderedDict()
         self._warm_limit = max(1, self.WARM_SOCKETS if warm_sockets is None else warm_sockets)
@@ -298,7 +328,7 @@ class FastContexts:
     ) -> Any:
         """``function(*args)`` in the Flask contexts of ``event``, which is made current
         (:func:`flask_ext.event.current_event`)."""
-        shared = self._sockets.get(ref(event.socket))
+        shared = self._sockets.get(id(event.socket))
         if shared is None:
             shared = self._add(event.socket)
         try:
@@ -313,7 +343,7 @@ class FastContexts:
             session = self._managed_session(shared, event)
             pushable = PushableContext(self._context(shared, event, session), self._push)
         context = pushable.context
-        context.slot.event = event
+        context.slot.made = event
         try:
             return self._push.run(pushable, function, args)
         finally:
@@ -321,13 +351,27 @@ class FastContexts:
             if context.basis is shared.basis:  # not if the socket cooled meanwhile
                 shared.spare = pushable
 
+    def event_handler(
+        self,
+        name: str,
+        function: Callable[..., Any],
+        general: Callable[..., Any],
+        settings: HandlerSettings,
+        hooks: Sized,
+    ) -> Callable[..., Any]:
+        """geventsio's handler of event ``name``: ``function(*args)`` in the event's
+        contexts, as ``general`` (the dispatcher's wrapper, which calls :meth:`run`)
+        would run it, in one call when it can (see :func:`_plain_event_handler`)."""
+        return _plain_event_handler(self, name, function, general, settings, hooks)
+
     def socket_request(self, socket: geventsio.Socket) -> SocketRequest | None:
         """What the events of ``socket`` share, if it had any."""
-        return self._sockets.get(ref(socket))
+        return self._sockets.get(id(socket))
 
     def _add(self, socket: geventsio.Socket) -> SocketRequest:
-        shared = SocketRequest(ref(socket))
-        self._sockets[ref(socket, self._forget)] = shared
+        key = id(socket)
+        shared = SocketRequest(ref(socket, partial(_forget, ref(self), key)))
+        self._sockets[key] = shared
         return shared
 
     def _warm_up(self, shared: SocketRequest) -> None:
@@ -366,7 +410,7 @@ class FastContexts:
     ) -> Any:
         """``manage_session=False``: the session is opened at each event, and saved."""
         context = self._context(shared, event, None)
-        context.slot.event = event
+        context.slot.made = event
         try:
             variables = self._push.variables(context, EVENT)
             return variables.run(self._push_unmanaged, context, function, args)
@@ -387,7 +431,7 @@ class FastContexts:
         session = shared.session
         if session is None:
             opening = self._context(shared, event, None)
-            opening.slot.event = event
+            opening.slot.made = event
             try:
                 session = ManagedSession(self._push.open_session(opening))
             finally:
@@ -528,16 +572,104 @@ class _FastPush:
             app.do_teardown_appcontext(error)
 
 
-def _forgetter(contexts_ref: ref[FastContexts]) -> Callable[[ref[Any]], None]:
-    """The callback of the weak references to the sockets: drop the socket's entry (it
-    holds the FastContexts weakly, as a WeakKeyDictionary holds itself)."""
+class HandlerSettings(Protocol):
+    """What a handler reads of its dispatcher at each event."""
 
-    def forget(key: ref[Any]) -> None:
-        contexts = contexts_ref()
-        if contexts is not None:
+    manage_session: bool
+
+
+def _plain_event_handler(
+    contexts: FastContexts,
+    name: str,
+    function: Callable[..., Any],
+    general: Callable[..., Any],
+    settings: HandlerSettings,
+    hooks: Sized,
+) -> Callable[..., Any]:
+    """The handler of event ``name`` (see :meth:`FastContexts.event_handler`).
+
+    The common case, a warm socket's event with its contexts spare, ``manage_session``,
+    no ``before_event`` function, and no teardown function nor signal receiver but for
+    the request's teardown, is what :meth:`FastContexts.run` and :meth:`_FastPush.run`
+    do, in this one call: the event is put in its slot as its parts (its
+    :class:`EventContext` made only if read), ``function`` and the error handler run in
+    the copy of the socket's context variables directly (an event of one argument
+    without ``*args``: a call with ``*args`` costs more than the rest). Anything else
+    is ``general``'s. (The signals' receivers and the application's teardown functions
+    are read in the containers Flask and blinker only ever change, never replace.)
+    """
+    shared_for, warmest = contexts._sockets.get, contexts._warm.move_to_end
+    app, on_error = contexts.app, contexts.on_error
+    app_teardowns, request_teardowns = app.teardown_appcontext_funcs, app.teardown_request_funcs
+    popped, pushed = signals.appcontext_popped.receivers, signals.appcontext_pushed.receivers
+    app_down = signals.appcontext_tearing_down.receivers
+    request_down = signals.request_tearing_down.receivers
+
+    def handle(socket: geventsio.Socket, *args: Any) -> Any:
+        shared = shared_for(id(socket))
+        if (
+            shared is None
+            or (pushable := shared.spare) is None
+            or hooks
+            or not settings.manage_session
+            or popped
+            or pushed
+            or app_down
+            or app_teardowns
+        ):
+            return general(socket, *args)
+        try:
+            warmest(shared)
+        except KeyError:  # cooled by another thread since: the general path warms it
+            return general(socket, *args)
+        shared.spare = None  # in use: a nested or concurrent event makes its own
+        context = pushable.context
+        slot, app_context = context.slot, context.app_context
+        slot.socket = socket
+        slot.name = name
+        slot.args = args
+        variables = pushable.in_request.copy()
+        error: BaseException | None = None
+        try:
+            try:
+                if len(args) == 1:
+                    return variables.run(function, args[0])
+                return variables.run(function, *args)
+            except Exception as exc:
+                return variables.run(on_error, context.event, exc)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            try:
+                if request_teardowns or request_down:
+                    variables.run(app.do_teardown_request, error)
+            finally:  # context.end(), inline: one call less
+                request = context._request
+                slot.made = slot.socket = slot.args = context._request = context.flashes = None
+                app_context.made_g = None
+                if request is not None:
+                    close_request(request)
+                if context.basis is shared.basis:  # not if the socket cooled meanwhile
+                    shared.spare = pushable
+
+    return handle
+
+
+def close_request(request: flask.Request) -> None:
+    """Close the request object of an event that is over."""
+    request.close()
+    request.environ["werkzeug.request"] = None
+
+
+def _forget(contexts_ref: ref[FastContexts], key: int, socket_ref: ref[Any]) -> None:
+    """The callback of a socket's weak reference (``socket_ref``): drop its entry, kept
+    by id ``key`` (the FastContexts held weakly, as a WeakKeyDictionary holds itself)."""
+    contexts = contexts_ref()
+    if contexts is not None:
+        shared = contexts._sockets.get(key)
+        if shared is not None and shared.socket_ref is socket_ref:
             contexts._sockets.pop(key, None)
-
-    return forget
 
 
 #: How much of an event's contexts a set of context variables has pushed

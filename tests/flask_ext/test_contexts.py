@@ -38,11 +38,13 @@ def observed() -> list[Any]:
     return []
 
 
-@pytest.fixture(params=["app teardown", "request teardown only"])
-def app_teardown(request: pytest.FixtureRequest) -> bool:
-    """Whether the application has a ``teardown_appcontext`` function (the fast path
-    pushes the request context by itself only when it has none)."""
-    return request.param == "app teardown"
+@pytest.fixture(params=["app teardown", "request teardown only", "no teardown"])
+def teardowns(request: pytest.FixtureRequest) -> str:
+    """The teardown functions the application has: a ``teardown_appcontext`` function
+    and a ``teardown_request`` one (the fast path pushes the request context by itself
+    only without the first; its handlers run an event in one call then), the second
+    only, or none."""
+    return str(request.param)
 
 
 #: A context variable the handlers of ``events_app`` set and read.
@@ -51,7 +53,7 @@ MARK: ContextVar[str] = ContextVar("test_contexts.mark")
 
 @pytest.fixture
 def events_app(
-    app: Flask, push: str, observed: list[Any], app_teardown: bool
+    app: Flask, push: str, observed: list[Any], teardowns: str
 ) -> tuple[Flask, SocketIO]:
     """An application whose handlers report what they see of the Flask contexts."""
     socketio = SocketIO(app)
@@ -60,7 +62,6 @@ def events_app(
     def page(number: int) -> str:
         return str(number)
 
-    @app.teardown_request
     def teardown_request(exc: BaseException | None) -> None:
         event = getattr(request, "event", {"message": "(not an event)"})
         observed.append(("teardown_request", event["message"], repr(exc)))
@@ -68,7 +69,9 @@ def events_app(
     def teardown_appcontext(exc: BaseException | None) -> None:
         observed.append(("teardown_appcontext", getattr(g, "count", None), repr(exc)))
 
-    if app_teardown:
+    if teardowns != "no teardown":
+        app.teardown_request(teardown_request)
+    if teardowns == "app teardown":
         app.teardown_appcontext(teardown_appcontext)
 
     @socketio.on("count")
@@ -98,6 +101,10 @@ def events_app(
     @socketio.on("fail")
     def fail() -> None:
         raise ValueError("boom")
+
+    @socketio.on("arity")
+    def arity(*args: Any) -> list[Any]:
+        return [list(args), list(request.event["args"])]
 
     @socketio.on("copy")
     def copy() -> list[Any]:
@@ -136,21 +143,25 @@ def test_g_is_empty_at_each_event(events_app: tuple[Flask, SocketIO]) -> None:
     assert two.emit("count", callback=True) == 1
 
 
-def _teardowns(app_teardown: bool, *entries: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """The teardown entries expected, without ``teardown_appcontext``'s if it is not
-    registered."""
-    return [entry for entry in entries if app_teardown or entry[0] != "teardown_appcontext"]
+def _teardowns(teardowns: str, *entries: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The teardown entries expected, but those of functions not registered."""
+    registered = {
+        "app teardown": ("teardown_request", "teardown_appcontext"),
+        "request teardown only": ("teardown_request",),
+        "no teardown": (),
+    }[teardowns]
+    return [entry for entry in entries if entry[0] in registered]
 
 
 def test_teardown_functions_run_after_each_event(
-    events_app: tuple[Flask, SocketIO], observed: list[Any], app_teardown: bool
+    events_app: tuple[Flask, SocketIO], observed: list[Any], teardowns: str
 ) -> None:
     app, socketio = events_app
     client = socketio.test_client(app)
     client.emit("count")
     client.emit("count")
     expected = _teardowns(
-        app_teardown,
+        teardowns,
         ("teardown_request", "count", "None"),
         ("teardown_appcontext", 1, "None"),
     )
@@ -158,20 +169,20 @@ def test_teardown_functions_run_after_each_event(
 
 
 def test_teardown_functions_run_once_per_event_from_the_first(
-    events_app: tuple[Flask, SocketIO], observed: list[Any], app_teardown: bool
+    events_app: tuple[Flask, SocketIO], observed: list[Any], teardowns: str
 ) -> None:
     app, socketio = events_app
     client = socketio.test_client(app)  # the connect event has no handler: no contexts
     client.emit("count")
     assert observed == _teardowns(
-        app_teardown,
+        teardowns,
         ("teardown_request", "count", "None"),
         ("teardown_appcontext", 1, "None"),
     )
 
 
 def test_teardown_functions_get_the_handlers_exception(
-    events_app: tuple[Flask, SocketIO], observed: list[Any], app_teardown: bool
+    events_app: tuple[Flask, SocketIO], observed: list[Any], teardowns: str
 ) -> None:
     app, socketio = events_app
     client = socketio.test_client(app)
@@ -180,17 +191,45 @@ def test_teardown_functions_get_the_handlers_exception(
     with pytest.raises(ValueError, match="boom"):
         client.emit("fail")
     assert observed == _teardowns(
-        app_teardown,
+        teardowns,
         ("teardown_request", "fail", "ValueError('boom')"),
         ("teardown_appcontext", None, "ValueError('boom')"),
     )
     observed.clear()
     client.emit("count")  # the socket's contexts are still usable
     assert observed == _teardowns(
-        app_teardown,
+        teardowns,
         ("teardown_request", "count", "None"),
         ("teardown_appcontext", 1, "None"),
     )
+
+
+def test_a_handler_gets_the_events_arguments_however_many(
+    events_app: tuple[Flask, SocketIO],
+) -> None:
+    """The fast handler calls a handler of one argument without ``*args``."""
+    app, socketio = events_app
+    client = socketio.test_client(app)
+    for args in [(), ("one",), ("one", 2), ([1, 2],), ("one", 2, [3])]:
+        assert client.emit("arity", *args, callback=True) == [list(args), list(args)]
+
+
+def test_an_error_handler_answers_in_the_contexts_of_the_event(app: Flask, push: str) -> None:
+    socketio = SocketIO(app)
+
+    @socketio.on("fail")
+    def fail(value: str) -> None:
+        g.value = value
+        MARK.set(value)
+        raise ValueError(value)
+
+    @socketio.on_error()
+    def on_error(exc: Exception) -> list[Any]:
+        return [str(exc), g.value, request.event["message"], MARK.get("unset")]
+
+    client = socketio.test_client(app)
+    for value in ("a", "b"):
+        assert client.emit("fail", value, callback=True) == [value, value, "fail", value]
 
 
 def test_request_attributes_do_not_leak_between_events(

@@ -5,9 +5,13 @@ from __future__ import annotations
 import gc
 import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
 
+import flask
+import orjson
 import pytest
-from flask import Flask
+from flask import Flask, g, request
 
 from flask_ext import SocketIO
 from tests.flask_ext.app import create_app
@@ -102,3 +106,81 @@ def test_a_disconnected_client_leaves_nothing_behind(serve_app: ServeApp) -> Non
     gc.collect()
     # Nothing that grows with the clients served (the test harness may hold the first).
     assert sum(ref() is not None for ref in sessions) <= 1
+
+
+#: A context variable the handlers of ``_described`` set.
+_MARK: ContextVar[str] = ContextVar("test_e2e.mark")
+
+
+def _described(serve_app: ServeApp, general: bool) -> list[Any]:
+    """The answers of an application to a client's events, with each event's request,
+    ``g``, session and context variables as the handler sees them (``general``: a
+    ``before_event`` function lets every event through, which takes flask_ext's
+    general path)."""
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "e2e"
+    socketio = SocketIO(app)
+
+    @socketio.on("describe")
+    def describe(*args: Any) -> dict[str, Any]:
+        before = [getattr(g, "seen", None), _MARK.get(None)]
+        g.seen = "yes"
+        _MARK.set("set")
+        flask.session["count"] = flask.session.get("count", 0) + 1
+        return {
+            "args": list(args),
+            "before": before,
+            "event": request.event,  # type: ignore[attr-defined]
+            "namespace": request.namespace,  # type: ignore[attr-defined]
+            "sid": request.sid,  # type: ignore[attr-defined]
+            "count": flask.session["count"],
+            "query": request.args.get("q"),
+        }
+
+    @socketio.on("fail")
+    def fail(value: str) -> None:
+        g.value = value
+        raise ValueError(value)
+
+    @socketio.on_error()
+    def on_error(exc: Exception) -> list[Any]:
+        return [repr(exc), g.value, request.event["message"]]  # type: ignore[attr-defined]
+
+    if general:
+        socketio.before_event(lambda event, *args: None)
+    assert socketio.server is not None
+    server = serve_app(app, engine=socketio.server.engine)
+    ws, open_data = open_websocket(server, q="blue")
+    raw = RawSio(ws, open_data)
+    sid = raw.connect()
+    calls: list[tuple[Any, ...]] = [("describe",), ("describe", 1), ("fail", "x")]
+    calls += [("describe", 1, [2]), ("fail", "y"), ("describe", {"a": None})]
+    answers = []
+    for ack_id, call in enumerate(calls):
+        raw.emit(*call, ack_id=ack_id)
+        answer = raw.recv()
+        assert isinstance(answer, str) and answer.startswith(f"3{ack_id}["), answer
+        answers.append(orjson.loads(answer[len(f"3{ack_id}") :].replace(sid, "<sid>")))
+    ws.close()
+    return answers
+
+
+def test_a_warm_sockets_events_are_answered_as_on_the_general_path(
+    serve_app: ServeApp,
+) -> None:
+    """A warm socket's events take flask_ext's one-call handler
+    (``fastpath._plain_event_handler``): its answers are the general path's."""
+    fast = _described(serve_app, general=False)
+    assert fast == _described(serve_app, general=True)
+    assert fast[3] == [
+        {
+            "args": [1, [2]],
+            "before": [None, None],
+            "event": {"message": "describe", "args": [1, [2]]},
+            "namespace": "/",
+            "sid": "<sid>",
+            "count": 3,
+            "query": "blue",
+        }
+    ]
+    assert fast[4] == [["ValueError('y')", "y", "fail"]]
