@@ -523,13 +523,19 @@ class PollingClient {
     this.running = true;
   }
 
+  // Each request's target: the path and, as socket.io-client adds by default
+  // (timestampRequests), a `t` parameter no two requests share.
+  target() {
+    return `${this.path}&t=${Date.now().toString(36).substring(3)}${Math.random().toString(36).substring(2, 5)}`;
+  }
+
   async open() {
-    const open = await this.get.request('GET', this.path);
+    const open = await this.get.request('GET', this.target());
     const sid = JSON.parse(open.slice(1)).sid;
     this.path = `${this.path}&sid=${sid}`;
     this.send('40');
     for (;;) {
-      const packets = (await this.get.request('GET', this.path)).split('\x1e');
+      const packets = (await this.get.request('GET', this.target())).split('\x1e');
       if (packets.some((p) => p.startsWith('40'))) break;
       if (packets.some((p) => p.startsWith('44'))) throw new Error(`refused: ${packets}`);
     }
@@ -540,7 +546,7 @@ class PollingClient {
     while (this.running) {
       let body;
       try {
-        body = await this.get.request('GET', this.path);
+        body = await this.get.request('GET', this.target());
       } catch (err) {
         if (this.running) throw err;
         return;
@@ -564,7 +570,7 @@ class PollingClient {
     while (this.outbox.length) {
       const body = this.outbox.join('\x1e');
       this.outbox = [];
-      await this.post.request('POST', this.path, body);
+      await this.post.request('POST', this.target(), body);
     }
     this.posting = false;
   }
