@@ -78,15 +78,6 @@ class SocketLink(Protocol):
         """Disconnect every namespace of the connection, then close it."""
 
 
-def ack_arguments(value: Any) -> list[Any]:
-    """The ack arguments for a handler's return value: None → none, a tuple → several."""
-    if value is None:
-        return []
-    if isinstance(value, tuple):
-        return list(value)
-    return [value]
-
-
 #: The rooms of a socket that resumed nothing (one object for all).
 _NO_ROOMS: frozenset[Room] = frozenset()
 
@@ -391,7 +382,8 @@ class Socket:
             self._acknowledge(packet.id, result)
 
     def _acknowledge(self, ack_id: int, result: Any) -> None:
-        args = ack_arguments(result)
+        # The ack arguments of a handler's return value: None → none, a tuple → several.
+        args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
         try:
             encoded = encode_ack_for_engine(
                 self.namespace.name, ack_id, args, self.server.serializer
