@@ -38,6 +38,7 @@ from flask.sessions import SessionMixin
 import geventsio
 from flask_ext.event import (
     Args,
+    CopiedRequestContext,
     EventContext,
     EventErrorHandler,
     EventRunner,
@@ -72,6 +73,27 @@ def _general_handler(
     name: str, function: Handler, general: Handler, settings: Any, hooks: Sized
 ) -> Handler:
     return general
+
+
+class _PublicRequestContext(flask.ctx.RequestContext):
+    """Flask's request context of an event, whose copy (what
+    ``flask.copy_current_request_context`` pushes) makes the event current too."""
+
+    def __init__(
+        self,
+        app: flask.Flask,
+        environ: dict[str, Any],
+        session: SessionMixin | None,
+        event: EventContext,
+    ) -> None:
+        super().__init__(app, environ, session=session)
+        self.event = event
+
+    def copy(self) -> CopiedRequestContext:
+        """The copy, with this request object and session, where the event is current."""
+        return CopiedRequestContext(
+            self.app, self.request.environ, self.request, self.session, self.event
+        )
 
 
 class _SocketState:
@@ -127,14 +149,14 @@ class EventContexts:
             self.event_handler = _general_handler
 
     def _contexts(
-        self, environ: dict[str, Any], session: SessionMixin | None
+        self, environ: dict[str, Any], session: SessionMixin | None, event: EventContext
     ) -> contextlib.ExitStack:
-        """The event's contexts, entered by ``with``, made with Flask's public
+        """The contexts of ``event``, entered by ``with``, made with Flask's public
         constructors and given ``session`` (None: the session interface opens it)."""
         with contextlib.ExitStack() as stack:  # what was pushed is popped if a push fails
             if self._separate_app_context:  # Flask < 3.2
                 stack.enter_context(self.app.app_context())
-                stack.enter_context(flask.ctx.RequestContext(self.app, environ, session=session))
+                stack.enter_context(_PublicRequestContext(self.app, environ, session, event))
             else:  # Flask 3.2: AppContext(app, request=..., session=...)
                 request = self.app.request_class(environ)
                 request.json_module = self.app.json
@@ -159,7 +181,7 @@ class EventContexts:
         if state is None:
             state = self._states[event.socket] = _SocketState(event.socket)
         managed = self._managed_session(state) if manage_session else None
-        with self._contexts(state.environ, managed):
+        with self._contexts(state.environ, managed, event):
             request = flask.request
             request.sid = event.sid  # type: ignore[attr-defined]
             request.namespace = event.namespace  # type: ignore[attr-defined]

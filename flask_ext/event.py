@@ -10,10 +10,11 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Callable
-from contextvars import Context, ContextVar
+from contextvars import Context, ContextVar, Token
 from typing import Any
 
 import flask
+import flask.ctx
 from flask.sessions import SessionMixin
 
 import geventsio
@@ -129,6 +130,47 @@ def optional_event() -> EventContext | None:
     """The event being handled, or None outside a handler."""
     slot = current_event_var.get(None)
     return None if slot is None else slot.event
+
+
+class CopiedRequestContext(flask.ctx.RequestContext):
+    """The copy of an event's request context that ``flask.copy_current_request_context``
+    pushes in another greenlet: there, the event is current too, as ``request.sid`` is,
+    so that ``emit()``, ``join_room()``... without ``to=`` act on the event's client (as
+    in Flask-SocketIO, whose helpers read ``request.sid``).
+
+    :param event: the event whose request context is copied.
+    """
+
+    def __init__(
+        self,
+        app: flask.Flask,
+        environ: dict[str, Any],
+        request: flask.Request,
+        session: SessionMixin | None,
+        event: EventContext,
+    ) -> None:
+        super().__init__(app, environ, request=request, session=session)
+        self.event = event
+        self._event_tokens: list[Token[EventSlot]] = []
+
+    def copy(self) -> CopiedRequestContext:
+        """A copy of this copy, with the same event."""
+        return CopiedRequestContext(
+            self.app, self.request.environ, self.request, self.session, self.event
+        )
+
+    def push(self) -> None:
+        """Push the request context, then make the event current."""
+        super().push()
+        self._event_tokens.append(current_event_var.set(EventSlot(self.event)))
+
+    def pop(self, *args: Any, **kwargs: Any) -> None:
+        """Pop the request context (its teardown functions see the event), then the
+        event."""
+        try:
+            super().pop(*args, **kwargs)
+        finally:
+            current_event_var.reset(self._event_tokens.pop())
 
 
 def request_environ(socket: geventsio.Socket) -> dict[str, Any]:

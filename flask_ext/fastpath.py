@@ -53,6 +53,7 @@ from flask.sessions import SessionMixin
 import geventsio
 from flask_ext.event import (
     Args,
+    CopiedRequestContext,
     EventContext,
     EventErrorHandler,
     EventSlot,
@@ -240,10 +241,11 @@ class EventRequestContext(RequestContext):
         """``RequestContext.__init__`` sets the list: ignored."""
 
     def copy(self) -> RequestContext:
-        """A plain request context with this event's request object and session (what
-        ``flask.copy_current_request_context`` pushes in another greenlet)."""
-        return RequestContext(
-            self.app, self.basis.environ, request=self.request, session=self.session
+        """A plain request context with this event's request object and session, where
+        the event is current (what ``flask.copy_current_request_context`` pushes in
+        another greenlet)."""
+        return CopiedRequestContext(
+            self.app, self.basis.environ, self.request, self.session, self.event
         )
 
     def match_request(self) -> None:

@@ -17,7 +17,7 @@ import gevent
 import pytest
 from flask import Flask, current_app, g, request, url_for
 
-from flask_ext import SocketIO, disconnect
+from flask_ext import SocketIO, disconnect, emit, join_room, rooms
 from flask_ext import context as context_module
 from flask_ext.context import EventContexts
 from flask_ext.event import EventContext, current_event, optional_event
@@ -269,6 +269,38 @@ def test_copy_current_request_context_carries_the_event(
     app, socketio = events_app
     client = socketio.test_client(app)
     assert client.emit("copy", callback=True) == [client.get_sid(), "copy"]
+
+
+def test_the_helpers_act_on_the_events_client_in_a_copied_request_context(
+    app: Flask, push: str
+) -> None:
+    """``flask.copy_current_request_context`` carries the event, as it carries
+    ``request.sid``: ``emit()`` without ``to=``, ``join_room()`` and ``rooms()`` act on
+    the event's client in a greenlet that runs after the handler returned (Flask-SocketIO's
+    helpers read ``request.sid`` there)."""
+    socketio = SocketIO(app)
+    tasks: list[gevent.Greenlet[Any, Any]] = []
+
+    @socketio.on("later")
+    def later(value: str) -> None:
+        @flask.copy_current_request_context
+        def task() -> None:
+            join_room("copied")
+            emit("done", [value, request.sid, request.event["message"], rooms()])  # type: ignore[attr-defined]
+
+        tasks.append(gevent.spawn(task))
+
+    client = socketio.test_client(app)
+    client.emit("later", "x")
+    gevent.joinall(tasks, raise_error=True)
+    sid = client.get_sid()
+    client.emit("later", "y")  # the socket's contexts, pushed again, serve the next event
+    gevent.joinall(tasks, raise_error=True)
+    received = client.get_received()
+    assert [message["args"] for message in received if message["name"] == "done"] == [
+        [["x", sid, "later", [sid, "copied"]]],
+        [["y", sid, "later", [sid, "copied"]]],
+    ]
 
 
 def test_an_event_nested_in_an_event_of_the_same_socket_has_its_own_contexts(
