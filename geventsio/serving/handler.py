@@ -99,11 +99,9 @@ class RequestHeaders:
         return list(self._fields)
 
     def __delitem__(self, name: str) -> None:
-        # New containers, not changed ones: a connection's next requests with the same
-        # head share them (see GeventsioHandler.read_request).
         name = name.lower()
         self._fields = [(k, v) for k, v in self._fields if k.lower() != name]
-        self.first = {k: v for k, v in self.first.items() if k != name}
+        self.first.pop(name, None)
 
     @property
     def typeheader(self) -> str | None:
@@ -162,12 +160,12 @@ def _add_field(fields: list[tuple[str, str]], text: str) -> None:
     fields.append((name, value.lstrip(" \t")))
 
 
-def buffered_head(rfile: Any) -> tuple[str, int] | None:
-    """The next request's head (its lines joined by CRLF, without the empty line that
-    ends it), taken from ``rfile`` when it is already wholly in the read buffer with CRLF
-    line ends, the common case, so that it is consumed in one go, and how many bytes the
-    buffer still holds past it; None (nothing consumed) otherwise, and then the head is
-    read line by line."""
+def buffered_head(rfile: Any) -> tuple[list[str], int] | None:
+    """The next request's head (request line first, then each header line), taken from
+    ``rfile`` when it is already wholly in the read buffer with CRLF line ends, the
+    common case, so that it is consumed and split in one go, and how many bytes the buffer
+    still holds past it; None (nothing consumed) otherwise, and then the head is read
+    line by line."""
     buffered: bytes = rfile.peek(READ_BUFFER_SIZE)
     end = buffered.find(b"\r\n\r\n")
     if end < 0:
@@ -176,56 +174,7 @@ def buffered_head(rfile: Any) -> tuple[str, int] | None:
     if head.count(b"\n") != head.count(b"\r\n"):
         return None  # a bare LF ends a line somewhere: the line reader knows those
     rfile.read(end + 4)
-    return head.decode("latin-1"), len(buffered) - end - 4
-
-
-class ParsedHead:
-    """What :class:`GeventsioHandler` made of a request head read whole: kept for the
-    connection's next request, which usually has the very same head (a long-polling
-    client's GETs, its POSTs of one size) and then is not parsed again.
-
-    Everything here is a function of the head's text alone (and of the connection, for
-    ``REMOTE_ADDR``/``REMOTE_PORT``), so a head equal to ``text`` gets the same values.
-    """
-
-    __slots__ = (
-        "close_connection",
-        "command",
-        "content_length",
-        "fields",
-        "first",
-        "headers_variables",
-        "path",
-        "raw",
-        "request_variables",
-        "requestline",
-        "text",
-        "upgrade",
-        "version",
-    )
-
-    def __init__(
-        self,
-        text: str,
-        words: list[str],
-        requestline: str,
-        headers: RequestHeaders,
-        content_length: int | None,
-        close_connection: bool,
-    ) -> None:
-        self.text = text
-        self.raw = requestline
-        self.command, self.path, self.version = words
-        self.requestline = requestline.rstrip()
-        self.fields = headers._fields
-        self.first = headers.first
-        self.content_length = content_length
-        self.close_connection = close_connection
-        #: The environ variables the handler sets (REQUEST_METHOD ... REMOTE_PORT) and
-        #: the HTTP_* ones, once a get_environ() made them; whether it asks to upgrade.
-        self.request_variables: dict[str, str] | None = None
-        self.headers_variables: dict[str, str] = {}
-        self.upgrade = False
+    return head.decode("latin-1").split("\r\n"), len(buffered) - end - 4
 
 
 def upgrade_requested(first: dict[str, str]) -> bool:
@@ -259,12 +208,6 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     socket: Any  # pywsgi's; None once the connection was taken over
     #: The lines of a request head read whole, until MessageClass parses them.
     _header_lines: list[str] | None = None
-    #: The text of the request head read whole (None: read line by line).
-    _head: str | None = None
-    #: The last head parsed by read_request on this connection, and whether it is the
-    #: current request's.
-    _parsed: ParsedHead | None = None
-    _parsed_current = False
     #: The connection's REMOTE_ADDR and REMOTE_PORT (empty: not an IP address).
     _remote: tuple[str, str] | tuple[()] | None = None
     #: How many bytes the read buffer held past that head (None: not known).
@@ -283,66 +226,41 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
 
     def read_requestline(self) -> str:
         # The whole head in one go when it is in the read buffer (one peek instead of a
-        # readline per line); its header lines wait for read_request.
+        # readline per line); its header lines wait for MessageClass.
         head = buffered_head(self.rfile) if self.rfile is not None else None
-        self._header_lines = None
         if head is None:
-            self._head = self._read_past_head = None
+            self._header_lines = self._read_past_head = None
             return super().read_requestline()  # type: ignore[no-any-return]
-        text, self._read_past_head = head
-        self._head = text
-        return text.partition("\r\n")[0]
+        self._header_lines, self._read_past_head = head
+        return self._header_lines[0]
 
     def read_request(self, raw_requestline: str) -> bool:
         # pywsgi's read_request, without its several header look-ups by name, for the
         # common request: a head read whole, "METHOD target HTTP/1.x", well-formed
-        # fields and a plain Content-Length; and nothing parsed again when the head is
-        # the connection's last one. Anything else is left to pywsgi's (which reads the
-        # same head lines: they are only consumed here on success).
-        text = self._head
-        self._parsed_current = False
-        if text is None:
-            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
-        parsed = self._parsed
-        if parsed is None or parsed.text != text or parsed.raw != raw_requestline:
-            parsed = self._parse_head(text, raw_requestline)
-            if parsed is None:
-                self._header_lines = text.split("\r\n")
-                return super().read_request(raw_requestline)  # type: ignore[no-any-return]
-            self._parsed = parsed
-        self._parsed_current = True
-        self.command, self.path, self.request_version = (
-            parsed.command,
-            parsed.path,
-            parsed.version,
-        )
-        self.requestline = parsed.requestline
-        self.headers = RequestHeaders(parsed.fields, "", parsed.first)
-        self.content_length = parsed.content_length
-        self.close_connection = parsed.close_connection
-        return True
-
-    def _parse_head(self, text: str, raw_requestline: str) -> ParsedHead | None:
-        """The head's request line and fields, parsed as pywsgi would; None when it is
-        one pywsgi's read_request must read (its rarer forms, its refusals)."""
+        # fields and a plain Content-Length. Anything else is left to pywsgi's (which
+        # reads the same head lines: they are only consumed here on success).
+        lines = self._header_lines
         words = raw_requestline.split()
-        if len(words) != 3 or words[2] not in _PLAIN_VERSIONS:
-            return None
-        headers = RequestHeaders.parse(text.split("\r\n")[1:])
+        if lines is None or len(words) != 3 or words[2] not in _PLAIN_VERSIONS:
+            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
+        headers = RequestHeaders.parse(lines[1:])
         first = headers.first
         length = first.get("content-length")
         if (length is not None and not length.isdecimal()) or "transfer-encoding" in first:
-            return None
-        version = words[2]
-        if length is not None and length != "0" and words[0] == "HEAD":
-            return None
+            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
+        command, self.path, version = words
+        if length is not None and length != "0" and command == "HEAD":
+            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
+        self._header_lines = None
+        self.requestline = raw_requestline.rstrip()
+        self.command, self.request_version, self.headers = command, version, headers
+        self.content_length = int(length) if length is not None else None
         connection = first.get("connection")
         if version == "HTTP/1.1":
-            close = connection is not None and connection.lower() == "close"
+            self.close_connection = connection is not None and connection.lower() == "close"
         else:
-            close = connection is None or connection.lower() != "keep-alive"
-        content_length = int(length) if length is not None else None
-        return ParsedHead(text, words, raw_requestline, headers, content_length, close)
+            self.close_connection = connection is None or connection.lower() != "keep-alive"
+        return True
 
     def MessageClass(self, rfile: Any, *args: Any) -> RequestHeaders:
         lines, self._header_lines = self._header_lines, None
@@ -351,31 +269,36 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         return RequestHeaders.read(rfile)
 
     def get_environ(self) -> dict[str, Any]:
-        # pywsgi's get_environ, the same variables at a fraction of the cost (it was ~12 %
-        # of a long-polling request): the header variables come from the parsed fields,
-        # not from re-splitting header lines, the upgrade check runs once, and a head
-        # the connection sent before gets the variables made for it then.
-        parsed = self._parsed if self._parsed_current else None
-        if parsed is not None and parsed.request_variables is not None:
-            variables, headers_variables = parsed.request_variables, parsed.headers_variables
-            upgrade = parsed.upgrade
-        else:
-            variables, headers_variables = self._request_variables()
-            upgrade = upgrade_requested(self.headers.first)
-            if parsed is not None:
-                parsed.request_variables, parsed.headers_variables = variables, headers_variables
-                parsed.upgrade = upgrade
+        # pywsgi's get_environ, the same variables at a third of the cost (it was ~12 % of
+        # a long-polling request): the header variables come from the parsed fields, not
+        # from re-splitting header lines, and the upgrade check runs once.
+        headers: RequestHeaders = self.headers
+        first = headers.first
         environ: dict[str, Any] = self.server.get_environ()
-        environ.update(variables)
-        size = len(environ)
-        environ.update(headers_variables)
-        if len(environ) != size + len(headers_variables):
-            # The server's environ has some of these HTTP_ names: pywsgi joins the values.
-            environ = self.server.get_environ()
-            environ.update(variables)
-            self.headers.add_cgi_variables(environ)
+        environ["REQUEST_METHOD"] = self.command
+        environ["SCRIPT_NAME"] = ""
+        path, _, query = self.path.partition("?")
+        environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
+        environ["QUERY_STRING"] = query
+        content_type = first.get("content-type")
+        if content_type is not None:
+            environ["CONTENT_TYPE"] = content_type
+        length = first.get("content-length")
+        if length:
+            environ["CONTENT_LENGTH"] = length
+        environ["SERVER_PROTOCOL"] = self.request_version
+        remote = self._remote
+        if remote is None:  # once per connection
+            address = self.client_address
+            remote = self._remote = (
+                (str(address[0]), str(address[1])) if isinstance(address, tuple) else ()
+            )
+        if remote:
+            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = remote
+        headers.add_cgi_variables(environ)
         expect_continue = environ.get("HTTP_EXPECT") == "100-continue"
         chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
+        upgrade = upgrade_requested(first)
         self.wsgi_input = gevent_private.request_input(self, chunked, expect_continue)
         # An upgrade request's body is the connection itself: pywsgi hands over rfile.
         environ["wsgi.input"] = self.rfile if upgrade else self.wsgi_input
@@ -384,33 +307,6 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         if upgrade:
             environ[TAKEOVER_KEY] = self._take_over
         return environ
-
-    def _request_variables(self) -> tuple[dict[str, str], dict[str, str]]:
-        """The environ variables of the current request, as pywsgi sets them: those it
-        sets whatever the server's environ holds, and the HTTP_* ones."""
-        first = self.headers.first
-        variables: dict[str, str] = {"REQUEST_METHOD": self.command, "SCRIPT_NAME": ""}
-        path, _, query = self.path.partition("?")
-        variables["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
-        variables["QUERY_STRING"] = query
-        content_type = first.get("content-type")
-        if content_type is not None:
-            variables["CONTENT_TYPE"] = content_type
-        length = first.get("content-length")
-        if length:
-            variables["CONTENT_LENGTH"] = length
-        variables["SERVER_PROTOCOL"] = self.request_version
-        remote = self._remote
-        if remote is None:  # once per connection
-            address = self.client_address
-            remote = self._remote = (
-                (str(address[0]), str(address[1])) if isinstance(address, tuple) else ()
-            )
-        if remote:
-            variables["REMOTE_ADDR"], variables["REMOTE_PORT"] = remote
-        headers_variables: dict[str, str] = {}
-        self.headers.add_cgi_variables(headers_variables)
-        return variables, headers_variables
 
     def _take_over(self) -> tuple[Any, Any]:
         """Hand the connection to the application (a WebSocket upgrade), detached from
