@@ -51,7 +51,7 @@ from flask_ext.event import (
 Handler = Callable[..., Any]
 
 #: :attr:`EventContexts.event_handler`.
-HandlerFactory = Callable[[str, Handler, Handler, Any, Sized], Handler]
+HandlerFactory = Callable[[str | None, Handler, Handler, Any, Sized], Handler]
 
 #: The Flask versions :mod:`flask_ext.fastpath` was written for: ``[first, end)``.
 FAST_PATH_FLASK = ((2, 2), (3, 2))
@@ -70,7 +70,7 @@ def fast_path_available() -> bool:
 
 
 def _general_handler(
-    name: str, function: Handler, general: Handler, settings: Any, hooks: Sized
+    name: str | None, function: Handler, general: Handler, settings: Any, hooks: Sized
 ) -> Handler:
     return general
 
@@ -118,9 +118,9 @@ class EventContexts:
         whose return value is returned. (An attribute: the chosen path's own method,
         one call less per event.)
     :ivar event_handler: ``event_handler(name, function, general, settings, hooks)``:
-        geventsio's handler of event ``name``, given ``general``, the dispatcher's
-        wrapper of ``function`` (which calls ``run``): ``general`` itself, or on the fast
-        path one that does the same in fewer calls
+        geventsio's handler of event ``name`` (None: its catch-all), given ``general``,
+        the dispatcher's wrapper of ``function`` (which calls ``run``): ``general``
+        itself, or on the fast path one that does the same in fewer calls
         (:meth:`flask_ext.fastpath.FastContexts.event_handler`).
     """
 

@@ -125,7 +125,7 @@ class Dispatcher:
 
     def register_class(self, name: str, handlers: ClassNamespace) -> None:
         """Register a class-based namespace: its lifecycle methods and its catch-all."""
-        run = self.run
+        run, guarded, hooks = self.run, self.guarded, self.registry.before_event
         resolve = handlers.resolve
 
         def connect(socket: geventsio.Socket, auth: Any) -> None:
@@ -136,12 +136,17 @@ class Dispatcher:
 
         def any_event(socket: geventsio.Socket, event: str, *args: Any) -> Any:
             function, call_args = resolve(event, args)
-            return run(EventContext(socket, event, args), self.guarded(function), call_args)
+            target = guarded(function) if hooks else function
+            return run(EventContext(socket, event, args), target, call_args)
+
+        def trigger(event: str, *args: Any) -> Any:
+            function, call_args = resolve(event, args)
+            return function(*call_args)
 
         target = self.namespace(name)
         target.on(CONNECT, connect)
         target.on(DISCONNECTING, disconnecting)
-        target.on(CATCH_ALL, any_event)
+        target.on(CATCH_ALL, self.contexts.event_handler(None, trigger, any_event, self, hooks))
 
     # The two wrappers below are the per-event path: what they look up is bound once.
 
@@ -162,7 +167,7 @@ class Dispatcher:
             context = EventContext(socket, event, args)
             return run(context, self.manage_session, target, (event, *args))
 
-        return handle
+        return self.contexts.event_handler(None, function, handle, self, hooks)
 
     def guarded(self, function: Handler) -> Handler:
         """``function`` behind the ``before_event`` functions of the current event's

@@ -355,7 +355,7 @@ class FastContexts:
 
     def event_handler(
         self,
-        name: str,
+        name: str | None,
         function: Callable[..., Any],
         general: Callable[..., Any],
         settings: HandlerSettings,
@@ -363,7 +363,8 @@ class FastContexts:
     ) -> Callable[..., Any]:
         """geventsio's handler of event ``name``: ``function(*args)`` in the event's
         contexts, as ``general`` (the dispatcher's wrapper, which calls :meth:`run`)
-        would run it, in one call when it can (see :func:`_plain_event_handler`)."""
+        would run it, in one call when it can (see :func:`_plain_event_handler`). With
+        ``name`` None, geventsio's catch-all: ``function(event, *args)``."""
         return _plain_event_handler(self, name, function, general, settings, hooks)
 
     def socket_request(self, socket: geventsio.Socket) -> SocketRequest | None:
@@ -582,7 +583,7 @@ class HandlerSettings(Protocol):
 
 def _plain_event_handler(
     contexts: FastContexts,
-    name: str,
+    name: str | None,
     function: Callable[..., Any],
     general: Callable[..., Any],
     settings: HandlerSettings,
@@ -628,8 +629,11 @@ def _plain_event_handler(
         context = pushable.context
         slot, app_context = context.slot, context.app_context
         slot.socket = socket
-        slot.name = name
-        slot.args = args
+        if name is None:  # the catch-all: (event, *args)
+            slot.name, slot.args = args[0], args[1:]
+        else:
+            slot.name = name
+            slot.args = args
         variables = pushable.in_request.copy()
         error: BaseException | None = None
         try:

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from flask import Flask, g, request
 
-from flask_ext import SocketIO
+from flask_ext import Namespace, SocketIO
 from tests.flask_ext.app import create_app
 from tests.server.sio_support import RawSio
 from tests.support import LiveServer, open_websocket, wait_until
@@ -112,7 +112,51 @@ def test_a_disconnected_client_leaves_nothing_behind(serve_app: ServeApp) -> Non
 _MARK: ContextVar[str] = ContextVar("test_e2e.mark")
 
 
-def _described(serve_app: ServeApp, general: bool) -> list[Any]:
+def _describe(*args: Any) -> dict[str, Any]:
+    """What an event's handler sees of its request, ``g``, session and context
+    variables."""
+    before = [getattr(g, "seen", None), _MARK.get(None)]
+    g.seen = "yes"
+    _MARK.set("set")
+    flask.session["count"] = flask.session.get("count", 0) + 1
+    return {
+        "args": list(args),
+        "before": before,
+        "event": request.event,  # type: ignore[attr-defined]
+        "namespace": request.namespace,  # type: ignore[attr-defined]
+        "sid": request.sid,  # type: ignore[attr-defined]
+        "count": flask.session["count"],
+        "query": request.args.get("q"),
+    }
+
+
+def _fail(value: str) -> None:
+    g.value = value
+    raise ValueError(value)
+
+
+class _Described(Namespace):
+    """``_describe`` and ``_fail`` as a class-based namespace's methods."""
+
+    def on_describe(self, *args: Any) -> dict[str, Any]:
+        return _describe(*args)
+
+    def on_fail(self, value: str) -> None:
+        _fail(value)
+
+
+def _register(socketio: SocketIO, handlers: str) -> None:
+    if handlers == "functions":
+        socketio.on("describe")(_describe)
+        socketio.on("fail")(_fail)
+    elif handlers == "catch-all":
+        chosen = {"describe": _describe, "fail": _fail}
+        socketio.on("*")(lambda event, *args: chosen[event](*args))
+    else:
+        socketio.on_namespace(_Described("/"))
+
+
+def _described(serve_app: ServeApp, handlers: str, general: bool) -> list[Any]:
     """The answers of an application to a client's events, with each event's request,
     ``g``, session and context variables as the handler sees them (``general``: a
     ``before_event`` function lets every event through, which takes flask_ext's
@@ -120,27 +164,7 @@ def _described(serve_app: ServeApp, general: bool) -> list[Any]:
     app = Flask(__name__)
     app.config["SECRET_KEY"] = "e2e"
     socketio = SocketIO(app)
-
-    @socketio.on("describe")
-    def describe(*args: Any) -> dict[str, Any]:
-        before = [getattr(g, "seen", None), _MARK.get(None)]
-        g.seen = "yes"
-        _MARK.set("set")
-        flask.session["count"] = flask.session.get("count", 0) + 1
-        return {
-            "args": list(args),
-            "before": before,
-            "event": request.event,  # type: ignore[attr-defined]
-            "namespace": request.namespace,  # type: ignore[attr-defined]
-            "sid": request.sid,  # type: ignore[attr-defined]
-            "count": flask.session["count"],
-            "query": request.args.get("q"),
-        }
-
-    @socketio.on("fail")
-    def fail(value: str) -> None:
-        g.value = value
-        raise ValueError(value)
+    _register(socketio, handlers)
 
     @socketio.on_error()
     def on_error(exc: Exception) -> list[Any]:
@@ -165,13 +189,15 @@ def _described(serve_app: ServeApp, general: bool) -> list[Any]:
     return answers
 
 
+@pytest.mark.parametrize("handlers", ["functions", "catch-all", "class"])
 def test_a_warm_sockets_events_are_answered_as_on_the_general_path(
-    serve_app: ServeApp,
+    serve_app: ServeApp, handlers: str
 ) -> None:
     """A warm socket's events take flask_ext's one-call handler
-    (``fastpath._plain_event_handler``): its answers are the general path's."""
-    fast = _described(serve_app, general=False)
-    assert fast == _described(serve_app, general=True)
+    (``fastpath._plain_event_handler``, with the event's handlers as functions, as a
+    catch-all or in a class): its answers are the general path's."""
+    fast = _described(serve_app, handlers, general=False)
+    assert fast == _described(serve_app, handlers, general=True)
     assert fast[3] == [
         {
             "args": [1, [2]],
