@@ -99,9 +99,11 @@ class RequestHeaders:
         return list(self._fields)
 
     def __delitem__(self, name: str) -> None:
+        # New containers, not changed ones: a connection's next requests with the same
+        # head share them (see GeventsioHandler.read_request).
         name = name.lower()
         self._fields = [(k, v) for k, v in self._fields if k.lower() != name]
-        self.first.pop(name, None)
+        self.first = {k: v for k, v in self.first.items() if k != name}
 
     @property
     def typeheader(self) -> str | None:
@@ -160,12 +162,12 @@ def _add_field(fields: list[tuple[str, str]], text: str) -> None:
     fields.append((name, value.lstrip(" \t")))
 
 
-def buffered_head(rfile: Any) -> tuple[list[str], int] | None:
-    """The next request's head (request line first, then each header line), taken from
-    ``rfile`` when it is already wholly in the read buffer with CRLF line ends, the
-    common case, so that it is consumed and split in one go, and how many bytes the buffer
-    still holds past it; None (nothing consumed) otherwise, and then the head is read
-    line by line."""
+def buffered_head(rfile: Any) -> tuple[str, int] | None:
+    """The next request's head (its lines joined by CRLF, without the empty line that
+    ends it), taken from ``rfile`` when it is already wholly in the read buffer with CRLF
+    line ends, the common case, so that it is consumed in one go, and how many bytes the
+    buffer still holds past it; None (nothing consumed) otherwise, and then the head is
+    read line by line."""
     buffered: bytes = rfile.peek(READ_BUFFER_SIZE)
     end = buffered.find(b"\r\n\r\n")
     if end < 0:
@@ -174,7 +176,55 @@ def buffered_head(rfile: Any) -> tuple[list[str], int] | None:
     if head.count(b"\n") != head.count(b"\r\n"):
         return None  # a bare LF ends a line somewhere: the line reader knows those
     rfile.read(end + 4)
-    return head.decode("latin-1").split("\r\n"), len(buffered) - end - 4
+    return head.decode("latin-1"), len(buffered) - end - 4
+
+
+class ParsedFields:
+    """What :class:`GeventsioHandler` made of a request head's field lines (read whole),
+    with its method and version: kept for the connection's next request, whose fields are
+    usually the very same (a long-polling client's GETs, its POSTs of one size), and then
+    not parsed again. The request target (socket.io-client's changes at every request:
+    its ``t`` parameter) is not part of it: it is read for each request.
+
+    Everything here is a function of ``text``, ``command`` and ``version`` alone (and of
+    the connection, for ``REMOTE_ADDR``/``REMOTE_PORT``).
+    """
+
+    __slots__ = (
+        "close_connection",
+        "command",
+        "content_length",
+        "fields",
+        "first",
+        "headers_variables",
+        "other_variables",
+        "text",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(
+        self,
+        text: str,
+        command: str,
+        version: str,
+        headers: RequestHeaders,
+        content_length: int | None,
+        close_connection: bool,
+    ) -> None:
+        self.text = text
+        self.command = command
+        self.version = version
+        self.fields = headers._fields
+        self.first = headers.first
+        self.content_length = content_length
+        self.close_connection = close_connection
+        #: The environ variables the handler sets after the request target's
+        #: (CONTENT_TYPE ... REMOTE_PORT) and the HTTP_* ones, once a get_environ() made
+        #: them; whether the request asks to upgrade.
+        self.other_variables: dict[str, str] | None = None
+        self.headers_variables: dict[str, str] = {}
+        self.upgrade = False
 
 
 def upgrade_requested(first: dict[str, str]) -> bool:
@@ -192,6 +242,9 @@ def upgrade_requested(first: dict[str, str]) -> bool:
 #: itself (pywsgi's reads the others: HTTP/0.9, malformed or unsupported versions).
 _PLAIN_VERSIONS = ("HTTP/1.1", "HTTP/1.0")
 
+#: How many sets of field lines a connection keeps parsed (see ParsedFields).
+_PARSED_FIELDS_KEPT = 4
+
 #: The read buffer of each HTTP connection, in bytes.
 READ_BUFFER_SIZE = 1024
 
@@ -208,6 +261,15 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     socket: Any  # pywsgi's; None once the connection was taken over
     #: The lines of a request head read whole, until MessageClass parses them.
     _header_lines: list[str] | None = None
+    #: The text of the request head read whole (None: read line by line), and of its
+    #: field lines.
+    _head: str | None = None
+    _fields_text = ""
+    #: The field lines read_request parsed last on this connection, by their text (a
+    #: few: a client may alternate its GETs and POSTs on one connection), and the
+    #: current request's (None: not parsed that way).
+    _parsed_fields: dict[str, ParsedFields] | None = None
+    _parsed: ParsedFields | None = None
     #: The connection's REMOTE_ADDR and REMOTE_PORT (empty: not an IP address).
     _remote: tuple[str, str] | tuple[()] | None = None
     #: How many bytes the read buffer held past that head (None: not known).
@@ -226,41 +288,74 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
 
     def read_requestline(self) -> str:
         # The whole head in one go when it is in the read buffer (one peek instead of a
-        # readline per line); its header lines wait for MessageClass.
+        # readline per line); its field lines wait for read_request.
         head = buffered_head(self.rfile) if self.rfile is not None else None
+        self._header_lines = None
         if head is None:
-            self._header_lines = self._read_past_head = None
+            self._head = self._read_past_head = None
             return super().read_requestline()  # type: ignore[no-any-return]
-        self._header_lines, self._read_past_head = head
-        return self._header_lines[0]
+        text, self._read_past_head = head
+        self._head = text
+        line, _, self._fields_text = text.partition("\r\n")
+        return line
 
     def read_request(self, raw_requestline: str) -> bool:
         # pywsgi's read_request, without its several header look-ups by name, for the
         # common request: a head read whole, "METHOD target HTTP/1.x", well-formed
-        # fields and a plain Content-Length. Anything else is left to pywsgi's (which
-        # reads the same head lines: they are only consumed here on success).
-        lines = self._header_lines
+        # fields and a plain Content-Length; and the fields not parsed again when they,
+        # the method and the version are the connection's last ones. Anything else is
+        # left to pywsgi's (which reads the same head lines: they are only consumed here
+        # on success).
+        text = self._head
+        self._parsed = None
         words = raw_requestline.split()
-        if lines is None or len(words) != 3 or words[2] not in _PLAIN_VERSIONS:
-            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
-        headers = RequestHeaders.parse(lines[1:])
+        if text is None or len(words) != 3 or words[2] not in _PLAIN_VERSIONS:
+            return self._pywsgi_read_request(raw_requestline)
+        command, path, version = words
+        fields_text = self._fields_text
+        known = self._parsed_fields
+        if known is None:
+            known = self._parsed_fields = {}
+        parsed = known.get(fields_text)
+        if parsed is None or parsed.command != command or parsed.version != version:
+            parsed = self._parse_fields(fields_text, command, version)
+            if parsed is None:
+                return self._pywsgi_read_request(raw_requestline)
+            if len(known) >= _PARSED_FIELDS_KEPT:
+                known.clear()
+            known[fields_text] = parsed
+        self._parsed = parsed
+        self.command, self.path, self.request_version = command, path, version
+        self.requestline = raw_requestline.rstrip()
+        self.headers = RequestHeaders(parsed.fields, "", parsed.first)
+        self.content_length = parsed.content_length
+        self.close_connection = parsed.close_connection
+        return True
+
+    def _pywsgi_read_request(self, raw_requestline: str) -> bool:
+        """pywsgi's read_request, reading the head's lines when it was read whole."""
+        if self._head is not None:
+            self._header_lines = self._head.split("\r\n")
+        return super().read_request(raw_requestline)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _parse_fields(text: str, command: str, version: str) -> ParsedFields | None:
+        """A head's field lines, parsed as pywsgi would; None when the request is one
+        pywsgi's read_request must read (its rarer forms, its refusals)."""
+        headers = RequestHeaders.parse(text.split("\r\n") if text else [])
         first = headers.first
         length = first.get("content-length")
         if (length is not None and not length.isdecimal()) or "transfer-encoding" in first:
-            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
-        command, self.path, version = words
+            return None
         if length is not None and length != "0" and command == "HEAD":
-            return super().read_request(raw_requestline)  # type: ignore[no-any-return]
-        self._header_lines = None
-        self.requestline = raw_requestline.rstrip()
-        self.command, self.request_version, self.headers = command, version, headers
-        self.content_length = int(length) if length is not None else None
+            return None
         connection = first.get("connection")
         if version == "HTTP/1.1":
-            self.close_connection = connection is not None and connection.lower() == "close"
+            close = connection is not None and connection.lower() == "close"
         else:
-            self.close_connection = connection is None or connection.lower() != "keep-alive"
-        return True
+            close = connection is None or connection.lower() != "keep-alive"
+        content_length = int(length) if length is not None else None
+        return ParsedFields(text, command, version, headers, content_length, close)
 
     def MessageClass(self, rfile: Any, *args: Any) -> RequestHeaders:
         lines, self._header_lines = self._header_lines, None
@@ -269,36 +364,31 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         return RequestHeaders.read(rfile)
 
     def get_environ(self) -> dict[str, Any]:
-        # pywsgi's get_environ, the same variables at a third of the cost (it was ~12 % of
-        # a long-polling request): the header variables come from the parsed fields, not
-        # from re-splitting header lines, and the upgrade check runs once.
-        headers: RequestHeaders = self.headers
-        first = headers.first
-        environ: dict[str, Any] = self.server.get_environ()
-        environ["REQUEST_METHOD"] = self.command
-        environ["SCRIPT_NAME"] = ""
-        path, _, query = self.path.partition("?")
-        environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
-        environ["QUERY_STRING"] = query
-        content_type = first.get("content-type")
-        if content_type is not None:
-            environ["CONTENT_TYPE"] = content_type
-        length = first.get("content-length")
-        if length:
-            environ["CONTENT_LENGTH"] = length
-        environ["SERVER_PROTOCOL"] = self.request_version
-        remote = self._remote
-        if remote is None:  # once per connection
-            address = self.client_address
-            remote = self._remote = (
-                (str(address[0]), str(address[1])) if isinstance(address, tuple) else ()
-            )
-        if remote:
-            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = remote
-        headers.add_cgi_variables(environ)
+        # pywsgi's get_environ, the same variables at a fraction of the cost (it was ~12 %
+        # of a long-polling request): the header variables come from the parsed fields,
+        # not from re-splitting header lines, the upgrade check runs once, and fields
+        # the connection sent before get the variables made for them then.
+        parsed = self._parsed
+        if parsed is not None and parsed.other_variables is not None:
+            others, headers_variables = parsed.other_variables, parsed.headers_variables
+            upgrade = parsed.upgrade
+        else:
+            others, headers_variables = self._field_variables()
+            upgrade = upgrade_requested(self.headers.first)
+            if parsed is not None:
+                parsed.other_variables, parsed.headers_variables = others, headers_variables
+                parsed.upgrade = upgrade
+        environ = self._target_environ()
+        environ.update(others)
+        size = len(environ)
+        environ.update(headers_variables)
+        if len(environ) != size + len(headers_variables):
+            # The server's environ has some of these HTTP_ names: pywsgi joins the values.
+            environ = self._target_environ()
+            environ.update(others)
+            self.headers.add_cgi_variables(environ)
         expect_continue = environ.get("HTTP_EXPECT") == "100-continue"
         chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
-        upgrade = upgrade_requested(first)
         self.wsgi_input = gevent_private.request_input(self, chunked, expect_continue)
         # An upgrade request's body is the connection itself: pywsgi hands over rfile.
         environ["wsgi.input"] = self.rfile if upgrade else self.wsgi_input
@@ -307,6 +397,42 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         if upgrade:
             environ[TAKEOVER_KEY] = self._take_over
         return environ
+
+    def _target_environ(self) -> dict[str, Any]:
+        """The server's environ, with the request's method and target (as pywsgi sets
+        them, whatever the server's environ holds)."""
+        environ: dict[str, Any] = self.server.get_environ()
+        environ["REQUEST_METHOD"] = self.command
+        environ["SCRIPT_NAME"] = ""
+        path, _, query = self.path.partition("?")
+        environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
+        environ["QUERY_STRING"] = query
+        return environ
+
+    def _field_variables(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The environ variables of the current request's fields, version and connection,
+        as pywsgi sets them: those it sets whatever the server's environ holds, and the
+        HTTP_* ones."""
+        first = self.headers.first
+        variables: dict[str, str] = {}
+        content_type = first.get("content-type")
+        if content_type is not None:
+            variables["CONTENT_TYPE"] = content_type
+        length = first.get("content-length")
+        if length:
+            variables["CONTENT_LENGTH"] = length
+        variables["SERVER_PROTOCOL"] = self.request_version
+        remote = self._remote
+        if remote is None:  # once per connection
+            address = self.client_address
+            remote = self._remote = (
+                (str(address[0]), str(address[1])) if isinstance(address, tuple) else ()
+            )
+        if remote:
+            variables["REMOTE_ADDR"], variables["REMOTE_PORT"] = remote
+        headers_variables: dict[str, str] = {}
+        self.headers.add_cgi_variables(headers_variables)
+        return variables, headers_variables
 
     def _take_over(self) -> tuple[Any, Any]:
         """Hand the connection to the application (a WebSocket upgrade), detached from

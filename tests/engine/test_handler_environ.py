@@ -226,3 +226,187 @@ def test_every_request_of_a_connection_has_its_remote_address():
     finally:
         server.stop()
     assert seen == [("127.0.0.1", str(address[1]))] * 2
+
+
+def environs_of(handler_class: type[Any], raws: list[bytes]) -> list[dict[str, Any]]:
+    """The environs ``handler_class`` builds for the requests ``raws``, sent one after the
+    other on one kept-alive connection (each body, if any, read by the application)."""
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    conn, address = listener.accept()
+    environs = []
+    try:
+        handler = handler_class(conn, address, server)
+        for raw in raws:
+            client.sendall(raw)
+            line = handler.read_requestline()
+            assert handler.read_request(line)
+            environ = handler.get_environ()
+            environ["geventsio.test.body"] = environ["wsgi.input"].read()
+            environ["geventsio.test.state"] = (
+                handler.command,
+                handler.path,
+                handler.request_version,
+                handler.requestline,
+                handler.content_length,
+                handler.close_connection,
+                handler.headers.items(),
+            )
+            environs.append(environ)
+        return environs
+    finally:
+        client.close()
+        listener.close()
+
+
+#: A connection's requests: heads repeated whole (parsed once, then taken as they
+#: were), and heads that differ from the last by a byte (parsed again).
+REPEATED_HEADS = [
+    REQUESTS["POST with a body"],
+    REQUESTS["POST with a body"],
+    REQUESTS["POST with a body"].replace(b"&sid=abc", b"&sid=abc&t=P1"),
+    REQUESTS["POST with a body"].replace(b"&sid=abc", b"&sid=abc&t=P2"),
+    REQUESTS["POST with a body"].replace(b"POST /socket.io/", b"POST /%73ocket.io/"),
+    REQUESTS["POST with a body"].replace(b"HTTP/1.1", b"HTTP/1.0"),
+    REQUESTS["POST with a body"].replace(b"POST ", b"PUT "),
+    REQUESTS["POST with a body"].replace(b"sid=abc", b"sid=abd"),
+    REQUESTS["POST with a body"].replace(b"sid=abc", b"sid=abd"),
+    REQUESTS["polling GET"],
+    REQUESTS["polling GET"].replace(b"User-Agent: node", b"User-Agent: nodf"),
+    REQUESTS["polling GET"].replace(b"User-Agent: node", b"User-Agent: nodf"),
+    REQUESTS["escaped path and repeated fields"],
+    REQUESTS["escaped path and repeated fields"],
+    REQUESTS["expect continue"] + b"abc",
+    REQUESTS["expect continue"] + b"abc",
+    REQUESTS["HTTP/1.0"],
+    REQUESTS["HTTP/1.0"],
+    REQUESTS["polling GET"],
+]
+
+
+def test_a_repeated_head_gives_pywsgis_environ_and_state_each_time():
+    expected = environs_of(pywsgi.WSGIHandler, REPEATED_HEADS)
+    actual = environs_of(GeventsioHandler, REPEATED_HEADS)
+    for ours, theirs in zip(actual, expected, strict=True):
+        assert plain_values(ours) == plain_values(theirs)
+        assert type(ours["wsgi.input"]) is type(theirs["wsgi.input"])
+
+
+def test_a_repeated_head_is_parsed_once_and_its_headers_stay_apart():
+    raws = [REQUESTS["polling GET"]] * 3
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    conn, address = listener.accept()
+    try:
+        handler = GeventsioHandler(conn, address, server)
+        seen = []
+        for raw in raws:
+            client.sendall(raw)
+            assert handler.read_request(handler.read_requestline())
+            handler.get_environ()
+            seen.append((handler._parsed, handler.headers))
+            del handler.headers["User-Agent"]  # this request's headers only
+            assert handler.headers.get("user-agent") is None
+        assert seen[0][0] is seen[1][0] is seen[2][0]  # parsed once
+        assert seen[0][1] is not seen[1][1]
+        assert all(headers.get("accept") == "*/*" for _, headers in seen)
+        assert seen[2][0] is not None and seen[2][0].first["user-agent"] == "node"
+    finally:
+        client.close()
+        listener.close()
+
+
+def test_a_server_environ_with_http_variables_gets_them_joined_as_pywsgi_does():
+    raws = [REQUESTS["polling GET"]] * 2
+    server_env = {"HTTP_ACCEPT": "text/html", "HTTP_X_SERVER": "1"}
+
+    def with_server_env(handler_class: type[Any]) -> list[dict[str, Any]]:
+        original = pywsgi.WSGIServer.get_environ
+
+        def get_environ(self: Any) -> dict[str, Any]:
+            environ = original(self)
+            environ.update(server_env)
+            return environ
+
+        pywsgi.WSGIServer.get_environ = get_environ  # type: ignore[method-assign]
+        try:
+            return environs_of(handler_class, raws)
+        finally:
+            pywsgi.WSGIServer.get_environ = original  # type: ignore[method-assign]
+
+    expected = with_server_env(pywsgi.WSGIHandler)
+    actual = with_server_env(GeventsioHandler)
+    for ours, theirs in zip(actual, expected, strict=True):
+        assert plain_values(ours) == plain_values(theirs)
+    assert actual[1]["HTTP_ACCEPT"] == "text/html,*/*"
+
+
+def test_fields_are_parsed_once_whatever_the_request_target():
+    targets = [
+        b"/socket.io/?EIO=4&transport=polling&sid=abc&t=P" + str(n).encode() for n in range(3)
+    ]
+    targets.append(b"/other%20path")
+    raws = [
+        REQUESTS["polling GET"].replace(b"/socket.io/?EIO=4&transport=polling&sid=abc", target)
+        for target in targets
+    ]
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    conn, address = listener.accept()
+    try:
+        handler = GeventsioHandler(conn, address, server)
+        parsed, environs = [], []
+        for raw in raws:
+            client.sendall(raw)
+            assert handler.read_request(handler.read_requestline())
+            environs.append(handler.get_environ())
+            parsed.append(handler._parsed)
+        assert all(p is parsed[0] for p in parsed)
+        assert [e["QUERY_STRING"][-4:] for e in environs[:3]] == ["t=P0", "t=P1", "t=P2"]
+        assert environs[3]["PATH_INFO"] == "/other path" and environs[3]["QUERY_STRING"] == ""
+    finally:
+        client.close()
+        listener.close()
+    expected = environs_of(pywsgi.WSGIHandler, raws)
+    actual = environs_of(GeventsioHandler, raws)
+    for ours, theirs in zip(actual, expected, strict=True):
+        assert plain_values(ours) == plain_values(theirs)
+
+
+def test_alternating_fields_on_one_connection_are_each_parsed_once_and_kept_bounded():
+    from geventsio.serving import handler as handler_module
+
+    get = REQUESTS["polling GET"].replace(b"&sid=abc", b"&sid=abc&t=P{n}")
+    post = REQUESTS["POST with a body"].replace(b"&sid=abc", b"&sid=abc&t=Q{n}")
+    raws = [(get if n % 2 else post).replace(b"{n}", str(n).encode()) for n in range(6)]
+    # then more distinct field sets than are kept, then the first again
+    raws += [
+        REQUESTS["HTTP/1.0"].replace(b"Host: h", b"Host: h" + str(n).encode()) for n in range(5)
+    ]
+    raws.append(raws[0])
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    conn, address = listener.accept()
+    try:
+        handler = GeventsioHandler(conn, address, server)
+        parsed = []
+        for raw in raws:
+            client.sendall(raw)
+            assert handler.read_request(handler.read_requestline())
+            handler.get_environ()["wsgi.input"].read()
+            parsed.append(handler._parsed)
+            assert len(handler._parsed_fields) <= handler_module._PARSED_FIELDS_KEPT
+        assert parsed[0] is parsed[2] is parsed[4] and parsed[1] is parsed[3] is parsed[5]
+        assert parsed[0] is not parsed[1]
+        assert parsed[-1] is not parsed[0]  # pushed out meanwhile: parsed again
+    finally:
+        client.close()
+        listener.close()
+    expected = environs_of(pywsgi.WSGIHandler, raws)
+    actual = environs_of(GeventsioHandler, raws)
+    for ours, theirs in zip(actual, expected, strict=True):
+        assert plain_values(ours) == plain_values(theirs)
