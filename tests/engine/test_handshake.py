@@ -295,3 +295,32 @@ def test_allow_request_that_raises_refuses(eio_server, caplog):
     assert_engine_error(response, 403, 4)
     wait_until(lambda: "allow_request raised" in caplog.text, 2.0)
     assert server.session_count == 0
+
+
+class _NotAScalar:
+    pass
+
+
+def test_the_kept_handshake_environ_holds_the_scalars_only_in_order() -> None:
+    from geventsio.engine.server import handshake_environ
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "wsgi.input": _NotAScalar(),
+        "SERVER_PORT": 80,
+        "wsgi.multithread": False,
+        "wsgi.version": (1, 0),
+        "x.ratio": 0.5,
+        "x.none": None,
+        "HTTP_HOST": "example.com",
+        "x.bytes": b"raw",
+    }
+    kept = handshake_environ(environ)
+    assert list(kept.items()) == [
+        ("REQUEST_METHOD", "GET"),
+        ("SERVER_PORT", 80),
+        ("wsgi.multithread", False),
+        ("x.ratio", 0.5),
+        ("HTTP_HOST", "example.com"),
+    ]
+    assert kept is not environ
