@@ -120,7 +120,7 @@ def current_event() -> EventContext:
     :raises RuntimeError: called outside a Socket.IO event handler.
     """
     slot = current_event_var.get(None)
-    event = None if slot is None else slot.event
+    event = None if slot is None else slot.made or slot.event
     if event is None:
         raise RuntimeError(_OUTSIDE_EVENT)
     return event
@@ -129,7 +129,7 @@ def current_event() -> EventContext:
 def optional_event() -> EventContext | None:
     """The event being handled, or None outside a handler."""
     slot = current_event_var.get(None)
-    return None if slot is None else slot.event
+    return None if slot is None else slot.made or slot.event
 
 
 class CopiedRequestContext(flask.ctx.RequestContext):

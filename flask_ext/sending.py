@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 
 import geventsio
 from flask_ext.dispatch import Dispatcher
-from flask_ext.event import EventContext, current_event, optional_event
+from flask_ext.event import current_event, optional_event
 from flask_ext.handlers import namespace_name
 
 
@@ -53,12 +53,12 @@ def event_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     return args
 
 
-def _skipped(options: EmitOptions, current: EventContext | None) -> list[str]:
+def _skipped(options: EmitOptions) -> list[str]:
     skip_sid = options.get("skip_sid")
     if skip_sid:
         return [skip_sid] if isinstance(skip_sid, str) else list(skip_sid)
     if not options.get("include_self", True):
-        return [(current or current_event()).sid]
+        return [current_event().sid]
     return []
 
 
@@ -108,14 +108,13 @@ class Sender:
         :raises TypeError: the arguments cannot be serialised.
         :raises RuntimeError: the current client is needed outside an event handler.
         """
-        current = optional_event()
         name = namespace_name(options.get("namespace") or namespace)
         to = options.get("to")
         if to is None:
             to = options.get("room")
-        skip = _skipped(options, current)
+        skip = _skipped(options)  # the current event read only where needed
         if to is None and reply and not options.get("broadcast"):
-            current = current or current_event()
+            current = current_event()
             same = current.namespace == name
             to = current.socket if same and not skip else current.sid
         callback = options.get("callback")
