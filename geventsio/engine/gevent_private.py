@@ -247,6 +247,70 @@ class _HttpDate:
         return cls.value
 
 
+#: How many checked responses a connection keeps (see PywsgiFastPaths.start_response).
+_STARTED_KEPT = 8
+
+
+class _CheckedStart:
+    """A response's status and headers, checked and encoded as pywsgi's start_response
+    does (its errors raised from the constructor), with what start_response records of
+    them. ``reusable`` when the same status and headers may skip the checks next time:
+    plain ``str`` in plain tuples (an equal one then holds the very same text)."""
+
+    __slots__ = (
+        "code",
+        "connection",
+        "date",
+        "length",
+        "response_headers",
+        "reusable",
+        "status",
+        "status_bytes",
+    )
+
+    def __init__(self, status: str, headers: list[tuple[str, str]]) -> None:
+        response_headers: list[tuple[bytes, bytes]] = []
+        connection = date = length = None
+        header: Any = None
+        value: Any = None
+        reusable = type(status) is str and type(headers) is list
+        try:
+            for item in headers:
+                header, value = item
+                if not isinstance(header, str):
+                    raise UnicodeError("The header must be a native string", header, value)
+                if not isinstance(value, str):
+                    raise UnicodeError("The value must be a native string", header, value)
+                if "\r" in header or "\n" in header:
+                    raise ValueError("carriage return or newline in header name", header)
+                if "\r" in value or "\n" in value:
+                    raise ValueError("carriage return or newline in header value", value)
+                response_headers.append((header.encode("latin-1"), value.encode("latin-1")))
+                if type(item) is not tuple or type(header) is not str or type(value) is not str:
+                    reusable = False
+                name = header.lower()
+                if name == "connection":
+                    connection = value
+                elif name == "date":
+                    date = value
+                elif name == "content-length":
+                    length = value
+        except UnicodeEncodeError:
+            raise UnicodeError("Non-latin1 header", repr(header), repr(value)) from None
+        if not isinstance(status, str):
+            raise UnicodeError("The status string must be a native string")
+        if "\r" in status or "\n" in status:
+            raise ValueError("carriage return or newline in status", status)
+        self.code = int(status.split(" ", 1)[0])
+        self.status_bytes = status.encode("latin-1")
+        self.status = status
+        self.response_headers = tuple(response_headers)
+        self.connection: str | None = connection
+        self.date: str | None = date
+        self.length: str | None = length
+        self.reusable = reusable
+
+
 class PywsgiFastPaths:
     """Overrides of pywsgi handler internals, mixed into geventsio's handler only when
     :data:`PYWSGI_FAST_PATH` holds (see :mod:`geventsio.serving.handler` for what each
@@ -269,69 +333,53 @@ class PywsgiFastPaths:
     status: bytes
     _raw: stdlib_socket.socket | None
 
+    #: The last few responses started on this connection whose heads passed the checks,
+    #: by status and headers (see :class:`_CheckedStart`): a long-polling client's POSTs
+    #: and GETs may share one connection.
+    _started: dict[tuple[Any, ...], _CheckedStart] | None = None
+
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any:
         # pywsgi's start_response (the same checks, errors and state), in one pass over
-        # the headers instead of two.
+        # the headers instead of two; and none at all for a status and headers equal to
+        # those of one of the connection's last few responses (a long-polling client's
+        # "ok", its answers of one size), which passed them then.
         if exc_info:
             try:
                 if self.headers_sent:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-        response_headers: list[tuple[bytes, bytes]] = []
-        connection = date = length = None
-        header: Any = None
-        value: Any = None
+        checked = None
+        started = self._started
         try:
-            for header, value in headers:
-                if not isinstance(header, str):
-                    raise UnicodeError("The header must be a native string", header, value)
-                if not isinstance(value, str):
-                    raise UnicodeError("The value must be a native string", header, value)
-                if "\r" in header or "\n" in header:
-                    raise ValueError("carriage return or newline in header name", header)
-                if "\r" in value or "\n" in value:
-                    raise ValueError("carriage return or newline in header value", value)
-                response_headers.append((header.encode("latin-1"), value.encode("latin-1")))
-                name = header.lower()
-                if name == "connection":
-                    connection = value
-                elif name == "date":
-                    date = value
-                elif name == "content-length":
-                    length = value
-        except UnicodeEncodeError:
-            raise UnicodeError("Non-latin1 header", repr(header), repr(value)) from None
-        return self._start(status, response_headers, connection, date, length)
-
-    def _start(
-        self,
-        status: str,
-        response_headers: list[tuple[bytes, bytes]],
-        connection: str | None,
-        date: str | None,
-        length: str | None,
-    ) -> Any:
-        """The rest of pywsgi's start_response, once the headers passed its checks."""
-        if not isinstance(status, str):
-            raise UnicodeError("The status string must be a native string")
-        if "\r" in status or "\n" in status:
-            raise ValueError("carriage return or newline in status", status)
-        code = int(status.split(" ", 1)[0])
-        self.status = status.encode("latin-1")
+            key = (status, *headers)
+            if started is not None:
+                checked = started.get(key)
+        except TypeError:  # not hashable (a list for a header): not a plain response
+            key = ()
+        if checked is None:
+            checked = _CheckedStart(status, headers)
+            if checked.reusable and key:
+                if started is None:
+                    started = self._started = {}
+                elif len(started) >= _STARTED_KEPT:
+                    started.clear()
+                started[key] = checked
+        self.status = checked.status_bytes
         self._orig_status = status
-        self.response_headers = response_headers
-        self.code = code
-        self.provided_date = date
-        self.provided_content_length = length
+        response_headers = self.response_headers = list(checked.response_headers)
+        code = self.code = checked.code
+        self.provided_date = checked.date
+        length = self.provided_content_length = checked.length
+        connection = checked.connection
         if self.request_version == "HTTP/1.0" and connection is None:
             conntype = b"close" if self.close_connection else b"keep-alive"
             response_headers.append((b"Connection", conntype))
         elif connection == "close":
             self.close_connection = True
-        if code in (304, 204) and length is not None and length != "0":
+        if (code == 304 or code == 204) and length is not None and length != "0":
             message = (
                 f"Invalid Content-Length for {code} response: {length!r} (must be absent or zero)"
             )
@@ -340,7 +388,7 @@ class PywsgiFastPaths:
 
     def finalize_headers(self) -> None:
         if self.provided_date is None:  # the Date header, formatted once per second
-            date = _HttpDate.now()
+            date = _HttpDate.value if int(time.time()) == _HttpDate.second else _HttpDate.now()
             self.response_headers.append((b"Date", date))
             self.provided_date = date
         code = self.code

@@ -231,3 +231,86 @@ def test_the_date_is_a_valid_http_date():
         re.fullmatch(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", d)
         for d in dates
     )
+
+
+#: The answers, by path, of the application a connection's requests go to in turn: the
+#: same status and headers again (checked once, then taken as checked), and answers
+#: that differ from the last by one value, by their kind (a list for a tuple, a str
+#: subclass), or by a header no response may have.
+class _Text(str):
+    pass
+
+
+SEQUENCE_ANSWERS = {
+    "/ok": ("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")], b"ok"),
+    "/ok3": ("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")], b"ok!"),
+    "/created": ("201 Created", [("Content-Type", "text/plain"), ("Content-Length", "2")], b"ok"),
+    "/listed": ("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "2"]], b"ok"),
+    "/subclass": (
+        "200 OK",
+        [("Content-Type", _Text("text/plain")), ("Content-Length", "2")],
+        b"ok",
+    ),
+    "/no-content": ("204 No Content", [("Content-Length", "0")], b""),
+    "/bad": ("200 OK", [("Content-Type", "text/plain\r\nX: y"), ("Content-Length", "2")], b"ok"),
+}
+
+
+#: More distinct answers than a connection keeps checked.
+SEQUENCE_ANSWERS.update(
+    {
+        f"/len{n}": (
+            "200 OK",
+            [("Content-Type", "text/plain"), ("Content-Length", str(n))],
+            b"x" * n,
+        )
+        for n in range(1, 12)
+    }
+)
+
+
+def _sequence_app(environ, start_response):
+    status, headers, body = SEQUENCE_ANSWERS[environ["PATH_INFO"]]
+    start_response(status, headers)
+    return [body]
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0 keep-alive"])
+def test_repeated_answers_on_a_connection_are_pywsgis_bytes(version, monkeypatch):
+    monkeypatch.setattr(gevent.get_hub(), "print_exception", lambda *args: None)
+    paths = ["/ok", "/ok", "/ok3", "/ok3", "/ok", "/created", "/created", "/listed", "/listed"]
+    paths += ["/ok", "/subclass", "/subclass", "/no-content", "/no-content", "/ok"]
+    paths += [f"/len{n}" for n in range(1, 12)] + ["/ok", "/len1", "/len11", "/ok", "/bad"]
+    head = (
+        "GET {} HTTP/1.1\r\nHost: h\r\n\r\n"
+        if version == "HTTP/1.1"
+        else "GET {} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    )
+    requests = "".join(head.format(path) for path in paths).encode()
+
+    # (_exchange sends the requests twice: the connection ends at /bad's 500, the first time)
+    expected = _exchange(pywsgi.WSGIHandler, _sequence_app, requests)
+    actual = _exchange(GeventsioHandler, _sequence_app, requests)
+    assert expected.count(b"HTTP/1.1 ") == len(paths)
+    assert expected.endswith(b"Internal Server Error")
+    assert _without_dates(actual) == _without_dates(expected)
+
+
+def test_a_repeated_answer_takes_the_checked_head_and_few_are_kept():
+    from geventsio.engine import gevent_private
+
+    seen: list[tuple[object, int]] = []
+
+    class Recording(GeventsioHandler):
+        def start_response(self, status, headers, exc_info=None):
+            write = super().start_response(status, headers, exc_info)
+            started = self._started or {}
+            seen.append((started.get((status, *headers)), len(started)))
+            return write
+
+    paths = ["/ok", "/ok3", "/ok"] + [f"/len{n}" for n in range(1, 12)] + ["/ok"]
+    requests = "".join(f"GET {path} HTTP/1.1\r\nHost: h\r\n\r\n" for path in paths).encode()
+    _exchange(Recording, _sequence_app, requests)
+    assert len(seen) == 2 * len(paths)  # _exchange sends the requests twice
+    assert seen[0][0] is seen[2][0] is not None  # "/ok" again: the same checked head
+    assert all(size <= gevent_private._STARTED_KEPT for _, size in seen)
