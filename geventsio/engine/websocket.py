@@ -157,16 +157,18 @@ class RawWebSocket(WebSocketConnection):
 
     def receive(self) -> str | bytes | None:
         while True:
-            while self._next_event < len(self._events):
-                event = self._events[self._next_event]
-                self._next_event += 1
-                if type(event) is str or type(event) is bytes:  # from whole_messages()
-                    return event
-                message = self._handle_event(event)
-                if message is not None:
-                    return message
-            self._events.clear()
-            self._next_event = 0
+            events = self._events
+            if events:  # what an earlier read gave beyond its first message
+                while self._next_event < len(events):
+                    event = events[self._next_event]
+                    self._next_event += 1
+                    if type(event) is str or type(event) is bytes:  # from whole_messages()
+                        return event
+                    message = self._handle_event(event)
+                    if message is not None:
+                        return message
+                events.clear()
+                self._next_event = 0
             if self._closed:
                 return None
             data = self._read()
