@@ -32,6 +32,8 @@ from geventsio.engine.observer import EngineError, EngineObserver, Observers, co
 from geventsio.engine.routing import FORWARDED_KEY, SessionRouter
 from geventsio.engine.socket import EngineHandler, EngineSocket
 from geventsio.engine.takeover import (
+    GEVENT_WEBSOCKET_KEY,
+    SOCKET_KEY,
     Hosts,
     answered_by_server,
     set_nodelay_for,
@@ -130,7 +132,8 @@ class EngineServer(EventEmitter):
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """Serve one HTTP request for the Engine.IO path."""
-        set_nodelay_for(environ)
+        if SOCKET_KEY not in environ:  # geventsio's handler set it on the connection
+            set_nodelay_for(environ)
         cors = (
             cors_headers(self.options.cors_allowed_origins, self.options.cors_credentials, environ)
             if environ.get("HTTP_ORIGIN")
@@ -167,7 +170,10 @@ class EngineServer(EventEmitter):
             headers.extend(self._custom_headers("headers", environ))
         if response.status == 426:
             headers.append(("Sec-WebSocket-Version", SUPPORTED_VERSION))
-        if response.status == 413 or str(environ.get("HTTP_CONNECTION", "")).lower() == "close":
+        connection = environ.get("HTTP_CONNECTION")
+        if response.status == 413 or (
+            connection is not None and str(connection).lower() == "close"
+        ):
             # Say so: some servers (pywsgi) close without telling, and Node 19+ clients
             # then report "socket hang up" on their next request. After a 413 the body
             # is not worth reading: close.
@@ -202,7 +208,8 @@ class EngineServer(EventEmitter):
         if request.forward:
             assert self.router is not None
             return self.router.forward(environ, start_response)
-        if upgrade_requested(environ):
+        upgrade = "HTTP_UPGRADE" in environ or GEVENT_WEBSOCKET_KEY in environ  # else: no
+        if upgrade and upgrade_requested(environ):
             return self._serve_websocket(environ, start_response, request)
         if request.transport is not Transport.POLLING:
             raise RemoteProtocolError(
@@ -221,7 +228,7 @@ class EngineServer(EventEmitter):
     def _verify(self, environ: Mapping[str, Any]) -> _Request:
         query = parse_query(environ)
         transport = self._transport_of(query)
-        protocol = self._protocol_of(query)
+        protocol = 4 if query.get("EIO") == "4" else self._protocol_of(query)
         if environ.get("HTTP_ORIGIN") and not origin_allowed(
             self.options.cors_allowed_origins, environ
         ):
@@ -375,9 +382,7 @@ class EngineServer(EventEmitter):
     def _open_polling(self, environ: dict[str, Any], request: _Request) -> HttpResponse:
         if self.router is not None:
             self.router.check_new_polling()
-        session = self._new_session(
-            self._generate_id(environ), handshake_environ(environ), request
-        )
+        session = self._new_session(self._generate_id(environ), handshake_environ(environ), request)
         open_packet = OutgoingPacket(self._open_packet(session, self._upgrades_for_polling()))
         response = session.payload_codec.encode((open_packet,))
         response.headers = self._handshake_headers(session, environ)
