@@ -260,7 +260,10 @@ class RawWebSocket(WebSocketConnection):
             return
         self._close_sent = True
         self._writer.write(ws_frames.encode_close(code, reason))
-        self._close_timer = gevent.spawn_later(CLOSE_HANDSHAKE_TIMEOUT, self._abort)
+        # A timer of the hub's, not a greenlet: nearly always stopped unfired (the client
+        # answers the close), and a greenlet would cost its spawn and its kill.
+        timer = self._close_timer = gevent.get_hub().loop.timer(CLOSE_HANDSHAKE_TIMEOUT)
+        timer.start(self._abort)
 
     def drain(self, timeout: float) -> None:
         self._writer.drain(timeout)
@@ -305,8 +308,8 @@ class RawWebSocket(WebSocketConnection):
         if self._closed:
             return
         self._closed = True
-        if self._close_timer is not None and self._close_timer is not gevent.getcurrent():
-            self._close_timer.kill(block=False)
+        if self._close_timer is not None:
+            self._close_timer.close()
         if not self._writer.failed and self._writer.buffered:
             gevent.spawn(self._close_after_drain)
         else:

@@ -10,6 +10,7 @@ import gevent
 import pytest
 
 from geventsio._types import DisconnectReason
+from geventsio.engine.websocket import CLOSE_HANDSHAKE_TIMEOUT
 from geventsio.protocol.websocket import CloseReceived, Opcode
 from tests.support import (
     assert_still_serving,
@@ -292,6 +293,20 @@ def test_gevent_websocket_server_close_sends_a_valid_close_frame(eio_server):
     ws, data = open_websocket(server)
     server.handler.socket(data["sid"]).close()
     assert_closed_with(ws, 1000)
+    server.wait_sessions(0)
+    assert server.handler.closed[data["sid"]] is DisconnectReason.FORCED_CLOSE
+    assert_still_serving(server)
+
+
+def test_a_client_that_never_answers_the_close_is_cut_off(eio_server):
+    # The server closes; the client neither answers the close frame nor closes the TCP
+    # connection: the server ends it after its close-handshake timeout.
+    server = eio_server()
+    ws, data = open_websocket(server)
+    ws.reply_to_close = False
+    server.handler.socket(data["sid"]).close()
+    assert isinstance(ws.wait_closed(), CloseReceived)
+    ws.wait_eof(timeout=CLOSE_HANDSHAKE_TIMEOUT + 10)
     server.wait_sessions(0)
     assert server.handler.closed[data["sid"]] is DisconnectReason.FORCED_CLOSE
     assert_still_serving(server)
