@@ -131,6 +131,7 @@ def test_empty_children_are_removed_with_cleanup_on(sio_server, counting, cleanu
     raw.connect("/dyn-0")  # and a removed child comes back on demand
     assert "/dyn-0" in parent.children
     raw.ws.close()
+    app.live.wait_sessions(0)  # its clean-up (an adapter closed) is this test's, not the next's
 
 
 def test_children_over_the_cap_are_refused_with_a_connect_error(sio_server, caplog):
