@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import gevent
-from gevent.hub import Waiter
+from gevent.event import Event
 
 from geventsio._types import DisconnectReason
 from geventsio.engine.dropping import Tier, choose_victims
@@ -44,19 +44,7 @@ class PollingBuffer:
         #: The tier of each buffered packet (see :mod:`~geventsio.engine.dropping`).
         self.tiers: list[Tier] = []
         self.size = 0
-        #: Set when a waiting GET should look again (packets came, its deadline passed,
-        #: its client spoke): a wait then returns at once; cleared as the GET takes them.
-        self.woken = False
-        #: The waiting GET's waiter (None: no GET waits).
-        self._waiter: Waiter | None = None
-        #: The waiting GET's deadline (a hub timer, kept for the session's next GETs)
-        #: and its delay.
-        self._deadline: Any = None
-        self._deadline_delay = 0.0
-        #: The last GET's client socket and the read watcher on it (kept for the next
-        #: GET on the same kept-alive connection).
-        self._watched: Any = None
-        self._watcher: Any = None
+        self.waiter = Event()
         self.get_active = False
         self.post_active = False
         self.final: OutgoingPacket | None = None
@@ -72,7 +60,7 @@ class PollingBuffer:
         self.packets.extend(packets)
         self.tiers.extend([tier] * len(packets))
         self.size += added
-        self.wake()
+        self.waiter.set()
         return True
 
     def make_room(self, packets: Sequence[OutgoingPacket], limit: int, tier: Tier) -> bool:
@@ -97,51 +85,13 @@ class PollingBuffer:
         if self.final is not None:
             packets.append(self.final)
             self.final = None
-        self.woken = False
+        self.waiter.clear()
         return packets
 
     def release(self, final: OutgoingPacket) -> None:
         """End a waiting GET (or the next one) with ``final`` after what is buffered."""
         self.final = final
-        self.wake()
-
-    def wake(self) -> None:
-        """Wake the waiting GET (from the hub, soon), or let the next wait return at once.
-
-        (What ``Event.set`` does for one waiter, without the event's links, their
-        notification callback and the timeout context ``Event.wait`` enters.)
-        """
-        self.woken = True
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            gevent.get_hub().loop.run_callback(waiter.switch, None)
-
-    def wait(self) -> None:
-        """Block the calling GET until :meth:`wake` (at once if woken already)."""
-        if self.woken:
-            return
-        waiter = self._waiter = Waiter()
-        try:
-            waiter.get()  # a switch arriving after the wait ended only sets its value
-        finally:
-            if self._waiter is waiter:
-                self._waiter = None
-
-    def client_watcher(self, loop: Any, sock: Any) -> Any:
-        """A read watcher on a waiting GET's client socket (not started)."""
-        if sock is not self._watched:
-            self._watcher = loop.io(sock.fileno(), _READ)
-            self._watched = sock
-        return self._watcher
-
-    def deadline(self, loop: Any, delay: float) -> Any:
-        """The hub timer of a waiting GET's deadline (not started)."""
-        timer = self._deadline
-        if timer is None or self._deadline_delay != delay:
-            timer = self._deadline = loop.timer(delay)
-            self._deadline_delay = delay
-        return timer
+        self.waiter.set()
 
 
 class PayloadCodec(Protocol):
@@ -212,24 +162,24 @@ class PollingSession(Protocol):
 def _wait(buffer: PollingBuffer, sock: stdlib_socket.socket | None, timeout: float) -> bool:
     """Wait for packets, at most ``timeout`` seconds; False when the client hung up first.
 
-    The wait ends when the buffer is woken: by a push, by a timer watcher (the
-    deadline: cheaper than a ``gevent.Timeout`` object per wait), or by a watcher on the
-    client's socket (it hung up, or sent more).
+    The wait ends when the buffer's event is set: by a push, by a timer watcher (the
+    deadline: cheaper than the ``gevent.Timeout`` object ``Event.wait(timeout)`` makes
+    each time), or by a watcher on the client's socket (it hung up, or sent more).
     """
     loop = gevent.get_hub().loop
-    wake = buffer.wake
-    timer = buffer.deadline(loop, timeout)
+    wake = buffer.waiter.set
+    timer = loop.timer(timeout)
     timer.start(wake)
     watcher = None
     try:
         if sock is not None:
-            watcher = buffer.client_watcher(loop, sock)
+            watcher = loop.io(sock.fileno(), _READ)
             watcher.start(wake)
-        buffer.wait()
+        buffer.waiter.wait()
     finally:
-        timer.stop()
+        timer.close()
         if watcher is not None:
-            watcher.stop()
+            watcher.close()
     if sock is None or buffer.packets or buffer.final is not None:
         return True
     return not peer_hung_up(sock)

@@ -196,6 +196,25 @@ def test_a_client_that_pongs_stays(eio_server):
     assert_still_serving(server)
 
 
+def test_pings_and_pongs_on_a_connection_per_request(eio_server):
+    # As the official test suite's fetch() calls: every request on a new connection that
+    # the client closes after the answer (the suite's own settings: 300 ms, 200 ms).
+    server = eio_server(ping_interval=0.3, ping_timeout=0.2)
+    client, _ = opened(server)
+    close = [("Connection", "close")]
+    for _ in range(3):
+        get = server.http()
+        assert get.get(client.target(), headers=close).body == b"2"
+        get.close()
+        post = server.http()
+        assert post.post(client.target(), "3", headers=close).body == b"ok"
+        post.close()
+    assert server.session_count == 1
+    assert client.sid not in server.handler.closed
+    client.close()
+    assert_still_serving(server)
+
+
 def test_a_ping_from_the_client_closes_the_session(echo_server):
     client, socket = opened(echo_server)
     get = client.spawn_get()
@@ -337,60 +356,12 @@ def test_a_waiting_get_wakes_at_a_push_and_leaves_no_watcher_behind():
         with gevent.Timeout(5):
             assert _wait(buffer, left, 60.0) is True
         assert len(buffer.take()) == 1
-        right.close()  # the closed watcher no longer wakes the buffer
+        right.close()  # the closed watcher no longer wakes the buffer's event
         gevent.sleep(0.05)
-        assert not buffer.woken
+        assert not buffer.waiter.is_set()
     finally:
         left.close()
         right.close()
-
-
-def test_the_gets_of_one_connection_share_a_watcher_and_still_see_a_hang_up():
-    from geventsio.engine.polling import PollingBuffer, _wait
-    from geventsio.protocol.outgoing import OutgoingPacket
-
-    buffer = PollingBuffer()
-    loop = gevent.get_hub().loop
-    left, right = socket.socketpair()
-    other, other_peer = socket.socketpair()
-    try:
-        watcher = buffer.client_watcher(loop, left)
-        assert buffer.client_watcher(loop, left) is watcher  # the same connection
-        assert buffer.client_watcher(loop, other) is not watcher  # another one
-        for _ in range(2):  # GETs on one connection, each answered by a push
-            gevent.spawn_later(0.01, buffer.push, [OutgoingPacket(Packet(PacketType.NOOP))], None)
-            with gevent.Timeout(5):
-                assert _wait(buffer, left, 60.0) is True
-            assert len(buffer.take()) == 1
-        gevent.spawn_later(0.01, right.close)
-        with gevent.Timeout(5):
-            assert _wait(buffer, left, 60.0) is False  # the kept watcher saw the hang-up
-        with gevent.Timeout(5):  # and the kept deadline timer still fires
-            assert _wait(buffer, other, 0.01) is True
-        assert buffer.packets == []
-    finally:
-        for sock in (left, right, other, other_peer):
-            sock.close()
-
-
-def test_a_wake_for_a_wait_that_ended_otherwise_is_kept_for_the_next_wait():
-    from geventsio.engine.polling import PollingBuffer
-
-    buffer = PollingBuffer()
-    waiting = gevent.spawn(buffer.wait)
-    gevent.sleep(0)  # it waits
-    assert not waiting.dead
-    waiting.kill(block=False)  # its end comes first...
-    buffer.wake()  # ...then the wake's switch, which finds no one waiting
-    with gevent.Timeout(5):
-        waiting.join()
-        gevent.sleep(0.01)
-    assert waiting.dead and isinstance(waiting.value, gevent.GreenletExit)
-    assert buffer.woken
-    with gevent.Timeout(5):
-        gevent.spawn(buffer.wait).join()  # returns at once: woken
-    buffer.take()
-    assert not buffer.woken
 
 
 def test_a_waiting_get_sees_its_client_hang_up():
