@@ -7,6 +7,8 @@ environs are compared key by key.
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -54,21 +56,31 @@ REQUESTS = {
 }
 
 
-def environ_of(handler_class: type[Any], raw: bytes) -> tuple[dict[str, Any], Any]:
-    """The environ ``handler_class`` builds for ``raw``, read from a real connection."""
+@contextmanager
+def connected_handler(handler_class: type[Any]) -> Iterator[tuple[Any, socket.socket]]:
+    """A ``handler_class`` on the server end of a real connection, and its client end."""
     server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname(), timeout=5)
     conn, address = listener.accept()
     try:
-        client.sendall(raw)
-        handler = handler_class(conn, address, server)
-        line = handler.read_requestline()
-        assert handler.read_request(line)
-        return handler.get_environ(), handler
+        yield handler_class(conn, address, server), client
     finally:
         client.close()
         listener.close()
+
+
+def read_next(handler: Any, client: socket.socket, raw: bytes) -> None:
+    """Send ``raw`` and have ``handler`` read its request."""
+    client.sendall(raw)
+    assert handler.read_request(handler.read_requestline())
+
+
+def environ_of(handler_class: type[Any], raw: bytes) -> tuple[dict[str, Any], Any]:
+    """The environ ``handler_class`` builds for ``raw``, read from a real connection."""
+    with connected_handler(handler_class) as (handler, client):
+        read_next(handler, client, raw)
+        return handler.get_environ(), handler
 
 
 def plain_values(environ: dict[str, Any]) -> dict[str, Any]:
@@ -231,17 +243,10 @@ def test_every_request_of_a_connection_has_its_remote_address():
 def environs_of(handler_class: type[Any], raws: list[bytes]) -> list[dict[str, Any]]:
     """The environs ``handler_class`` builds for the requests ``raws``, sent one after the
     other on one kept-alive connection (each body, if any, read by the application)."""
-    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname(), timeout=5)
-    conn, address = listener.accept()
     environs = []
-    try:
-        handler = handler_class(conn, address, server)
+    with connected_handler(handler_class) as (handler, client):
         for raw in raws:
-            client.sendall(raw)
-            line = handler.read_requestline()
-            assert handler.read_request(line)
+            read_next(handler, client, raw)
             environ = handler.get_environ()
             environ["geventsio.test.body"] = environ["wsgi.input"].read()
             environ["geventsio.test.state"] = (
@@ -255,9 +260,6 @@ def environs_of(handler_class: type[Any], raws: list[bytes]) -> list[dict[str, A
             )
             environs.append(environ)
         return environs
-    finally:
-        client.close()
-        listener.close()
 
 
 #: A connection's requests: heads repeated whole (parsed once, then taken as they
@@ -295,16 +297,10 @@ def test_a_repeated_head_gives_pywsgis_environ_and_state_each_time():
 
 def test_a_repeated_head_is_parsed_once_and_its_headers_stay_apart():
     raws = [REQUESTS["polling GET"]] * 3
-    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname(), timeout=5)
-    conn, address = listener.accept()
-    try:
-        handler = GeventsioHandler(conn, address, server)
+    with connected_handler(GeventsioHandler) as (handler, client):
         seen = []
         for raw in raws:
-            client.sendall(raw)
-            assert handler.read_request(handler.read_requestline())
+            read_next(handler, client, raw)
             handler.get_environ()
             seen.append((handler._parsed, handler.headers))
             del handler.headers["User-Agent"]  # this request's headers only
@@ -313,9 +309,6 @@ def test_a_repeated_head_is_parsed_once_and_its_headers_stay_apart():
         assert seen[0][1] is not seen[1][1]
         assert all(headers.get("accept") == "*/*" for _, headers in seen)
         assert seen[2][0] is not None and seen[2][0].first["user-agent"] == "node"
-    finally:
-        client.close()
-        listener.close()
 
 
 def test_a_server_environ_with_http_variables_gets_them_joined_as_pywsgi_does():
@@ -352,24 +345,15 @@ def test_fields_are_parsed_once_whatever_the_request_target():
         REQUESTS["polling GET"].replace(b"/socket.io/?EIO=4&transport=polling&sid=abc", target)
         for target in targets
     ]
-    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname(), timeout=5)
-    conn, address = listener.accept()
-    try:
-        handler = GeventsioHandler(conn, address, server)
+    with connected_handler(GeventsioHandler) as (handler, client):
         parsed, environs = [], []
         for raw in raws:
-            client.sendall(raw)
-            assert handler.read_request(handler.read_requestline())
+            read_next(handler, client, raw)
             environs.append(handler.get_environ())
             parsed.append(handler._parsed)
         assert all(p is parsed[0] for p in parsed)
         assert [e["QUERY_STRING"][-4:] for e in environs[:3]] == ["t=P0", "t=P1", "t=P2"]
         assert environs[3]["PATH_INFO"] == "/other path" and environs[3]["QUERY_STRING"] == ""
-    finally:
-        client.close()
-        listener.close()
     expected = environs_of(pywsgi.WSGIHandler, raws)
     actual = environs_of(GeventsioHandler, raws)
     for ours, theirs in zip(actual, expected, strict=True):
@@ -387,25 +371,16 @@ def test_alternating_fields_on_one_connection_are_each_parsed_once_and_kept_boun
         REQUESTS["HTTP/1.0"].replace(b"Host: h", b"Host: h" + str(n).encode()) for n in range(5)
     ]
     raws.append(raws[0])
-    server = pywsgi.WSGIServer(("127.0.0.1", 0), lambda e, s: [], log=None)
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname(), timeout=5)
-    conn, address = listener.accept()
-    try:
-        handler = GeventsioHandler(conn, address, server)
+    with connected_handler(GeventsioHandler) as (handler, client):
         parsed = []
         for raw in raws:
-            client.sendall(raw)
-            assert handler.read_request(handler.read_requestline())
+            read_next(handler, client, raw)
             handler.get_environ()["wsgi.input"].read()
             parsed.append(handler._parsed)
             assert len(handler._parsed_fields) <= handler_module._PARSED_FIELDS_KEPT
         assert parsed[0] is parsed[2] is parsed[4] and parsed[1] is parsed[3] is parsed[5]
         assert parsed[0] is not parsed[1]
         assert parsed[-1] is not parsed[0]  # pushed out meanwhile: parsed again
-    finally:
-        client.close()
-        listener.close()
     expected = environs_of(pywsgi.WSGIHandler, raws)
     actual = environs_of(GeventsioHandler, raws)
     for ours, theirs in zip(actual, expected, strict=True):
