@@ -203,6 +203,11 @@ def read_state(handler_class: type[Any], raw: bytes) -> tuple[Any, ...]:
         _, handler = environ_of(handler_class, raw)
     except Exception as exc:  # the handler answers 400 for any of them
         return ("refused", type(exc).__name__)
+    return parsed_request(handler)
+
+
+def parsed_request(handler: Any) -> tuple[Any, ...]:
+    """The request attributes a handler's read_request set."""
     return (
         handler.command,
         handler.path,
@@ -249,15 +254,7 @@ def environs_of(handler_class: type[Any], raws: list[bytes]) -> list[dict[str, A
             read_next(handler, client, raw)
             environ = handler.get_environ()
             environ["geventsio.test.body"] = environ["wsgi.input"].read()
-            environ["geventsio.test.state"] = (
-                handler.command,
-                handler.path,
-                handler.request_version,
-                handler.requestline,
-                handler.content_length,
-                handler.close_connection,
-                handler.headers.items(),
-            )
+            environ["geventsio.test.state"] = (*parsed_request(handler), handler.headers.items())
             environs.append(environ)
         return environs
 
