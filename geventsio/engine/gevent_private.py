@@ -261,6 +261,7 @@ class _CheckedStart:
         "code",
         "connection",
         "date",
+        "encoded_start",
         "length",
         "response_headers",
         "reusable",
@@ -309,6 +310,18 @@ class _CheckedStart:
         self.date: str | None = date
         self.length: str | None = length
         self.reusable = reusable
+        #: The status line and these header lines, encoded (made on first use).
+        self.encoded_start: bytes | None = None
+
+    def start_bytes(self) -> bytes:
+        """The response's status line and header lines as they go on the wire."""
+        encoded = self.encoded_start
+        if encoded is None:
+            head = [b"HTTP/1.1 ", self.status_bytes, b"\r\n"]
+            for header, value in self.response_headers:
+                head += (header, b": ", value, b"\r\n")
+            encoded = self.encoded_start = b"".join(head)
+        return encoded
 
 
 class PywsgiFastPaths:
@@ -337,6 +350,8 @@ class PywsgiFastPaths:
     #: by status and headers (see :class:`_CheckedStart`): a long-polling client's POSTs
     #: and GETs may share one connection.
     _started: dict[tuple[Any, ...], _CheckedStart] | None = None
+    #: The checked form of the current response's start (None: not started here).
+    _checked: _CheckedStart | None = None
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -367,6 +382,7 @@ class PywsgiFastPaths:
                 elif len(started) >= _STARTED_KEPT:
                     started.clear()
                 started[key] = checked
+        self._checked = checked
         self.status = checked.status_bytes
         self._orig_status = status
         response_headers = self.response_headers = list(checked.response_headers)
@@ -416,6 +432,32 @@ class PywsgiFastPaths:
         head.append(data)
         self._sendall(b"".join(head))
 
+    def write_whole(self, body: bytes) -> bool:
+        """Send the response's head and ``body``, an application's whole answer, in one
+        ``send()``: what ``process_result`` does for a one-piece result (a ``write``, the
+        head with the ``Date`` header that ``finalize_headers`` adds, one system call),
+        without its calls, when nothing but ``Date`` is added to the head that
+        start_response checked. False, with nothing done, otherwise."""
+        checked = self._checked
+        if (
+            checked is None
+            or self.headers_sent
+            or self.status is not checked.status_bytes
+            or self.provided_date is not None
+            or self.provided_content_length is None
+            or len(self.response_headers) != len(checked.response_headers)
+            or self.code in (101, 204, 304)
+            or len(body) > JOINED_BODY_MAX
+        ):
+            return False
+        self.headers_sent = True
+        date = _HttpDate.value if int(time.time()) == _HttpDate.second else _HttpDate.now()
+        self.response_headers.append((b"Date", date))
+        self.provided_date = date
+        self.connection_upgraded = False
+        self._sendall(b"".join((checked.start_bytes(), b"Date: ", date, b"\r\n\r\n", body)))
+        return True
+
     def _check_http_version(self) -> bool:
         version = self.request_version
         if version == "HTTP/1.1" or version == "HTTP/1.0":
@@ -447,6 +489,10 @@ class PywsgiFastPaths:
 
 class _NoFastPaths:
     """pywsgi's own behaviour, unchanged."""
+
+    def write_whole(self, body: bytes) -> bool:
+        """Never: pywsgi's ``process_result`` writes every response."""
+        return False
 
 
 #: What geventsio's handler mixes in: the overrides, or nothing.

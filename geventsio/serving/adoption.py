@@ -122,6 +122,8 @@ class AdoptedHandler(GeventsioHandler):
     and counts each request toward ``max_requests``."""
 
     worker: Any = None
+    #: Every request goes through read_requestline (below): it waits there.
+    serves_known_requests = False
     #: The worker's ``keepalive`` (read once: gunicorn's settings are slow to read).
     keepalive: float = 2.0
     #: The adopted handlers waiting for a request (closed at once when the worker stops).

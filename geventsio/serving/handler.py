@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from gevent import pywsgi
 
@@ -194,6 +194,7 @@ class ParsedFields:
         "close_connection",
         "command",
         "content_length",
+        "environ",
         "fields",
         "first",
         "headers_variables",
@@ -225,6 +226,10 @@ class ParsedFields:
         self.other_variables: dict[str, str] | None = None
         self.headers_variables: dict[str, str] = {}
         self.upgrade = False
+        #: The environ of the last such request and the server's base environ it was
+        #: made from, when it asked for no upgrade, ``100-continue`` or chunked body
+        #: (see GeventsioHandler._environ_from).
+        self.environ: tuple[dict[str, Any], Any] | None = None
 
 
 def upgrade_requested(first: dict[str, str]) -> bool:
@@ -241,6 +246,12 @@ def upgrade_requested(first: dict[str, str]) -> bool:
 #: The protocol versions of the requests :meth:`GeventsioHandler.read_request` reads
 #: itself (pywsgi's reads the others: HTTP/0.9, malformed or unsupported versions).
 _PLAIN_VERSIONS = ("HTTP/1.1", "HTTP/1.0")
+
+#: pywsgi's server environ, a copy of its base environ (see _environ_template).
+_PYWSGI_SERVER_ENVIRON = pywsgi.WSGIServer.get_environ
+
+#: handle_one_request has not looked at the next request's head (see read_requestline).
+_UNREAD = object()
 
 #: How many sets of field lines a connection keeps parsed (see ParsedFields).
 _PARSED_FIELDS_KEPT = 4
@@ -274,6 +285,12 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     _remote: tuple[str, str] | tuple[()] | None = None
     #: How many bytes the read buffer held past that head (None: not known).
     _read_past_head: int | None = None
+    #: Whether handle_one_request serves a request it recognises without pywsgi's steps
+    #: (a subclass that hooks read_requestline, where a request is waited for, says no).
+    serves_known_requests = True
+    #: What handle_one_request found of the next request's head for read_requestline
+    #: (None: not whole in the buffer; _UNREAD: not looked at).
+    _pending_head: tuple[str, int] | object | None = _UNREAD
 
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         set_nodelay(sock)
@@ -286,10 +303,71 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         # The kernel socket of a plain gevent socket, written to directly (TLS: None).
         self._raw = gevent_private.kernel_socket(sock)
 
+    def handle_one_request(self) -> Any:
+        # A request whose head is whole in the read buffer and whose field lines, method
+        # and version are those of one of the connection's earlier requests (a
+        # long-polling client's next GET or POST) is served here at once: pywsgi's steps
+        # (read_requestline, read_request, get_environ, handle_one_response) with what
+        # they would find already known. Any other request goes pywsgi's way, given the
+        # head read here.
+        if not self.serves_known_requests:
+            return super().handle_one_request()
+        if self.rfile.closed:
+            return None
+        try:
+            head = buffered_head(self.rfile)
+        except OSError:
+            return None  # as read_requestline: a reset connection is not worth a log line
+        if head is not None:
+            known = self._known_request(head)
+            if known is not None:
+                return self._serve_known(head, *known)
+        self._pending_head = head
+        return super().handle_one_request()
+
+    def _known_request(self, head: tuple[str, int]) -> tuple[str, list[str], ParsedFields] | None:
+        """The request line, its words and the parsed fields of a head whose fields,
+        method and version an earlier request of the connection had; None otherwise."""
+        known = self._parsed_fields
+        if known is None:
+            return None
+        line, _, fields_text = head[0].partition("\r\n")
+        parsed = known.get(fields_text)
+        if parsed is None or len(line) >= pywsgi.MAX_REQUEST_LINE:
+            return None
+        words = line.split()
+        if len(words) != 3 or words[0] != parsed.command or words[2] != parsed.version:
+            return None
+        return line, words, parsed
+
+    def _serve_known(
+        self, head: tuple[str, int], line: str, words: list[str], parsed: ParsedFields
+    ) -> bool | None:
+        """pywsgi's handle_one_request for a request :meth:`_known_request` recognised."""
+        self._head, self._read_past_head = head
+        self._header_lines = None
+        self.requestline = line.rstrip()
+        self.response_length = 0
+        self._parsed = parsed
+        self.command, self.path, self.request_version = words
+        self.headers = RequestHeaders(parsed.fields, "", parsed.first)
+        self.content_length = parsed.content_length
+        self.close_connection = parsed.close_connection
+        self.environ = self.get_environ()
+        self.application = self.server.application
+        self.handle_one_response()
+        if self.close_connection or self.rfile.closed:
+            return None
+        return True
+
     def read_requestline(self) -> str:
         # The whole head in one go when it is in the read buffer (one peek instead of a
         # readline per line); its field lines wait for read_request.
-        head = buffered_head(self.rfile) if self.rfile is not None else None
+        pending, self._pending_head = self._pending_head, _UNREAD
+        if pending is _UNREAD:
+            head = buffered_head(self.rfile) if self.rfile is not None else None
+        else:
+            head = cast("tuple[str, int] | None", pending)
         self._header_lines = None
         if head is None:
             self._head = self._read_past_head = None
@@ -369,6 +447,10 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         # not from re-splitting header lines, the upgrade check runs once, and fields
         # the connection sent before get the variables made for them then.
         parsed = self._parsed
+        if parsed is not None and parsed.environ is not None:
+            environ = self._environ_from(parsed.environ)
+            if environ is not None:
+                return environ
         if parsed is not None and parsed.other_variables is not None:
             others, headers_variables = parsed.other_variables, parsed.headers_variables
             upgrade = parsed.upgrade
@@ -396,6 +478,32 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         environ[SOCKET_KEY] = self.socket
         if upgrade:
             environ[TAKEOVER_KEY] = self._take_over
+        elif parsed is not None and not expect_continue and not chunked:
+            parsed.environ = self._environ_template(environ)
+        return environ
+
+    def _environ_template(self, environ: dict[str, Any]) -> tuple[dict[str, Any], Any] | None:
+        """What :meth:`_environ_from` needs to make the environ of the connection's next
+        request with the same fields: this environ, and the server's base environ it was
+        made from (None: the server makes its environ some other way)."""
+        get_base = getattr(type(self.server), "get_environ", None)
+        if get_base is not _PYWSGI_SERVER_ENVIRON or type(environ) is not dict:
+            return None
+        return environ.copy(), self.server.environ.copy()
+
+    def _environ_from(self, template: tuple[dict[str, Any], Any]) -> dict[str, Any] | None:
+        """The environ of a request whose fields, method and version are those of an
+        earlier one (see :meth:`_environ_template`), as get_environ would make it: that
+        one's, with this request's target and input. None when the server's base environ
+        has changed since."""
+        environ, base = template
+        if self.server.environ != base:
+            return None
+        environ = environ.copy()
+        path, _, query = self.path.partition("?")
+        environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
+        environ["QUERY_STRING"] = query
+        environ["wsgi.input"] = self.wsgi_input = gevent_private.request_input(self, False, False)
         return environ
 
     def _target_environ(self) -> dict[str, Any]:
@@ -455,8 +563,15 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         result = self.application(self.environ, self.start_response)
         try:
             if not self.taken_over:
-                self.result = result
-                self.process_result()
+                if (
+                    type(result) is not list
+                    or len(result) != 1
+                    or type(result[0]) is not bytes
+                    or self.command == "HEAD"
+                    or not self.write_whole(result[0])
+                ):
+                    self.result = result
+                    self.process_result()
             else:
                 gevent_private.mark_switched_protocols(self)
         finally:

@@ -104,6 +104,11 @@ def _no_content_with_a_length(environ, start_response):
     return [b"no"]
 
 
+def _no_content_with_a_body(environ, start_response):
+    start_response("204 No Content", [("Content-Length", "0")])
+    return [b"x"]
+
+
 def _error_before_the_head(environ, start_response):
     start_response("200 OK", [("Content-Length", "2")])
     try:
@@ -139,6 +144,7 @@ APPS = {
     "bytes status": _bytes_status,
     "CRLF in the status": _status_with_newline,
     "204 with a length": _no_content_with_a_length,
+    "204 with a body": _no_content_with_a_body,
     "exc_info before the head": _error_before_the_head,
     "exc_info after the head": _error_after_the_head,
     "small": _small,
@@ -181,6 +187,7 @@ ONE_RESPONSE = {
     "bytes status",
     "CRLF in the status",
     "204 with a length",
+    "204 with a body",
     "exc_info after the head",
 }
 
@@ -314,3 +321,106 @@ def test_a_repeated_answer_takes_the_checked_head_and_few_are_kept():
     assert len(seen) == 2 * len(paths)  # _exchange sends the requests twice
     assert seen[0][0] is seen[2][0] is not None  # "/ok" again: the same checked head
     assert all(size <= gevent_private._STARTED_KEPT for _, size in seen)
+
+
+def _environ_app(environ, start_response):
+    """Answers with the request's environ (its plain values) and body."""
+    body = environ["wsgi.input"].read()
+    plain = {
+        key: value
+        for key, value in environ.items()
+        if isinstance(value, str | bool | int) and key not in ("REMOTE_PORT", "SERVER_PORT")
+    }
+    answer = repr(sorted(plain.items())).encode() + b"\n" + body
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+def _polling_requests(count: int) -> list[bytes]:
+    """A long-polling client's GETs and POSTs on one connection: the same fields each
+    time (a POST's body of one size), a new ``t`` in every target, %-escapes in some."""
+    requests = []
+    for n in range(count):
+        target = f"/socket.io/?EIO=4&transport=polling&t=P{n:04d}&sid=abc"
+        if n % 5 == 4:
+            target = target.replace("/socket.io/", "/%73ocket.io/")
+        if n % 2:
+            requests.append(
+                f"POST {target} HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain;charset=UTF-8"
+                f"\r\nContent-Length: 5\r\n\r\n4m{n:03d}"
+            )
+        else:
+            requests.append(f"GET {target} HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n")
+    return [request.encode() for request in requests]
+
+
+def _one_at_a_time(handler_class: type, app, requests: list[bytes]) -> list[bytes]:
+    """The answers to ``requests``, each sent on one kept-alive connection once the
+    answer to the one before has arrived (as a long-polling client sends them)."""
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), app, handler_class=handler_class, log=None)
+    server.start()
+    answers = []
+    try:
+        with socket.create_connection(server.address, timeout=10) as client:
+            reader = client.makefile("rb")
+            for request in requests:
+                client.sendall(request)
+                with gevent.Timeout(10):
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        head += reader.readline()
+                    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+                    answers.append(_without_dates(head) + reader.read(length))
+    finally:
+        server.stop()
+    return answers
+
+
+def test_a_connections_repeated_requests_get_pywsgis_environs_and_answers():
+    requests = _polling_requests(12)
+    expected = _one_at_a_time(pywsgi.WSGIHandler, _environ_app, requests)
+    actual = _one_at_a_time(GeventsioHandler, _environ_app, requests)
+    assert expected[-1].endswith(b"4m011") and b"'PATH_INFO', '/socket.io/'" in expected[4]
+    assert actual == expected
+
+
+def test_repeated_requests_skip_pywsgis_reading_steps(monkeypatch):
+    # The first GET and the first POST are read pywsgi's way; every later one, with
+    # fields, method and version seen before, is served without those steps.
+    read_lines: list[str] = []
+    original = GeventsioHandler.read_requestline
+
+    def recording(self):
+        line = original(self)
+        read_lines.append(line)
+        return line
+
+    monkeypatch.setattr(GeventsioHandler, "read_requestline", recording)
+    answers = _one_at_a_time(GeventsioHandler, _environ_app, _polling_requests(10))
+    assert len(answers) == 10 and answers[-1].endswith(b"4m009")
+    # (an empty line, if any: the end of the connection, read as the client leaves)
+    assert [line.split()[0] for line in read_lines if line] == ["GET", "POST"]
+
+
+def test_a_changed_server_environ_reaches_the_next_request():
+    seen: list[str | None] = []
+
+    def app(environ, start_response):
+        seen.append(environ.get("geventsio.test"))
+        server.environ["geventsio.test"] = f"after {len(seen)}"
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), app, handler_class=GeventsioHandler, log=None)
+    server.start()
+    try:
+        with socket.create_connection(server.address, timeout=10) as client:
+            for _ in range(3):
+                client.sendall(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+                with gevent.Timeout(10):
+                    received = b""
+                    while not received.endswith(b"ok"):
+                        received += client.recv(65536)
+    finally:
+        server.stop()
+    assert seen == [None, "after 1", "after 2"]
