@@ -265,6 +265,7 @@ class _CheckedStart:
         "length",
         "response_headers",
         "reusable",
+        "sends_whole",
         "status",
         "status_bytes",
     )
@@ -312,6 +313,9 @@ class _CheckedStart:
         self.reusable = reusable
         #: The status line and these header lines, encoded (made on first use).
         self.encoded_start: bytes | None = None
+        #: A body may follow this head, which gives its length and no date: write_whole
+        #: may send it.
+        self.sends_whole = self.code not in (101, 204, 304) and length is not None and date is None
 
     def start_bytes(self) -> bytes:
         """The response's status line and header lines as they go on the wire."""
@@ -441,12 +445,10 @@ class PywsgiFastPaths:
         checked = self._checked
         if (
             checked is None
+            or not checked.sends_whole
             or self.headers_sent
-            or self.status is not checked.status_bytes
-            or self.provided_date is not None
-            or self.provided_content_length is None
+            or self.status is not checked.status_bytes  # this response's start
             or len(self.response_headers) != len(checked.response_headers)
-            or self.code in (101, 204, 304)
             or len(body) > JOINED_BODY_MAX
         ):
             return False
