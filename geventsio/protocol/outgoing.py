@@ -111,8 +111,12 @@ class OutgoingPacket:
     def ws_frame(self) -> bytes:
         """The complete, unmasked RFC 6455 frame of this packet."""
         if self._frame is None:
-            if self._utf8 is not None:
-                self._frame = ws_frames.encode_text(self._utf8)
+            utf8 = self._utf8
+            if utf8 is not None:
+                if len(utf8) < 126:  # a short answer: encode_text's header, without its call
+                    self._frame = ws_frames.SHORT_TEXT_HEADERS[len(utf8)] + utf8
+                else:
+                    self._frame = ws_frames.encode_text(utf8)
             else:
                 message = self.ws_message()
                 if isinstance(message, str):
@@ -166,32 +170,30 @@ def encode_ack_for_engine(
 ) -> list[OutgoingPacket]:
     """:func:`encode_for_engine` for an ACK the server answers a client's event with."""
     if serializer is JSON:
+        # The JSON ACK as UTF-8 bytes, built in one step from orjson's bytes (the same
+        # bytes socketio.encode_ack gives, with "4" before them), unless an argument is
+        # binary or what JSON cannot write: socketio.encode_ack deals with those (as
+        # attachments, or with its error). Written out here: it runs once per answer.
+        for arg in args:
+            if isinstance(arg, BINARY_TYPES):
+                break
+        else:
+            try:
+                payload = _json.dumps_utf8(args)
+            except TypeError:
+                pass  # what JSON cannot write: the general encoder words the error
+            else:
+                if namespace == "/":
+                    utf8 = b"43%d%s" % (ack_id, payload)
+                else:
+                    utf8 = b"43%s,%d%s" % (namespace.encode(), ack_id, payload)
+                return [OutgoingPacket.text_message(utf8)]
         if len(args) == 1 and type(args[0]) is bytes:  # the commonest binary answer
             return _lone_binary_ack(namespace, ack_id, args[0])
-        message = _json_ack_message(namespace, ack_id, args)
-        if message is not None:
-            return [OutgoingPacket.text_message(message)]
         binary_ack = _json_binary_ack(namespace, ack_id, args)
         if binary_ack is not None:
             return binary_ack
     return [OutgoingPacket.message(part) for part in serializer.encode_ack(namespace, ack_id, args)]
-
-
-def _json_ack_message(namespace: str, ack_id: int, args: list[Any]) -> bytes | None:
-    """The Engine.IO MESSAGE of a JSON ACK as UTF-8 bytes, built in one step from
-    orjson's bytes (the same bytes :func:`socketio.encode_ack` gives, with ``"4"`` before
-    them); None for arguments holding binary or what JSON cannot write, which
-    :func:`socketio.encode_ack` deals with (as binary attachments, or with its error)."""
-    for arg in args:
-        if isinstance(arg, BINARY_TYPES):
-            return None
-    try:
-        payload = _json.dumps_utf8(args)
-    except TypeError:
-        return None
-    if namespace == "/":
-        return b"43%d%s" % (ack_id, payload)
-    return b"43%s,%d%s" % (namespace.encode(), ack_id, payload)
 
 
 #: The JSON of the arguments of a BINARY_ACK that answers one buffer.

@@ -42,6 +42,7 @@ from geventsio.exceptions import LocalProtocolError, RemoteProtocolError
 from geventsio.protocol.deflate import InflateError, Inflater
 
 __all__ = [
+    "SHORT_TEXT_HEADERS",
     "BinaryMessage",
     "CloseCode",
     "CloseReceived",
@@ -561,13 +562,17 @@ def encode_frame(
     return _frame((0x80 if fin else 0) | opcode, payload, mask)
 
 
+#: The header of an unmasked single-frame text message of n < 126 bytes, by n.
+SHORT_TEXT_HEADERS: tuple[bytes, ...] = tuple(bytes((0x81, n)) for n in range(126))
+
+
 def encode_text(data: str | bytes, *, mask: bytes | None = None) -> bytes:
     """A single-frame text message; ``bytes`` are taken as already UTF-8 encoded.
 
     :param mask: a 4-byte masking key on the client side, else ``None``.
     """
     if type(data) is bytes and mask is None and len(data) < 126:  # a short answer: no calls
-        return _H2.pack(0x81, len(data)) + data
+        return SHORT_TEXT_HEADERS[len(data)] + data
     return _frame(0x81, data.encode("utf-8") if isinstance(data, str) else data, mask)
 
 

@@ -252,7 +252,10 @@ class Connection:
             self.engine.close(DisconnectReason.PARSE_ERROR)
             return
         if packet is not None:
-            _RECEIVERS[packet.type](self, packet)
+            if packet.type is PacketType.EVENT:  # the commonest, without the table's call
+                self._on_event(packet)
+            else:
+                _RECEIVERS[packet.type](self, packet)
             queue = self._queue
             if (
                 queue is not None and len(queue) >= self._high_water
@@ -356,6 +359,10 @@ class Connection:
         # socket's handler → connection.write; the socket never calls back to be queued.
         if self.server.async_handlers:
             self.spawn_handler(socket.handle_event, packet)
+        elif (
+            not self._working and self._queue is None and getcurrent() is self.engine.inline_reader
+        ):  # run_soon's first case, without its call
+            self._run_inline(socket.handle_event, (packet,))
         else:
             self.run_soon(socket.handle_event, packet)
 

@@ -342,3 +342,11 @@ def test_the_whole_frame_shortcut_keeps_a_fragmented_message_whole() -> None:
     assert parser.whole_messages(text) is None  # a new message inside one: feed() refuses it
     with pytest.raises(ws.WebSocketProtocolError, match="inside a fragmented"):
         parser.feed(text)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 124, 125, 126, 127, 65535, 65536])
+def test_a_text_message_given_as_bytes_is_framed_as_encode_frame_frames_it(size: int) -> None:
+    utf8 = b"4" + b"x" * (size - 1) if size else b""
+    expected = ws.encode_frame(ws.Opcode.TEXT, utf8)
+    assert OutgoingPacket.text_message(utf8).ws_frame() == expected
+    assert ws.encode_text(utf8) == expected
