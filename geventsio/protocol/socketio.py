@@ -364,9 +364,20 @@ class Decoder:
         try:
             if isinstance(message, str):
                 if self._pending is None:
-                    packet = _plain_event(message, self._limits)
-                    if packet is not None:
-                        return packet
+                    # A plain EVENT (see _PLAIN_EVENT), decoded in one step, here rather
+                    # than in a function of its own: nearly every message is one. Accepts
+                    # exactly what the general path accepts for such text; anything else,
+                    # valid or not, goes on to the general path, which words any error.
+                    match = _PLAIN_EVENT.match(message)
+                    if match is not None:
+                        end = match.end() - 1
+                        data = _event_arguments(message, end, self._limits)
+                        if data is not None:
+                            if end == 1:
+                                return Packet(PacketType.EVENT, "/", data, None)
+                            ack_id = int(match.group(1))
+                            if ack_id <= self._limits.max_ack_id:
+                                return Packet(PacketType.EVENT, "/", data, ack_id)
                     pending = _plain_binary_event(message, self._limits)
                     if pending is not None:
                         self._pending = pending
@@ -418,25 +429,6 @@ class Decoder:
 # The packet nearly every message is: an EVENT to the main namespace, "2[...]" or
 # "2<ack id>[...]". Bounded like the general path: an ack id of at most 16 digits.
 _PLAIN_EVENT = re.compile(rf"2([0-9]{{0,{_MAX_ACK_ID_DIGITS}}})\[", re.ASCII)
-
-
-def _plain_event(text: str, limits: DecoderLimits) -> Packet | None:
-    """The packet of ``text`` when it is a valid :data:`_PLAIN_EVENT`, decoded in one
-    step; None for anything else, valid or not (then the general path decodes it, and
-    words any error). Accepts exactly what the general path accepts for such text."""
-    match = _PLAIN_EVENT.match(text)
-    if match is None:
-        return None
-    end = match.end() - 1
-    data = _event_arguments(text, end, limits)
-    if data is None:
-        return None
-    if end == 1:
-        return Packet(PacketType.EVENT, "/", data, None)
-    ack_id = int(match.group(1))
-    if ack_id > limits.max_ack_id:
-        return None
-    return Packet(PacketType.EVENT, "/", data, ack_id)
 
 
 # The binary packet nearly every binary message is: a BINARY_EVENT to the main namespace,

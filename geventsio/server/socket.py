@@ -380,8 +380,24 @@ class Socket:
                         result = self._dispatch(event, args)
             except (Exception, gevent.Timeout) as exc:
                 result = self._handler_raised(exc)
-        if packet.id is not None and self.connected and result is not NO_ACK:
-            self._acknowledge(packet.id, result)
+        ack_id = packet.id
+        if ack_id is None or not self.connected or result is NO_ACK:
+            return
+        # The acknowledgement (here, not in a method of its own: nearly every event is
+        # answered). Its arguments from the handler's value: None → none, a tuple → several.
+        args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+        try:
+            encoded = encode_ack_for_engine(
+                self.namespace.name, ack_id, args, self.server.serializer
+            )
+            if self._acknowledged and self.connected:
+                self.connection.write(encoded)  # acks are no EVENT: no outgoing listener
+            else:
+                source = Packet(PacketType.ACK, self.namespace.name, args, ack_id)
+                self.write_outgoing(encoded, False, source, broadcast=False)
+        except LocalProtocolError as exc:
+            logger.exception("socket %s: the acknowledgement cannot be sent", self.id)
+            self.namespace.report_error(self, exc)
 
     def _run_listeners_and_dispatch(self, event: str, args: list[Any]) -> Any:
         try:
@@ -400,22 +416,6 @@ class Socket:
         result = self._dispatch(event, args)
         observer.event_handled(self, event, perf_counter() - started)
         return result
-
-    def _acknowledge(self, ack_id: int, result: Any) -> None:
-        # The ack arguments of a handler's return value: None → none, a tuple → several.
-        args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
-        try:
-            encoded = encode_ack_for_engine(
-                self.namespace.name, ack_id, args, self.server.serializer
-            )
-            if self._acknowledged and self.connected:
-                self.connection.write(encoded)  # acks are no EVENT: no outgoing listener
-            else:
-                source = Packet(PacketType.ACK, self.namespace.name, args, ack_id)
-                self.write_outgoing(encoded, False, source, broadcast=False)
-        except LocalProtocolError as exc:
-            logger.exception("socket %s: the acknowledgement cannot be sent", self.id)
-            self.namespace.report_error(self, exc)
 
     def _dispatch(self, event: str, args: list[Any]) -> Any:
         own = self._handlers.get(event)

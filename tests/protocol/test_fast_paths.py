@@ -86,7 +86,13 @@ def test_the_plain_event_shortcut_decodes_as_the_general_path(
     ],
 )
 def test_the_plain_event_shortcut_is_taken(text: str, expected: socketio.Packet) -> None:
-    assert socketio._plain_event(text, socketio._DEFAULT_LIMITS) == expected
+    decoder = Decoder()
+    decoder._feed_text = general_path_taken  # type: ignore[method-assign]
+    assert decoder.feed(text) == expected
+
+
+def general_path_taken(text: str) -> None:
+    raise AssertionError(f"{text!r} took the general path")
 
 
 @pytest.mark.parametrize(
@@ -94,7 +100,10 @@ def test_the_plain_event_shortcut_is_taken(text: str, expected: socketio.Packet)
     ['2/a,["e"]', '21000["e"]', '2[["e"]]', '2["connect"]', '2["e",[[[[1]]]]]', '2["e"'],
 )
 def test_the_plain_event_shortcut_leaves_the_rest_to_the_general_path(text: str) -> None:
-    assert socketio._plain_event(text, TIGHT) is None
+    decoder = Decoder(TIGHT)
+    decoder._feed_text = general_path_taken  # type: ignore[method-assign]
+    with pytest.raises(AssertionError, match="took the general path"):
+        decoder.feed(text)
 
 
 def test_a_binary_packet_awaiting_attachments_is_not_overtaken() -> None:
