@@ -371,12 +371,25 @@ class Decoder:
                     match = _PLAIN_EVENT.match(message)
                     if match is not None:
                         end = match.end() - 1
-                        data = _event_arguments(message, end, self._limits)
-                        if data is not None:
+                        try:  # _event_arguments(message, end, limits), written out
+                            data = _json.loads(message[end:])
+                        except ValueError:
+                            data = None
+                        limits = self._limits
+                        if (
+                            type(data) is list
+                            and data
+                            and type(data[0]) is str
+                            and data[0] not in RESERVED_EVENTS
+                            and (
+                                message.count("[") + message.count("{") <= limits.max_depth
+                                or not _nests_deeper(data, limits.max_depth)
+                            )
+                        ):
                             if end == 1:
                                 return Packet(PacketType.EVENT, "/", data, None)
                             ack_id = int(match.group(1))
-                            if ack_id <= self._limits.max_ack_id:
+                            if ack_id <= limits.max_ack_id:
                                 return Packet(PacketType.EVENT, "/", data, ack_id)
                     pending = _plain_binary_event(message, self._limits)
                     if pending is not None:

@@ -252,8 +252,15 @@ class Connection:
             self.engine.close(DisconnectReason.PARSE_ERROR)
             return
         if packet is not None:
-            if packet.type is PacketType.EVENT:  # the commonest, without the table's call
-                self._on_event(packet)
+            if (
+                packet.type is PacketType.EVENT
+                and not self._working
+                and self._queue is None
+                and not self.server.async_handlers
+                and getcurrent() is self.engine.inline_reader
+                and (socket := self.sockets.get(packet.namespace)) is not None
+            ):  # The commonest: what _on_event and run_soon do then, without their calls.
+                self._run_inline(socket.handle_event, (packet,))
             else:
                 _RECEIVERS[packet.type](self, packet)
             queue = self._queue
@@ -359,10 +366,6 @@ class Connection:
         # socket's handler → connection.write; the socket never calls back to be queued.
         if self.server.async_handlers:
             self.spawn_handler(socket.handle_event, packet)
-        elif (
-            not self._working and self._queue is None and getcurrent() is self.engine.inline_reader
-        ):  # run_soon's first case, without its call
-            self._run_inline(socket.handle_event, (packet,))
         else:
             self.run_soon(socket.handle_event, packet)
 

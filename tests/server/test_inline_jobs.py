@@ -146,3 +146,35 @@ def test_handlers_do_not_see_each_others_context_variables(sio_server):
         raw.emit("set", value, ack_id=value)
         assert raw.recv(5) == f"3{value}[{value}]"
     assert seen == [None, None]
+
+
+def test_an_event_read_while_the_worker_runs_other_work_waits_for_it(sio_server):
+    app = sio_server()
+    gate, order, sockets = Event(), [], []
+
+    @app.sio.on("hello")
+    def hello(socket: geventsio.Socket) -> str:
+        sockets.append(socket)
+        return "ok"
+
+    @app.sio.on("after")
+    def after(socket: geventsio.Socket) -> str:
+        order.append("event")
+        return "ok"
+
+    def queued() -> None:
+        gate.wait(5)
+        order.append("queued")
+
+    raw = app.raw()
+    raw.connect()
+    raw.emit("hello", ack_id=0)
+    assert raw.recv(5) == '30["ok"]'
+    sockets[0].connection.run_soon(queued)  # not from the reader: the worker runs it
+    wait_until(lambda: sockets[0].connection._working)
+    raw.emit("after", ack_id=1)  # read while the worker is blocked: queued behind it
+    gevent.sleep(0.1)
+    assert order == []
+    gate.set()
+    assert raw.recv(5) == '31["ok"]'
+    assert order == ["queued", "event"]
