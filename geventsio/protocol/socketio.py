@@ -87,13 +87,13 @@ class Packet:
     ) -> None:
         # Made per message: each field set once through its slot, as the generated
         # __init__ of a frozen dataclass does, without its object.__setattr__ calls.
-        _SET_PACKET_FIELDS[0](self, type)
-        _SET_PACKET_FIELDS[1](self, namespace)
-        _SET_PACKET_FIELDS[2](self, data)
-        _SET_PACKET_FIELDS[3](self, id)
+        _set_type(self, type)
+        _set_namespace(self, namespace)
+        _set_data(self, data)
+        _set_id(self, id)
 
 
-_SET_PACKET_FIELDS = tuple(
+_set_type, _set_namespace, _set_data, _set_id = (
     Packet.__dict__[name].__set__ for name in ("type", "namespace", "data", "id")
 )
 
