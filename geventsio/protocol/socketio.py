@@ -382,7 +382,11 @@ class Decoder:
                             and type(data[0]) is str
                             and data[0] not in RESERVED_EVENTS
                             and (
-                                message.count("[") + message.count("{") <= limits.max_depth
+                                # No argument a container: one level, never too deep
+                                # (max_depth is at least 1). Cheaper than counting
+                                # brackets, which only bounds the walk of the rest.
+                                _FLAT_ITEMS.issuperset(map(type, data))
+                                or message.count("[") + message.count("{") <= limits.max_depth
                                 or not _nests_deeper(data, limits.max_depth)
                             )
                         ):
@@ -582,6 +586,10 @@ def _parse_payload(payload: str, limits: DecoderLimits) -> Any:
     if payload.count("[") + payload.count("{") > depth and _nests_deeper(data, depth):
         raise RemoteProtocolError(f"payload nests deeper than {depth} levels")
     return data
+
+
+#: The types of JSON's scalars, as the JSON decoder makes them.
+_FLAT_ITEMS = frozenset({str, int, float, bool, type(None)})
 
 
 def _nests_deeper(data: Any, limit: int) -> bool:
