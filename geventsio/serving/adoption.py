@@ -169,9 +169,7 @@ class Adopter:
             with contextlib.suppress(OSError, AttributeError):
                 handler.socket.shutdown(socket.SHUT_RD)  # its read returns: it ends
 
-    def after(
-        self, result: Iterable[bytes], environ: Mapping[str, Any]
-    ) -> Iterable[bytes]:
+    def after(self, result: Iterable[bytes], environ: Mapping[str, Any]) -> Iterable[bytes]:
         """``result``, answered by the server; then, if the connection may be adopted,
         its next requests served by geventsio's handler."""
         if not keeps_alive(environ):

@@ -51,6 +51,7 @@ BLOCK_THRESHOLD_ENV = "GEVENTSIO_BLOCK_THRESHOLD"
 #: Packages that gunicorn's arbiter imports before a worker can patch: not the user's.
 _ARBITER_PACKAGES = frozenset({"gunicorn", "geventwebsocket", "packaging", "geventsio"})
 
+
 def _imported_by_arbiter(loaded: frozenset[str]) -> Callable[[str], bool]:
     """Modules loaded before the worker patched that are not the user's to fix."""
 
