@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket as stdlib_socket
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, Protocol
 
 import gevent
@@ -25,7 +26,7 @@ from geventsio.engine.http import (
     error_response,
     read_body,
 )
-from geventsio.engine.takeover import client_socket
+from geventsio.engine.takeover import SOCKET_KEY, client_socket
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 from geventsio.options import EngineOptions
 from geventsio.protocol import engineio
@@ -34,6 +35,8 @@ from geventsio.protocol.outgoing import OutgoingPacket
 logger = logging.getLogger(__name__)
 
 _READ = 1
+#: A packet's size in bytes (for ``sum(map(...))``: no generator frame per push).
+_SIZE = attrgetter("size")
 
 
 class PollingBuffer:
@@ -54,7 +57,7 @@ class PollingBuffer:
     ) -> bool:
         """Buffer packets; False (nothing buffered) when ``limit`` bytes would be passed."""
         packets = list(packets)
-        added = sum(p.size for p in packets)
+        added = sum(map(_SIZE, packets))
         if limit is not None and self.size + added > limit:
             return False
         self.packets.extend(packets)
@@ -200,7 +203,11 @@ def handle_get(session: PollingSession, environ: Mapping[str, Any]) -> HttpRespo
         if session.probed and not buffer.packets and buffer.final is None:
             buffer.push((OutgoingPacket(engineio.NOOP),), None)
         while not buffer.packets and buffer.final is None:
-            if not _wait(buffer, client_socket(environ), deadline):
+            # geventsio's own handler puts the socket in the environ: no search for it.
+            sock = environ.get(SOCKET_KEY)
+            if sock is None:
+                sock = client_socket(environ)
+            if not _wait(buffer, sock, deadline):
                 logger.info("session %s: client dropped its GET request", session.sid)
                 session.close(DisconnectReason.TRANSPORT_CLOSE, by_client=True, linger=False)
                 return None

@@ -23,6 +23,7 @@ from geventsio.engine.cors import cors_headers, origin_allowed
 from geventsio.engine.eio3 import EngineSocketV3, V3WebSocket, supports_binary
 from geventsio.engine.events import EventEmitter
 from geventsio.engine.http import (
+    STATUS_LINES,
     EngineErrorCode,
     HttpResponse,
     error_from,
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 
 _RECENTLY_CLOSED_KEPT = 1024
+
+#: Each transport by its name in a query (a StrEnum's ``.value`` is a Python-level property).
+_TRANSPORT_NAMED = {transport.value: transport for transport in Transport}
 
 #: Environ values copied into a session's handshake record (the rest holds live objects).
 _HANDSHAKE_SCALARS = (str, int, float, bool)
@@ -178,7 +182,8 @@ class EngineServer(EventEmitter):
             # then report "socket hang up" on their next request. After a 413 the body
             # is not worth reading: close.
             headers.append(("Connection", "close"))
-        start_response(response.status_line, headers)
+        # The table first: the property is a Python-level call on every request.
+        start_response(STATUS_LINES.get(response.status) or response.status_line, headers)
         return [response.body]
 
     def _report_refusal(self, environ: Mapping[str, Any], exc: RemoteProtocolError) -> None:
@@ -263,8 +268,10 @@ class EngineServer(EventEmitter):
                 )
             if transport is not Transport.POLLING and not self.options.allow_upgrades:
                 raise RemoteProtocolError("Upgrades are disabled", code=EngineErrorCode.BAD_REQUEST)
+            protocol = session.protocol
+            # ``binary`` matters to Engine.IO v3 sessions only (their WebSocket upgrade).
             return _Request(
-                transport, session, protocol=session.protocol, binary=supports_binary(query)
+                transport, session, False, protocol, protocol == 4 or supports_binary(query)
             )
         if environ.get("REQUEST_METHOD") != "GET":
             raise RemoteProtocolError(
@@ -299,9 +306,9 @@ class EngineServer(EventEmitter):
 
     def _transport_of(self, query: Mapping[str, str]) -> Transport:
         name = query.get("transport")
-        for transport in self.options.transports:
-            if transport == name:  # a StrEnum: not .value, a Python-level property
-                return transport
+        transport = _TRANSPORT_NAMED.get(name) if name is not None else None
+        if transport is not None and transport in self.options.transports:
+            return transport
         raise RemoteProtocolError(
             "Transport unknown", code=EngineErrorCode.UNKNOWN_TRANSPORT, context={"transport": name}
         )

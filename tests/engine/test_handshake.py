@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from geventsio.options import CookieOptions
+from geventsio.engine.server import EngineServer
+from geventsio.exceptions import RemoteProtocolError
+from geventsio.options import CookieOptions, EngineOptions
 from geventsio.protocol.engineio import decode_payload
 from tests.support import (
     HandshakeRefused,
@@ -324,3 +326,23 @@ def test_the_kept_handshake_environ_holds_the_scalars_only_in_order() -> None:
         ("HTTP_HOST", "example.com"),
     ]
     assert kept is not environ
+
+
+@pytest.mark.parametrize(
+    "transports", [("polling", "websocket"), ("polling",), ("websocket",), ("websocket", "polling")]
+)
+@pytest.mark.parametrize(
+    "name", ["polling", "websocket", "POLLING", "Polling", "", "flashsocket", "polling ", None]
+)
+def test_the_transport_of_a_query_is_the_enabled_one_it_names(transports, name):
+    """The lookup by name answers as comparing the name with each enabled transport."""
+    server = EngineServer(handler=None, options=EngineOptions(transports=transports))
+    enabled = [t for t in server.options.transports if t == name]
+    query = {} if name is None else {"transport": name}
+    if enabled:
+        assert server._transport_of(query) is enabled[0]
+    else:
+        with pytest.raises(RemoteProtocolError) as refused:
+            server._transport_of(query)
+        assert refused.value.code == 0
+        assert refused.value.context == {"transport": name}
