@@ -154,7 +154,8 @@ def parse_query(environ: Mapping[str, Any]) -> dict[str, str]:
     query = str(environ.get("QUERY_STRING", ""))
     if len(query) > MAX_QUERY_LENGTH:
         raise RemoteProtocolError("query string too long", code=EngineErrorCode.BAD_REQUEST)
-    if query.count("&") >= MAX_QUERY_FIELDS:
+    # A query shorter than the limit cannot hold that many separators: not counted.
+    if len(query) >= MAX_QUERY_FIELDS and query.count("&") >= MAX_QUERY_FIELDS:
         raise RemoteProtocolError("too many query parameters", code=EngineErrorCode.BAD_REQUEST)
     params: dict[str, str] = {}
     escaped = "%" in query or "+" in query

@@ -46,3 +46,14 @@ def test_too_many_fields_or_too_long_is_refused():
         parse_query({"QUERY_STRING": "a=" + "x" * MAX_QUERY_LENGTH})
     fields = "&".join(f"k{i}=1" for i in range(MAX_QUERY_FIELDS))
     assert len(parse_query({"QUERY_STRING": fields})) == MAX_QUERY_FIELDS
+
+
+@pytest.mark.parametrize("fields", [MAX_QUERY_FIELDS - 1, MAX_QUERY_FIELDS])
+def test_the_shortest_query_with_too_many_separators_is_refused(fields):
+    """Short queries are not counted: the shortest one over the field limit still is."""
+    query = "&" * fields
+    if fields < MAX_QUERY_FIELDS:
+        assert parse_query({"QUERY_STRING": query}) == {}
+    else:
+        with pytest.raises(RemoteProtocolError):
+            parse_query({"QUERY_STRING": query})
