@@ -206,3 +206,18 @@ def test_upgrade_to_websocket_keeps_the_v3_forms(eio_server):
     assert ws.recv() == "3"
     ws.close()
     client.drop()
+
+
+def test_an_upgrade_with_b64_in_its_query_gets_binary_as_base64(eio_server):
+    """The upgrade request's own query says whether its WebSocket takes binary."""
+    server = eio_server(allow_eio3=True)
+    client, _, _ = v3_polling(server)
+    ws = server.websocket(eio_target(server.path, "websocket", client.sid, EIO="3", b64="1"))
+    ws.send_text("2probe")
+    assert ws.recv() == "3probe"
+    ws.send_text("5")
+    wait_until(lambda: server.handler.socket(client.sid).transport.value == "websocket", 5, "up")
+    ws.send_binary(b"\x04\xca\xfe")
+    assert ws.recv() == "b4yv4="
+    ws.close()
+    client.drop()
