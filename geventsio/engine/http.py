@@ -40,9 +40,9 @@ ERROR_MESSAGES = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class HttpResponse:
-    """An HTTP response the engine wants written."""
+    """An HTTP response the engine wants written (slotted: one is made per request)."""
 
     status: int
     body: bytes = b""

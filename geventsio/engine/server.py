@@ -158,7 +158,8 @@ class EngineServer(EventEmitter):
             self._report_refusal(environ, exc)
         if response is None:  # the connection was taken over or is gone
             return []
-        if response.status >= 400 and answered_by_server(environ):
+        status = response.status
+        if status >= 400 and answered_by_server(environ):
             # The server (gevent-websocket) answered 101 before we saw the request: all
             # that is left is to close the WebSocket it opened (1008: policy violation).
             self.hosts.refuse_after_101(environ, _message_of(response))
@@ -170,20 +171,19 @@ class EngineServer(EventEmitter):
             *cors,
             *self.options.extra_headers,
         ]
-        if response.status < 400 and self._listeners:
-            headers.extend(self._custom_headers("headers", environ))
-        if response.status == 426:
+        if status < 400:
+            if self._listeners:
+                headers.extend(self._custom_headers("headers", environ))
+        elif status == 426:
             headers.append(("Sec-WebSocket-Version", SUPPORTED_VERSION))
         connection = environ.get("HTTP_CONNECTION")
-        if response.status == 413 or (
-            connection is not None and str(connection).lower() == "close"
-        ):
+        if status == 413 or (connection is not None and str(connection).lower() == "close"):
             # Say so: some servers (pywsgi) close without telling, and Node 19+ clients
             # then report "socket hang up" on their next request. After a 413 the body
             # is not worth reading: close.
             headers.append(("Connection", "close"))
         # The table first: the property is a Python-level call on every request.
-        start_response(STATUS_LINES.get(response.status) or response.status_line, headers)
+        start_response(STATUS_LINES.get(status) or response.status_line, headers)
         return [response.body]
 
     def _report_refusal(self, environ: Mapping[str, Any], exc: RemoteProtocolError) -> None:
