@@ -138,14 +138,18 @@ class EngineServer(EventEmitter):
         """Serve one HTTP request for the Engine.IO path."""
         if SOCKET_KEY not in environ:  # geventsio's handler set it on the connection
             set_nodelay_for(environ)
+        policy = self.options.cors_allowed_origins
+        origin = environ.get("HTTP_ORIGIN")
+        # Asked once per request (a callable policy is the application's code), and
+        # the answer passed on to the checks; no Origin: allowed, and no CORS headers.
+        origin_ok = not origin or origin_allowed(policy, environ)
         cors = (
-            cors_headers(self.options.cors_allowed_origins, self.options.cors_credentials, environ)
-            if environ.get("HTTP_ORIGIN")
-            and origin_allowed(self.options.cors_allowed_origins, environ)
-            else []  # no Origin: allowed, and no CORS headers
+            cors_headers(policy, self.options.cors_credentials, environ)
+            if origin and origin_ok
+            else []
         )
         try:
-            response = self._route(environ, start_response)
+            response = self._route(environ, start_response, origin_ok)
         except RemoteProtocolError as exc:
             logger.info(
                 "refused %s %s?%s: %s",
@@ -201,15 +205,18 @@ class EngineServer(EventEmitter):
         self.emit_event(event, headers, environ)
         return [(str(name), str(value)) for name, value in headers.items()]
 
-    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> HttpResponse | None:
+    def _route(
+        self, environ: dict[str, Any], start_response: StartResponse, origin_ok: bool
+    ) -> HttpResponse | None:
+        """The answer to a request; ``origin_ok``: its Origin passes the CORS policy."""
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "OPTIONS":
-            if not origin_allowed(self.options.cors_allowed_origins, environ):
+            if not origin_ok:
                 raise RemoteProtocolError(
                     "Origin not allowed", code=EngineErrorCode.FORBIDDEN, status=403
                 )
             return HttpResponse(204)
-        request = self._verify(environ)
+        request = self._verify(environ, origin_ok)
         if request.forward:
             assert self.router is not None
             return self.router.forward(environ, start_response)
@@ -230,13 +237,11 @@ class EngineServer(EventEmitter):
 
     # -- checks ------------------------------------------------------------------------
 
-    def _verify(self, environ: Mapping[str, Any]) -> _Request:
+    def _verify(self, environ: Mapping[str, Any], origin_ok: bool) -> _Request:
         query = parse_query(environ)
         transport = self._transport_of(query)
         protocol = 4 if query.get("EIO") == "4" else self._protocol_of(query)
-        if environ.get("HTTP_ORIGIN") and not origin_allowed(
-            self.options.cors_allowed_origins, environ
-        ):
+        if not origin_ok:
             raise RemoteProtocolError(
                 "Origin not allowed",
                 code=EngineErrorCode.FORBIDDEN,

@@ -346,3 +346,25 @@ def test_the_transport_of_a_query_is_the_enabled_one_it_names(transports, name):
             server._transport_of(query)
         assert refused.value.code == 0
         assert refused.value.context == {"transport": name}
+
+
+def test_a_callable_origin_policy_is_asked_once_per_request(eio_server):
+    """The policy's answer serves both the check and the CORS headers; a session's
+    request from an origin it refuses is refused too (Node's code 4)."""
+    asked: list[str] = []
+
+    def policy(origin: str) -> bool:
+        asked.append(origin)
+        return origin == "http://good.example"
+
+    server = eio_server(cors_allowed_origins=policy)
+    client = server.polling(headers=[("Origin", "http://good.example")])
+    client.handshake()
+    assert client.handshake_response.header("access-control-allow-origin") == "http://good.example"
+    assert asked == ["http://good.example"]
+    refused = server.http().get(client.target(), [("Origin", "http://evil.example")])
+    assert_engine_error(refused, 403, 4)
+    assert refused.header("access-control-allow-origin") is None
+    assert asked == ["http://good.example", "http://evil.example"]
+    client.close()
+    assert_still_serving(server)
