@@ -52,12 +52,12 @@ class HttpResponse:
     @property
     def status_line(self) -> str:
         """The WSGI status string."""
-        line = STATUS_LINES.get(self.status)
+        line = _STATUS_LINES.get(self.status)
         return line if line is not None else f"{self.status} Error"
 
 
 #: The WSGI status string of each status the engine answers with.
-STATUS_LINES = {
+_STATUS_LINES = {
     status: f"{status} {reason}"
     for status, reason in (
         (200, "OK"),

@@ -23,7 +23,6 @@ from geventsio.engine.cors import cors_headers, origin_allowed
 from geventsio.engine.eio3 import EngineSocketV3, V3WebSocket, supports_binary
 from geventsio.engine.events import EventEmitter
 from geventsio.engine.http import (
-    STATUS_LINES,
     EngineErrorCode,
     HttpResponse,
     error_from,
@@ -186,8 +185,7 @@ class EngineServer(EventEmitter):
             # then report "socket hang up" on their next request. After a 413 the body
             # is not worth reading: close.
             headers.append(("Connection", "close"))
-        # The table first: the property is a Python-level call on every request.
-        start_response(STATUS_LINES.get(status) or response.status_line, headers)
+        start_response(response.status_line, headers)
         return [response.body]
 
     def _report_refusal(self, environ: Mapping[str, Any], exc: RemoteProtocolError) -> None:

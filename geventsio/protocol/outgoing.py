@@ -157,9 +157,6 @@ class OutgoingPacket:
         return self._segment
 
 
-_new_outgoing = object.__new__
-
-
 def encode_for_engine(
     packet: socketio.Packet, compress: bool = True, serializer: Serializer = JSON
 ) -> list[OutgoingPacket]:
@@ -190,14 +187,7 @@ def encode_ack_for_engine(
                     utf8 = b"43%d%s" % (ack_id, payload)
                 else:
                     utf8 = b"43%s,%d%s" % (namespace.encode(), ack_id, payload)
-                # OutgoingPacket.text_message(utf8), without its call.
-                packet = _new_outgoing(OutgoingPacket)
-                packet._packet = packet._frame = packet._message = None
-                packet._segment = packet._deflated = None
-                packet._utf8 = utf8
-                packet.compress = True
-                packet.size = len(utf8)
-                return [packet]
+                return [OutgoingPacket.text_message(utf8)]
         if len(args) == 1 and type(args[0]) is bytes:  # the commonest binary answer
             return _lone_binary_ack(namespace, ack_id, args[0])
         binary_ack = _json_binary_ack(namespace, ack_id, args)

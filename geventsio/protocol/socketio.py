@@ -371,25 +371,9 @@ class Decoder:
                     match = _PLAIN_EVENT.match(message)
                     if match is not None:
                         end = match.end() - 1
-                        try:  # _event_arguments(message, end, limits), written out
-                            data = _json.loads(message[end:])
-                        except ValueError:
-                            data = None
                         limits = self._limits
-                        if (
-                            type(data) is list
-                            and data
-                            and type(data[0]) is str
-                            and data[0] not in RESERVED_EVENTS
-                            and (
-                                # No argument a container: one level, never too deep
-                                # (max_depth is at least 1). Cheaper than counting
-                                # brackets, which only bounds the walk of the rest.
-                                _FLAT_ITEMS.issuperset(map(type, data))
-                                or message.count("[") + message.count("{") <= limits.max_depth
-                                or not _nests_deeper(data, limits.max_depth)
-                            )
-                        ):
+                        data = _event_arguments(message, end, limits)
+                        if data is not None:
                             if end == 1:
                                 return Packet(PacketType.EVENT, "/", data, None)
                             ack_id = int(match.group(1))
@@ -491,15 +475,17 @@ def _event_arguments(text: str, start: int, limits: DecoderLimits) -> list[Any] 
     except ValueError:
         return None
     depth = limits.max_depth
-    if (
-        type(data) is not list
-        or not data
-        or type(data[0]) is not str
-        or data[0] in RESERVED_EVENTS
-        or (text.count("[") + text.count("{") > depth and _nests_deeper(data, depth))
-    ):
+    if type(data) is not list or not data or type(data[0]) is not str or data[0] in RESERVED_EVENTS:
         return None
-    return data
+    # No argument a container: one level, never too deep (max_depth is at least 1).
+    # Cheaper than counting brackets, which only bounds the walk of the rest.
+    if (
+        _FLAT_ITEMS.issuperset(map(type, data))
+        or text.count("[") + text.count("{") <= depth
+        or not _nests_deeper(data, depth)
+    ):
+        return data
+    return None
 
 
 def _parse_header(text: str, limits: DecoderLimits) -> tuple[_Rule, int, str, int | None, str]:
