@@ -453,10 +453,8 @@ class PywsgiFastPaths:
         ):
             return False
         self.headers_sent = True
-        date = _HttpDate.value if int(time.time()) == _HttpDate.second else _HttpDate.now()
-        self.response_headers.append((b"Date", date))
-        self.provided_date = date
-        self.connection_upgraded = False
+        self.finalize_headers()  # adds the Date header alone, as sends_whole says
+        date = self.provided_date
         self._sendall(b"".join((checked.start_bytes(), b"Date: ", date, b"\r\n\r\n", body)))
         return True
 

@@ -328,17 +328,25 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     def _known_request(self, head: tuple[str, int]) -> tuple[str, list[str], ParsedFields] | None:
         """The request line, its words and the parsed fields of a head whose fields,
         method and version an earlier request of the connection had; None otherwise."""
-        known = self._parsed_fields
-        if known is None:
+        if self._parsed_fields is None:
             return None
         line, _, fields_text = head[0].partition("\r\n")
-        parsed = known.get(fields_text)
-        if parsed is None or len(line) >= pywsgi.MAX_REQUEST_LINE:
+        if len(line) >= pywsgi.MAX_REQUEST_LINE:
             return None
         words = line.split()
-        if len(words) != 3 or words[0] != parsed.command or words[2] != parsed.version:
+        if len(words) != 3:
             return None
-        return line, words, parsed
+        parsed = self._known_fields(fields_text, words[0], words[2])
+        return None if parsed is None else (line, words, parsed)
+
+    def _known_fields(self, fields_text: str, command: str, version: str) -> ParsedFields | None:
+        """The connection's parsed field lines ``fields_text`` of a request with this
+        method and version, if it keeps them (see ParsedFields)."""
+        known = self._parsed_fields
+        parsed = known.get(fields_text) if known is not None else None
+        if parsed is None or parsed.command != command or parsed.version != version:
+            return None
+        return parsed
 
     def _serve_known(
         self, head: tuple[str, int], line: str, words: list[str], parsed: ParsedFields
@@ -346,13 +354,8 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         """pywsgi's handle_one_request for a request :meth:`_known_request` recognised."""
         self._head, self._read_past_head = head
         self._header_lines = None
-        self.requestline = line.rstrip()
         self.response_length = 0
-        self._parsed = parsed
-        self.command, self.path, self.request_version = words
-        self.headers = RequestHeaders(parsed.fields, "", parsed.first)
-        self.content_length = parsed.content_length
-        self.close_connection = parsed.close_connection
+        self._take_request(line, words, parsed)
         self.environ = self.get_environ()
         self.application = self.server.application
         self.handle_one_response()
@@ -389,26 +392,31 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         words = raw_requestline.split()
         if text is None or len(words) != 3 or words[2] not in _PLAIN_VERSIONS:
             return self._pywsgi_read_request(raw_requestline)
-        command, path, version = words
+        command, _, version = words
         fields_text = self._fields_text
-        known = self._parsed_fields
-        if known is None:
-            known = self._parsed_fields = {}
-        parsed = known.get(fields_text)
-        if parsed is None or parsed.command != command or parsed.version != version:
+        parsed = self._known_fields(fields_text, command, version)
+        if parsed is None:
             parsed = self._parse_fields(fields_text, command, version)
             if parsed is None:
                 return self._pywsgi_read_request(raw_requestline)
-            if len(known) >= _PARSED_FIELDS_KEPT:
+            known = self._parsed_fields
+            if known is None:
+                known = self._parsed_fields = {}
+            elif len(known) >= _PARSED_FIELDS_KEPT:
                 known.clear()
             known[fields_text] = parsed
+        self._take_request(raw_requestline, words, parsed)
+        return True
+
+    def _take_request(self, line: str, words: list[str], parsed: ParsedFields) -> None:
+        """Set the request's state as pywsgi's read_request would: its line, the words
+        of the line (method, target, version) and its parsed fields."""
         self._parsed = parsed
-        self.command, self.path, self.request_version = command, path, version
-        self.requestline = raw_requestline.rstrip()
+        self.command, self.path, self.request_version = words
+        self.requestline = line.rstrip()
         self.headers = RequestHeaders(parsed.fields, "", parsed.first)
         self.content_length = parsed.content_length
         self.close_connection = parsed.close_connection
-        return True
 
     def _pywsgi_read_request(self, raw_requestline: str) -> bool:
         """pywsgi's read_request, reading the head's lines when it was read whole."""
