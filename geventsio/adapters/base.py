@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from geventsio._types import Room, SocketId
 from geventsio.protocol import socketio
 from geventsio.protocol.outgoing import OutgoingPacket
@@ -131,6 +133,8 @@ def room_set(rooms: tuple[RoomsArgument, ...]) -> frozenset[Room]:
     return frozenset(names)
 
 
+# Applications and other adapters subclass it (a compiled build allows that only so).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Adapter(ABC):
     """Rooms and broadcasting for one namespace.
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from geventsio._types import Room, SocketId
 from geventsio.adapters.base import (
     Adapter,
@@ -54,6 +56,8 @@ def _discard(table: dict[Any, Members], key: Any, member: Any) -> None:
         del table[key]
 
 
+# Applications and other adapters subclass it (a compiled build allows that only so).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class InMemoryAdapter(Adapter):
     """Rooms and broadcasting for the sockets of this process."""
 

@@ -91,6 +91,10 @@ class PollingBuffer:
         self.waiter.clear()
         return packets
 
+    def idle(self) -> bool:
+        """Nothing to answer a GET with yet: no packet buffered, no final packet."""
+        return not self.packets and self.final is None
+
     def release(self, final: OutgoingPacket) -> None:
         """End a waiting GET (or the next one) with ``final`` after what is buffered."""
         self.final = final
@@ -200,9 +204,9 @@ def handle_get(session: PollingSession, environ: Mapping[str, Any]) -> HttpRespo
     buffer.get_active = True
     try:
         deadline = session.options.ping_interval + session.options.ping_timeout
-        if session.probed and not buffer.packets and buffer.final is None:
+        if session.probed and buffer.idle():
             buffer.push((OutgoingPacket(engineio.NOOP),), None)
-        while not buffer.packets and buffer.final is None:
+        while buffer.idle():
             # geventsio's own handler puts the socket in the environ: no search for it.
             sock = environ.get(SOCKET_KEY)
             if sock is None:
@@ -211,7 +215,7 @@ def handle_get(session: PollingSession, environ: Mapping[str, Any]) -> HttpRespo
                 logger.info("session %s: client dropped its GET request", session.sid)
                 session.close(DisconnectReason.TRANSPORT_CLOSE, by_client=True, linger=False)
                 return None
-            if not buffer.packets and buffer.final is None:
+            if buffer.idle():
                 buffer.push((OutgoingPacket(engineio.NOOP),), None)
         packets = buffer.take()
     finally:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import gevent
 from gevent import Timeout
@@ -139,6 +139,8 @@ class EngineSocket(EventEmitter):
         self._overflowed = False
         self._dropping = False  # slow_consumer_policy="drop" has dropped (and said so)
         self._ping_sent = 0.0
+        #: How packets travel in long-polling bodies.
+        self.payload_codec: PayloadCodec = V4_PAYLOAD
 
     EVENTS = frozenset({"packet", "packet_create", "upgrade", "drain", "heartbeat", "close"})
 
@@ -146,11 +148,9 @@ class EngineSocket(EventEmitter):
     #: :class:`~geventsio.engine.eio3.EngineSocketV3`.
     protocol = 4
     #: The rules of the session's protocol revision.
-    SESSION: type[ServerSession] = ServerSession
+    SESSION: ClassVar[type[ServerSession]] = ServerSession
     #: The packet from the client that is its side of the heartbeat ("heartbeat" event).
-    HEARTBEAT = PacketType.PONG
-    #: How packets travel in long-polling bodies.
-    payload_codec: PayloadCodec = V4_PAYLOAD
+    HEARTBEAT: ClassVar[PacketType] = PacketType.PONG
 
     # -- properties ------------------------------------------------------------------
 

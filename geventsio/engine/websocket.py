@@ -24,6 +24,7 @@ from typing import Any
 
 import gevent
 import gevent.socket
+from mypy_extensions import mypyc_attr
 
 from geventsio.engine.dropping import Tier
 from geventsio.engine.gevent_private import kernel_socket, wait_readable
@@ -42,6 +43,8 @@ CLOSE_HANDSHAKE_TIMEOUT = 2.0
 READ_SIZE = 65536
 
 
+# Applications and other adapters subclass it (a compiled build allows that only so).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class WebSocketConnection(ABC):
     """A server-side WebSocket whose opening handshake is complete."""
 

@@ -56,8 +56,8 @@ class Packet:
         return isinstance(self.data, bytes)
 
 
-_SET_TYPE = Packet.__dict__["type"].__set__
-_SET_DATA = Packet.__dict__["data"].__set__
+_SET_TYPE = vars(Packet)["type"].__set__
+_SET_DATA = vars(Packet)["data"].__set__
 
 PING = Packet(PacketType.PING)
 PONG = Packet(PacketType.PONG)

@@ -51,7 +51,7 @@ MAX_LENGTH_DIGITS = 10
 _MESSAGE_BYTE = bytes([int(PacketType.MESSAGE)])
 _BINARY_PREFIX = "b" + str(int(PacketType.MESSAGE))
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile("[" + chr(0xD800) + "-" + chr(0xDFFF) + "]")
 _LENGTH_END = 0xFF
 
 

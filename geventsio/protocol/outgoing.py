@@ -41,14 +41,27 @@ class OutgoingPacket:
         "size",
     )
 
-    def __init__(self, packet: Packet, compress: bool = True) -> None:
+    def __init__(
+        self,
+        packet: Packet | None,
+        compress: bool = True,
+        *,
+        utf8: bytes | None = None,
+        message: bytes | None = None,
+    ) -> None:
         self._packet: Packet | None = packet
         self.compress = compress
         #: An estimate of the bytes it occupies in a buffer, for slow-consumer limits.
-        self.size = len(packet.data) + 1
-        self._utf8: bytes | None = None
+        if packet is not None:
+            self.size = len(packet.data) + 1
+        elif utf8 is not None:
+            self.size = len(utf8)
+        else:
+            assert message is not None
+            self.size = len(message) + 1
+        self._utf8: bytes | None = utf8
         self._frame: bytes | None = None
-        self._message: str | bytes | None = None
+        self._message: str | bytes | None = message
         self._segment: str | None = None
         self._deflated: tuple[object, bytes] | None = None
 
@@ -62,25 +75,13 @@ class OutgoingPacket:
         """A text MESSAGE given whole as UTF-8 bytes, ``b"4"`` and its data: the payload
         of its WebSocket frame as it is. Its :attr:`packet` is decoded only if asked for
         (a long-polling answer, listeners), so a WebSocket's answer is never a ``str``."""
-        self = cls.__new__(cls)
-        self._packet = None
-        self._utf8 = utf8
-        self.compress = True
-        self.size = len(utf8)
-        self._frame = self._message = self._segment = self._deflated = None
-        return self
+        return cls(None, utf8=utf8)
 
     @classmethod
     def binary_message(cls, data: bytes) -> OutgoingPacket:
         """A binary MESSAGE carrying ``data``: its WebSocket message as it is, its
         :attr:`packet` made only if asked for (a long-polling answer, listeners)."""
-        self = cls.__new__(cls)
-        self._packet = self._utf8 = None
-        self._message = data
-        self.compress = True
-        self.size = len(data) + 1
-        self._frame = self._segment = self._deflated = None
-        return self
+        return cls(None, message=data)
 
     @property
     def text_utf8(self) -> bytes | None:

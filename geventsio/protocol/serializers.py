@@ -49,13 +49,15 @@ SERIALIZER_NAMES = ("json", "msgpack")
 _loaded: dict[str, Serializer] = {"json": JSON}
 
 
-def serializer_named(name: str) -> Serializer:
+def serializer_named(name: object) -> Serializer:
     """The serializer called ``name``.
 
     :raises ValueError: ``name`` is neither ``"json"`` nor ``"msgpack"``.
     :raises ImportError: ``"msgpack"`` without the ``msgpack`` package (install the
         ``msgpack`` extra: ``pip install geventsio[msgpack]``).
     """
+    if not isinstance(name, str):  # an object, so that a compiled build says ValueError too
+        raise ValueError(f"serializer must be one of {SERIALIZER_NAMES}, not {name!r}")
     serializer = _loaded.get(name)
     if serializer is not None:
         return serializer

@@ -94,7 +94,7 @@ class Packet:
 
 
 _set_type, _set_namespace, _set_data, _set_id = (
-    Packet.__dict__[name].__set__ for name in ("type", "namespace", "data", "id")
+    vars(Packet)[name].__set__ for name in ("type", "namespace", "data", "id")
 )
 
 
@@ -312,8 +312,9 @@ def _check_outgoing(packet: Packet) -> _Rule:
             f"invalid namespace {namespace!r}: it must start with '/' and hold no ',', "
             "control character or lone surrogate"
         )
-    ack_id = packet.id
-    if ack_id is not None and (type(ack_id) is not int or not 0 <= ack_id <= MAX_ACK_ID):
+    # object, not int: a compiled build would make a bool ack id an int before the check.
+    ack_id: object = packet.id
+    if ack_id is not None and not (type(ack_id) is int and 0 <= ack_id <= MAX_ACK_ID):
         raise LocalProtocolError(f"invalid ack id {ack_id!r}: not an integer in 0..{MAX_ACK_ID}")
     problem = _violation(rule, ack_id, packet.data)
     if problem is not None:
@@ -349,7 +350,7 @@ class Decoder:
         self._limits = limits
         self._pending: _PendingBinary | None = None
 
-    def feed(self, message: str | bytes) -> Packet | None:
+    def feed(self, message: str | bytes | bytearray | memoryview) -> Packet | None:
         """Decode the data of one Engine.IO MESSAGE.
 
         :param message: text (``str``) or one binary attachment (``bytes``; ``bytearray``

@@ -113,8 +113,8 @@ class BinaryMessage:
         _SET_BINARY(self, data)
 
 
-_SET_TEXT = TextMessage.__dict__["data"].__set__
-_SET_BINARY = BinaryMessage.__dict__["data"].__set__
+_SET_TEXT = vars(TextMessage)["data"].__set__
+_SET_BINARY = vars(BinaryMessage)["data"].__set__
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,9 @@ class BroadcastOperator:
         """Also reach the sockets in these rooms (rooms add up: a union)."""
         return self._with(rooms=self._options.rooms | room_set(rooms))
 
-    in_ = to
+    def in_(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """The same as :meth:`to` (``in`` is a keyword)."""
+        return self.to(*rooms)
 
     def except_(self, *rooms: RoomsArgument) -> BroadcastOperator:
         """Leave out the sockets in these rooms."""

@@ -218,7 +218,9 @@ class Namespace(_Handlers):
         """Broadcast to the sockets in these rooms."""
         return BroadcastOperator(self).to(*rooms)
 
-    in_ = to
+    def in_(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """The same as :meth:`to` (``in`` is a keyword)."""
+        return self.to(*rooms)
 
     def except_(self, *rooms: RoomsArgument) -> BroadcastOperator:
         """Broadcast to every socket but those in these rooms."""
@@ -393,7 +395,9 @@ class ParentNamespace(_Handlers):
         """Broadcast to these rooms of every child."""
         return BroadcastOperator(self).to(*rooms)
 
-    in_ = to
+    def in_(self, *rooms: RoomsArgument) -> BroadcastOperator:
+        """The same as :meth:`to` (``in`` is a keyword)."""
+        return self.to(*rooms)
 
     def except_(self, *rooms: RoomsArgument) -> BroadcastOperator:
         """Broadcast in every child but to these rooms."""
