@@ -359,6 +359,13 @@ for name in names:
         found[name] = metadata.version(name)
     except metadata.PackageNotFoundError:
         pass
+try:  # which build of geventsio the servers import (scripts/compile.sh builds it in place)
+    import importlib.machinery
+    import geventsio.engine.socket as probe
+    compiled = isinstance(probe.__spec__.loader, importlib.machinery.ExtensionFileLoader)
+    found["geventsio"] += " (compiled with mypyc)" if compiled else " (pure Python)"
+except Exception:
+    pass
 print(json.dumps(found))
 """
 

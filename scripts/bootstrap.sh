@@ -61,3 +61,7 @@ ensure_debian_package() {  # ensure_debian_package COMMAND PACKAGE
 ensure_debian_package redis-server redis-server   # the Redis tests
 ensure_debian_package chromium chromium           # the browser tests (Playwright drives it)
 ensure_debian_package nginx nginx                 # the load-balancer tests
+
+# The hot path compiled with mypyc, in place (scripts/compile.sh; nothing to do when no
+# source changed since the last build; GEVENTSIO_COMPILE=0 runs the sources instead).
+VENV="$VENV" bash "$ROOT/scripts/compile.sh"

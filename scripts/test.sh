@@ -19,8 +19,18 @@ if command -v redis-server >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/6379
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --logfile "$ROOT/.venv/redis.log" --dir "$ROOT/.venv"
 fi
-echo "== pytest"
-"$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+echo "== pytest (the compiled build: what a wheel built with GEVENTSIO_COMPILE=1 runs)"
+build=compiled
+[ "${GEVENTSIO_COMPILE:-1}" = "0" ] && build=pure
+GEVENTSIO_TEST_BUILD=$build "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+# The same sources as pure Python (what an install without GEVENTSIO_COMPILE=1 runs): the
+# tests of the compiled layers, in this process only (the servers tests start in processes
+# of their own ran above). Skipped when pytest was given arguments (a targeted run).
+if [ "$build" = compiled ] && { [ "$#" -eq 0 ] || [ "$*" = "-q" ]; }; then
+  echo "== pytest tests/protocol tests/engine tests/server tests/tooling on the pure-Python build"
+  GEVENTSIO_TEST_BUILD=pure "$VENV/bin/python" -m pytest -p no:cacheprovider -q \
+    tests/protocol tests/engine tests/server tests/tooling
+fi
 # flask_ext against the oldest Flask it supports (setup.cfg's lower bound); the run above
 # has the newest (the install takes the latest release). Only tests/flask_ext, with that
 # one package installed beside the venv's and put first on the path. Skipped when pytest

@@ -9,6 +9,10 @@ from gevent import monkey
 monkey.patch_all()
 
 # ruff: noqa: E402 -- the imports below must come after patching.
+from tests.build import select_build
+
+select_build()  # compiled geventsio or its sources (GEVENTSIO_TEST_BUILD), before importing it
+
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any

@@ -24,6 +24,10 @@ from geventsio.protocol.engineio import PacketType as EnginePacketType
 from geventsio.protocol.outgoing import OutgoingPacket, encode_ack_for_engine
 from geventsio.protocol.serializers import JSON
 from geventsio.protocol.socketio import MAX_ACK_ID, RESERVED_EVENTS, Decoder, DecoderLimits
+from tests.build import replaces_a_method_of
+
+# Replaces the Decoder's general path to see which path ran.
+REPLACES_A_METHOD = replaces_a_method_of(socketio)
 
 TIGHT = DecoderLimits(max_depth=3, max_ack_id=999)
 
@@ -87,6 +91,7 @@ def test_the_plain_event_shortcut_decodes_as_the_general_path(
         ('212["e"]', socketio.Packet(socketio.PacketType.EVENT, "/", ["e"], 12)),
     ],
 )
+@REPLACES_A_METHOD
 def test_the_plain_event_shortcut_is_taken(text: str, expected: socketio.Packet) -> None:
     decoder = Decoder()
     decoder._feed_text = general_path_taken  # type: ignore[method-assign]
@@ -101,6 +106,7 @@ def general_path_taken(text: str) -> None:
     "text",
     ['2/a,["e"]', '21000["e"]', '2[["e"]]', '2["connect"]', '2["e",[[[[1]]]]]', '2["e"'],
 )
+@REPLACES_A_METHOD
 def test_the_plain_event_shortcut_leaves_the_rest_to_the_general_path(text: str) -> None:
     decoder = Decoder(TIGHT)
     decoder._feed_text = general_path_taken  # type: ignore[method-assign]

@@ -432,7 +432,6 @@ def test_encode_text_takes_bytes_as_utf8() -> None:
     [
         lambda: ws.encode_ping(bytes(126)),
         lambda: ws.encode_frame(Opcode.PING, b"", fin=False),
-        lambda: ws.encode_frame(3, b""),  # type: ignore[arg-type]
         lambda: ws.encode_text("x", mask=b"abc"),
         lambda: ws.encode_close(1005),
         lambda: ws.encode_close(999),
@@ -442,6 +441,13 @@ def test_encode_text_takes_bytes_as_utf8() -> None:
 def test_encode_misuse(call: object) -> None:
     with pytest.raises(LocalProtocolError):
         call()  # type: ignore[operator]
+
+
+def test_encode_refuses_an_opcode_that_is_not_one() -> None:
+    """The compiled build refuses a plain int where an Opcode is due at the call
+    (TypeError), the pure-Python one when it checks the opcode."""
+    with pytest.raises((TypeError, LocalProtocolError)):
+        ws.encode_frame(3, b"")  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------- handshake

@@ -19,9 +19,14 @@ from gevent.event import Event
 
 import geventsio
 from geventsio import AckTimeout
+from geventsio.server import connection as connection_module
 from geventsio.server.connection import Connection
+from tests.build import replaces_a_method_of
 from tests.server.sio_support import RawSio, SioApp, record
 from tests.support import elapsed, wait_until
+
+# Watches the queue by replacing Connection.run_soon on one connection.
+WATCHES_RUN_SOON = replaces_a_method_of(connection_module)
 
 BOUND = 10
 GATE_TIMEOUT = 10.0
@@ -107,6 +112,7 @@ def test_the_option_is_a_positive_count_and_defaults_to_1000() -> None:
             geventsio.Server(max_queued_events=wrong)
 
 
+@WATCHES_RUN_SOON
 def test_a_websocket_flood_stops_being_read_and_is_handled_in_order(
     sio_server, monkeypatch, caplog
 ):
@@ -151,6 +157,7 @@ def test_a_websocket_flood_stops_being_read_and_is_handled_in_order(
     assert [r.levelno for r in logged] == [logging.INFO] + [logging.DEBUG] * (connection.pauses - 1)
 
 
+@WATCHES_RUN_SOON
 def test_a_polling_post_is_answered_once_its_packets_are_queued(sio_server, monkeypatch):
     app = sio_server(max_queued_events=BOUND)
     worker = Worker(app)
@@ -265,6 +272,7 @@ def test_a_handler_in_call_gets_its_answer_through_a_paused_reader(sio_server):
     assert worker.done == list(range(flood))
 
 
+@WATCHES_RUN_SOON
 def test_a_client_that_floods_past_twice_the_bound_before_answering_times_call_out(
     sio_server, monkeypatch
 ):
