@@ -46,6 +46,9 @@ COMPILED_MODULES = [
     "geventsio/adapters/memory.py",
 ]
 
+#: flask_ext's per-event path, compiled apart from the core (the core knows nothing of it).
+FLASK_EXT_COMPILED = ["flask_ext/fastpath.py"]
+
 
 def _extensions() -> list[object]:
     if os.environ.get("GEVENTSIO_COMPILE", "0") != "1":
@@ -54,7 +57,9 @@ def _extensions() -> list[object]:
 
     # One group, so that calls between the modules are C calls; its shared library lives
     # inside the package (geventsio/native__mypyc...so), not beside it in site-packages.
-    return mypycify(COMPILED_MODULES, opt_level="3", group_name="geventsio.native")
+    core = mypycify(COMPILED_MODULES, opt_level="3", group_name="geventsio.native")
+    # flask_ext's event path on its own (one module: no shared library of its own).
+    return core + mypycify(FLASK_EXT_COMPILED, opt_level="3")
 
 
 setup(ext_modules=_extensions())

@@ -373,7 +373,7 @@ class FastContexts:
 
     def _add(self, socket: geventsio.Socket) -> SocketRequest:
         key = id(socket)
-        shared = SocketRequest(ref(socket, partial(_forget, ref(self), key)))
+        shared = SocketRequest(ref(socket, partial(_forget, self, key)))
         self._sockets[key] = shared
         return shared
 
@@ -423,7 +423,11 @@ class FastContexts:
     def _push_unmanaged(
         self, context: EventRequestContext, function: Callable[..., Any], args: Args
     ) -> Any:
-        with context.app_context, context:
+        # Through Any: mypyc cannot enter a context manager whose __enter__ a Flask base
+        # class defines.
+        app_context: Any = context.app_context
+        request_context: Any = context
+        with app_context, request_context:
             result = self.call(context, function, args)
             save_session(self.app, context.session)
             return result
@@ -668,14 +672,13 @@ def close_request(request: flask.Request) -> None:
     request.environ["werkzeug.request"] = None
 
 
-def _forget(contexts_ref: ref[FastContexts], key: int, socket_ref: ref[Any]) -> None:
+def _forget(contexts: FastContexts, key: int, socket_ref: ref[Any]) -> None:
     """The callback of a socket's weak reference (``socket_ref``): drop its entry, kept
-    by id ``key`` (the FastContexts held weakly, as a WeakKeyDictionary holds itself)."""
-    contexts = contexts_ref()
-    if contexts is not None:
-        shared = contexts._sockets.get(key)
-        if shared is not None and shared.socket_ref is socket_ref:
-            contexts._sockets.pop(key, None)
+    by id ``key``. (It holds ``contexts``, one per extension, for as long as the socket
+    lives: a compiled FastContexts cannot be weakly referenced.)"""
+    shared = contexts._sockets.get(key)
+    if shared is not None and shared.socket_ref is socket_ref:
+        contexts._sockets.pop(key, None)
 
 
 #: How much of an event's contexts a set of context variables has pushed

@@ -11,11 +11,11 @@ PY="${VENV:-$ROOT/.venv}/bin/python"
 cd "$ROOT"
 stamp="build/.compiled"
 if [ "${GEVENTSIO_COMPILE:-1}" = "0" ]; then
-  find geventsio -name '*.so' -delete
+  find geventsio flask_ext -name '*.so' -delete
   rm -f "$stamp"
   exit 0
 fi
-if [ -f "$stamp" ] && [ -z "$(find geventsio setup.py -newer "$stamp" -name '*.py' -print -quit)" ]; then
+if [ -f "$stamp" ] && [ -z "$(find geventsio flask_ext setup.py -newer "$stamp" -name '*.py' -print -quit)" ]; then
   exit 0
 fi
 echo "[compile] mypyc: the hot path to C (about a minute)" >&2

@@ -27,9 +27,9 @@ GEVENTSIO_TEST_BUILD=$build "$VENV/bin/python" -m pytest -p no:cacheprovider "$@
 # tests of the compiled layers, in this process only (the servers tests start in processes
 # of their own ran above). Skipped when pytest was given arguments (a targeted run).
 if [ "$build" = compiled ] && { [ "$#" -eq 0 ] || [ "$*" = "-q" ]; }; then
-  echo "== pytest tests/protocol tests/engine tests/server tests/tooling on the pure-Python build"
+  echo "== pytest tests/protocol tests/engine tests/server tests/flask_ext tests/tooling on the pure-Python build"
   GEVENTSIO_TEST_BUILD=pure "$VENV/bin/python" -m pytest -p no:cacheprovider -q \
-    tests/protocol tests/engine tests/server tests/tooling
+    tests/protocol tests/engine tests/server tests/flask_ext tests/tooling
 fi
 # flask_ext against the oldest Flask it supports (setup.cfg's lower bound); the run above
 # has the newest (the install takes the latest release). Only tests/flask_ext, with that

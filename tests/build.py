@@ -23,7 +23,7 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "geventsio"
+PACKAGES = (ROOT / "geventsio", ROOT / "flask_ext")
 STAMP = ROOT / "build" / ".compiled"
 VARIABLE = "GEVENTSIO_TEST_BUILD"
 
@@ -41,14 +41,13 @@ def compiled_modules() -> list[str]:
     namespace: dict[str, object] = {}
     source = (ROOT / "setup.py").read_text()
     exec(compile(source.split("\ndef ", 1)[0], "setup.py", "exec"), namespace)
-    paths = namespace["COMPILED_MODULES"]
-    assert isinstance(paths, list)
+    paths = [*namespace["COMPILED_MODULES"], *namespace["FLASK_EXT_COMPILED"]]  # type: ignore[misc]
     return [path.removesuffix(".py").replace("/", ".") for path in paths]
 
 
 def extensions() -> list[Path]:
     """The compiled extension modules present in the source tree."""
-    return sorted(PACKAGE.rglob("*.so"))
+    return sorted(path for package in PACKAGES for path in package.rglob("*.so"))
 
 
 def stale_sources() -> list[Path]:
@@ -56,16 +55,18 @@ def stale_sources() -> list[Path]:
     if not extensions():
         return []
     built = STAMP.stat().st_mtime if STAMP.exists() else 0.0
-    return [path for path in PACKAGE.rglob("*.py") if path.stat().st_mtime > built]
+    sources = (path for package in PACKAGES for path in package.rglob("*.py"))
+    return [path for path in sources if path.stat().st_mtime > built]
 
 
 class SourcesOnly(importlib.abc.MetaPathFinder):
-    """Finds geventsio's submodules among their sources, passing over extensions."""
+    """Finds geventsio's and flask_ext's submodules among their sources, passing over
+    extensions."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if not fullname.startswith("geventsio.") or path is None:
+        if not fullname.startswith(("geventsio.", "flask_ext.")) or path is None:
             return None
         loaders = [(importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES)]
         for entry in path:
@@ -80,7 +81,7 @@ def select_build() -> None:
     run with a clear message when that build is not there or is out of date."""
     build = wanted()
     if build == "pure":
-        if any(name.startswith("geventsio.") for name in sys.modules):
+        if any(name.startswith(("geventsio.", "flask_ext.")) for name in sys.modules):
             raise SystemExit("geventsio was imported before the pure-Python build was chosen")
         sys.meta_path.insert(0, SourcesOnly())
         return

@@ -561,14 +561,11 @@ def test_concurrent_events_of_one_socket_have_their_own_contexts(
     assert socket.data == {}
 
 
-def test_an_idle_socket_drops_its_contexts_and_keeps_its_session(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_idle_socket_drops_its_contexts_and_keeps_its_session(app: Flask) -> None:
     """Only the sockets that had an event last keep their environ, request template and
     contexts between events; the others keep their session copy and make the rest
     again at their next event (issue 20: an idle connection holds ~3 KiB less)."""
-    monkeypatch.setattr(FastContexts, "WARM_SOCKETS", 2)
-    contexts = FastContexts(app, _raise)
+    contexts = FastContexts(app, _raise, warm_sockets=2)
     sockets = [_Socket(f"s{number}") for number in range(3)]
 
     def remember(value: str) -> tuple[str, str]:
