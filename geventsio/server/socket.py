@@ -80,7 +80,6 @@ class SocketLink(Protocol):
 
 #: The rooms of a socket that resumed nothing (one object for all).
 _NO_ROOMS: frozenset[Room] = frozenset()
-_NO_HANDLERS: Mapping[str, BoundHandler] = MappingProxyType({})
 
 
 class Socket:
@@ -96,7 +95,7 @@ class Socket:
     # list or mapping on change, never changed in place: listeners can be iterated while
     # one of them adds or removes another, without a copy per event).
     _held: Sequence[OutgoingPacket] = ()
-    _handlers: Mapping[str, BoundHandler]
+    _handlers: Mapping[str, BoundHandler] = MappingProxyType({})
     _middlewares: Sequence[PacketMiddleware] = ()
     _any_listeners: Sequence[Callable[..., Any]] = ()
     _outgoing_listeners: Sequence[Callable[..., Any]] = ()
@@ -132,7 +131,6 @@ class Socket:
         self._closing = False
         self._acknowledged = False
         self._acks = PendingAcks()
-        self._handlers = _NO_HANDLERS
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.namespace.name} connected={self.connected}>"
@@ -188,9 +186,7 @@ class Socket:
         """Broadcast to rooms, to every socket but this one."""
         return self.broadcast.to(*rooms)
 
-    def in_(self, *rooms: Room | str | Iterable[Room | str]) -> BroadcastOperator:
-        """The same as :meth:`to` (``in`` is a keyword)."""
-        return self.to(*rooms)
+    in_ = to
 
     def except_(self, *rooms: Room | str | Iterable[Room | str]) -> BroadcastOperator:
         """Broadcast to every socket but this one and those in ``rooms``."""
