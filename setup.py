@@ -58,7 +58,8 @@ def _extensions() -> list[object]:
     # One group, so that calls between the modules are C calls; its shared library lives
     # inside the package (geventsio/native__mypyc...so), not beside it in site-packages.
     core = mypycify(COMPILED_MODULES, opt_level="3", group_name="geventsio.native")
-    # flask_ext's event path on its own (one module: no shared library of its own).
+    # flask_ext's event path in a group of its own (in the core's, mypy stumbles on an
+    # import cycle through geventsio.client).
     return core + mypycify(FLASK_EXT_COMPILED, opt_level="3")
 
 

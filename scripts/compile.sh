@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Compiles geventsio's hot path with mypyc, in place: each module's C extension beside its
 # source (setup.py's COMPILED_MODULES), which Python then imports instead of the source.
-# Does nothing when no source under geventsio/ changed since the last build. The test suite
-# and the demo run the compiled build; GEVENTSIO_PURE_PYTHON=1 makes the tests import the
-# sources instead (see tests/conftest.py). GEVENTSIO_COMPILE=0 skips compiling (and removes
+# Does nothing when no source under geventsio/ or flask_ext/ changed since the last build.
+# The test suite and the demo run the compiled build; GEVENTSIO_TEST_BUILD=pure makes the
+# tests import the sources instead (see tests/build.py). GEVENTSIO_COMPILE=0 skips compiling (and removes
 # the extensions, so that the sources run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -26,7 +26,7 @@ from geventsio.engine.http import (
     error_response,
     read_body,
 )
-from geventsio.engine.takeover import SOCKET_KEY, client_socket
+from geventsio.engine.takeover import client_socket
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 from geventsio.options import EngineOptions
 from geventsio.protocol import engineio
@@ -207,11 +207,7 @@ def handle_get(session: PollingSession, environ: Mapping[str, Any]) -> HttpRespo
         if session.probed and buffer.idle():
             buffer.push((OutgoingPacket(engineio.NOOP),), None)
         while buffer.idle():
-            # geventsio's own handler puts the socket in the environ: no search for it.
-            sock = environ.get(SOCKET_KEY)
-            if sock is None:
-                sock = client_socket(environ)
-            if not _wait(buffer, sock, deadline):
+            if not _wait(buffer, client_socket(environ), deadline):
                 logger.info("session %s: client dropped its GET request", session.sid)
                 session.close(DisconnectReason.TRANSPORT_CLOSE, by_client=True, linger=False)
                 return None

@@ -56,13 +56,12 @@ def serializer_named(name: object) -> Serializer:
     :raises ImportError: ``"msgpack"`` without the ``msgpack`` package (install the
         ``msgpack`` extra: ``pip install geventsio[msgpack]``).
     """
-    if not isinstance(name, str):  # an object, so that a compiled build says ValueError too
+    # ``name`` is an object, so that a compiled build says ValueError for any type too.
+    if not isinstance(name, str) or name not in SERIALIZER_NAMES:
         raise ValueError(f"serializer must be one of {SERIALIZER_NAMES}, not {name!r}")
     serializer = _loaded.get(name)
     if serializer is not None:
         return serializer
-    if name != "msgpack":
-        raise ValueError(f"serializer must be one of {SERIALIZER_NAMES}, not {name!r}")
     try:
         module = importlib.import_module("geventsio.protocol.msgpack_packets")
     except ImportError as exc:

@@ -5,7 +5,6 @@ quietly imported sources, or a pure one that imported extensions, would test nei
 from __future__ import annotations
 
 import importlib
-import importlib.machinery
 import sys
 
 import pytest
@@ -14,8 +13,7 @@ from tests import build
 
 
 def _is_extension(name: str) -> bool:
-    module = importlib.import_module(name)
-    return isinstance(module.__spec__.loader, importlib.machinery.ExtensionFileLoader)
+    return build.is_compiled(importlib.import_module(name))
 
 
 @pytest.mark.skipif(build.wanted() != "compiled", reason="a run of the compiled build")
