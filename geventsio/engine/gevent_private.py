@@ -163,6 +163,37 @@ def socket_of_reader(rfile: Any) -> Any:
     return sock if isinstance(sock, stdlib_socket.socket | _GeventSocket) else None
 
 
+class _ReadableWake:
+    """What a socket's own read watcher calls when the socket is readable: ``set`` the
+    event. gevent, closing a socket whose watcher is started, throws into the callback's
+    ``__self__`` (a waiting greenlet, for its own waits): here that sets the event too,
+    so the wait ends and its caller finds the socket closed."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+
+    def set(self) -> None:
+        self._event.set()
+
+    def throw(self, *error: Any) -> None:
+        self._event.set()
+
+
+def watch_readable(sock: Any, event: Any) -> Any:
+    """Set ``event`` when the gevent socket ``sock`` is readable (or closed), with the
+    socket's own read watcher when nothing waits on it: a new watcher costs two system
+    calls each time (libev registers the descriptor again). The watcher, to ``stop()``
+    before anything reads the socket; None when it cannot be used (then make one)."""
+    if SOCKET_FAST_PATH and type(sock) is _GeventSocket:
+        watcher = sock._read_event
+        if watcher is not None and watcher.callback is None:
+            watcher.start(_ReadableWake(event).set)
+            return watcher
+    return None
+
+
 def peer_hung_up(sock: Any) -> bool:
     """Whether the peer closed its side (nothing waits: a peek that never blocks)."""
     raw = kernel_socket(sock) or sock

@@ -18,7 +18,7 @@ from gevent.event import Event
 
 from geventsio._types import DisconnectReason
 from geventsio.engine.dropping import Tier, choose_victims
-from geventsio.engine.gevent_private import peer_hung_up
+from geventsio.engine.gevent_private import peer_hung_up, watch_readable
 from geventsio.engine.http import (
     EngineErrorCode,
     HttpResponse,
@@ -171,20 +171,27 @@ def _wait(buffer: PollingBuffer, sock: stdlib_socket.socket | None, timeout: flo
 
     The wait ends when the buffer's event is set: by a push, by a timer watcher (the
     deadline: cheaper than the ``gevent.Timeout`` object ``Event.wait(timeout)`` makes
-    each time), or by a watcher on the client's socket (it hung up, or sent more).
+    each time), or by a watcher on the client's socket (it hung up, or sent more): the
+    socket's own read watcher when nothing else waits on it (a new watcher costs two
+    system calls each time: libev registers its descriptor again), else a new one.
     """
     loop = gevent.get_hub().loop
     wake = buffer.waiter.set
     timer = loop.timer(timeout)
     timer.start(wake)
-    watcher = None
+    watcher: Any = None
+    own_watcher: Any = None
     try:
         if sock is not None:
-            watcher = loop.io(sock.fileno(), _READ)
-            watcher.start(wake)
+            own_watcher = watch_readable(sock, buffer.waiter)
+            if own_watcher is None:
+                watcher = loop.io(sock.fileno(), _READ)
+                watcher.start(wake)
         buffer.waiter.wait()
     finally:
         timer.close()
+        if own_watcher is not None:
+            own_watcher.stop()  # the socket's own, idle again
         if watcher is not None:
             watcher.close()
     if sock is None or buffer.packets or buffer.final is not None:
