@@ -250,6 +250,18 @@ def request_input(handler: Any, chunked: bool, expect_continue: bool) -> Any:
     return pywsgi.Input(handler.rfile, handler.content_length, socket, chunked)
 
 
+def plain_request_input(rfile: Any, content_length: int | None) -> Any:
+    """pywsgi's ``wsgi.input`` object for a body of ``content_length`` bytes (or none)
+    read from ``rfile``, neither chunked nor expecting ``100 Continue``."""
+    return pywsgi.Input(rfile, content_length, None, False)
+
+
+def unread_body(body: Any) -> bool:
+    """Whether a ``wsgi.input`` made by :func:`plain_request_input` still holds bytes
+    the application did not read (pywsgi discards them after the response)."""
+    return bool(body.position < (body.content_length or 0))
+
+
 def mark_switched_protocols(handler: Any) -> None:
     """Record, for pywsgi's access log, that the connection left with ``101``."""
     handler.status = b"101"
@@ -260,6 +272,11 @@ def mark_switched_protocols(handler: Any) -> None:
 #: The largest response body sent in the same ``send()`` as its head (a copy below this
 #: costs less than a second system call and a second TCP segment).
 JOINED_BODY_MAX = 64 * 1024
+
+
+def http_date() -> bytes:
+    """The ``Date`` header's value for a response sent now (formatted once per second)."""
+    return _HttpDate.value if int(time.time()) == _HttpDate.second else _HttpDate.now()
 
 
 class _HttpDate:
@@ -388,19 +405,10 @@ class PywsgiFastPaths:
     #: The checked form of the current response's start (None: not started here).
     _checked: _CheckedStart | None = None
 
-    def start_response(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Any:
-        # pywsgi's start_response (the same checks, errors and state), in one pass over
-        # the headers instead of two; and none at all for a status and headers equal to
-        # those of one of the connection's last few responses (a long-polling client's
-        # "ok", its answers of one size), which passed them then.
-        if exc_info:
-            try:
-                if self.headers_sent:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
+    def checked_start(self, status: str, headers: list[tuple[str, str]]) -> _CheckedStart:
+        """``status`` and ``headers`` checked as pywsgi's start_response checks them (its
+        errors raised), and encoded: taken from the connection's last few responses when
+        one had the same."""
         checked = None
         started = self._started
         try:
@@ -417,7 +425,22 @@ class PywsgiFastPaths:
                 elif len(started) >= _STARTED_KEPT:
                     started.clear()
                 started[key] = checked
-        self._checked = checked
+        return checked
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        # pywsgi's start_response (the same checks, errors and state), in one pass over
+        # the headers instead of two; and none at all for a status and headers equal to
+        # those of one of the connection's last few responses (a long-polling client's
+        # "ok", its answers of one size), which passed them then.
+        if exc_info:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        checked = self._checked = self.checked_start(status, headers)
         self.status = checked.status_bytes
         self._orig_status = status
         response_headers = self.response_headers = list(checked.response_headers)
@@ -439,7 +462,7 @@ class PywsgiFastPaths:
 
     def finalize_headers(self) -> None:
         if self.provided_date is None:  # the Date header, formatted once per second
-            date = _HttpDate.value if int(time.time()) == _HttpDate.second else _HttpDate.now()
+            date = http_date()
             self.response_headers.append((b"Date", date))
             self.provided_date = date
         code = self.code

@@ -260,6 +260,84 @@ _PARSED_FIELDS_KEPT = 4
 READ_BUFFER_SIZE = 1024
 
 
+#: The handler's methods that _serve_lean does in their place for the common answer: a
+#: subclass that overrides one of them has its known requests served through them.
+LEAN_STEPS = (
+    "get_environ",
+    "handle_one_response",
+    "run_application",
+    "process_result",
+    "start_response",
+    "checked_start",
+    "write_whole",
+    "finalize_headers",
+    "log_request",
+)
+
+
+class _LeanStart:
+    """A known request served by :meth:`GeventsioHandler._serve_lean` (its line, the
+    line's words, its parsed fields and its environ) and its ``start_response``: the
+    status and headers are checked at the call (pywsgi's errors, raised to the
+    application) and kept for after the application returns; ``write`` first gives the
+    handler the state pywsgi's steps would have given it, then writes the usual way."""
+
+    __slots__ = (
+        "checked",
+        "environ",
+        "handler",
+        "headers",
+        "line",
+        "materialized",
+        "parsed",
+        "status",
+        "words",
+    )
+
+    def __init__(
+        self,
+        handler: GeventsioHandler,
+        line: str,
+        words: list[str],
+        parsed: ParsedFields,
+        environ: dict[str, Any],
+    ) -> None:
+        self.handler = handler
+        self.line = line
+        self.words = words
+        self.parsed = parsed
+        self.environ = environ
+        self.checked: Any = None
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+        self.materialized = False
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        if self.materialized:
+            return self.handler.start_response(status, headers, exc_info)
+        # Nothing was sent yet, so a call with exc_info replaces the start (PEP 3333).
+        checked = self.handler.checked_start(status, headers)
+        code, length = checked.code, checked.length
+        if (code == 304 or code == 204) and length is not None and length != "0":
+            self.handler.start_response(status, headers)  # pywsgi's error, its state
+        self.checked, self.status, self.headers = checked, status, headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        handler = self.handler
+        if not self.materialized:
+            handler._materialize(self)
+            # handle_one_response's state before the application, then the start.
+            handler.status = None
+            handler.headers_sent = False
+            handler.result = None
+            handler.response_use_chunked = False
+            handler.connection_upgraded = False
+            handler.start_response(self.status, self.headers)
+            self.materialized = True
+        handler.write(data)
+
+
 class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[misc]
     """gevent's WSGI handler with TCP_NODELAY, honest ``Connection: close`` and take-over.
 
@@ -288,6 +366,14 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     #: Whether handle_one_request serves a request it recognises without pywsgi's steps
     #: (a subclass that hooks read_requestline, where a request is waited for, says no).
     serves_known_requests = True
+    #: Whether a known request whose environ is known too is served without setting the
+    #: handler's state (see _serve_lean): where gevent's internals allow, for a class that
+    #: overrides none of the steps it does in their place (LEAN_STEPS).
+    serves_lean = gevent_private.PYWSGI_FAST_PATH
+    #: Whether the server's access log writes nothing (None: not asked yet).
+    _silent_log: bool | None = None
+    #: What _serve_lean got from the application, for run_application to go on with.
+    _lean_outcome: tuple[Any, ...] | None = None
     #: What handle_one_request found of the next request's head for read_requestline
     #: (None: not whole in the buffer; _UNREAD: not looked at).
     _pending_head: tuple[str, int] | object | None = _UNREAD
@@ -325,6 +411,12 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         self._pending_head = head
         return super().handle_one_request()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.serves_lean = GeventsioHandler.serves_lean and all(
+            getattr(cls, step) is getattr(GeventsioHandler, step) for step in LEAN_STEPS
+        )
+
     def _known_request(self, head: tuple[str, int]) -> tuple[str, list[str], ParsedFields] | None:
         """The request line, its words and the parsed fields of a head whose fields,
         method and version an earlier request of the connection had; None otherwise."""
@@ -354,6 +446,15 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         """pywsgi's handle_one_request for a request :meth:`_known_request` recognised."""
         self._head, self._read_past_head = head
         self._header_lines = None
+        template = parsed.environ
+        if template is not None and self.serves_lean:
+            silent = self._silent_log
+            if silent is None:  # asked once per connection
+                silent = self._silent_log = gevent_private.is_noop_log(self.server.log)
+            if silent:
+                environ = self._environ_for(template, words[1], parsed.content_length)
+                if environ is not None:
+                    return self._serve_lean(_LeanStart(self, line, words, parsed, environ))
         self.response_length = 0
         self._take_request(line, words, parsed)
         self.environ = self.get_environ()
@@ -362,6 +463,96 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         if self.close_connection or self.rfile.closed:
             return None
         return True
+
+    def _serve_lean(self, start: _LeanStart) -> bool | None:
+        """Serve a known request whose environ is made (an earlier one's, with this
+        target), leaving the handler's state as it is: the application's one-piece answer
+        with a checked head (a long-polling answer) leaves with the Date header in one
+        ``send()``. Anything else (an error, a streamed or written answer, a head to
+        complete, a body left unread) goes on pywsgi's way from where it stands
+        (:meth:`_serve_usual`), with the state its steps would have set by then."""
+        application = self.application = self.server.application
+        try:
+            result = application(start.environ, start)
+        except BaseException as error:  # as handle_one_response: pywsgi's handling reports it
+            return self._serve_usual(start, None, error)
+        checked = start.checked
+        command, _, version = start.words
+        parsed = start.parsed
+        if (
+            start.materialized
+            or checked is None
+            or not checked.sends_whole
+            or checked.connection is not None
+            or type(result) is not list
+            or len(result) != 1
+            or type(result[0]) is not bytes
+            or len(result[0]) > gevent_private.JOINED_BODY_MAX
+            or command == "HEAD"
+            or version != "HTTP/1.1"
+            or parsed.close_connection
+            or (parsed.content_length and gevent_private.unread_body(start.environ["wsgi.input"]))
+        ):
+            return self._serve_usual(start, result, None)
+        answer = (checked.start_bytes(), b"Date: ", gevent_private.http_date(), b"\r\n\r\n")
+        try:
+            self._sendall(b"".join((*answer, result[0])))
+        except OSError as error:
+            return self._serve_usual(start, [], error)
+        return None if self.rfile.closed else True
+
+    def _serve_usual(
+        self, start: _LeanStart, result: Any, error: BaseException | None
+    ) -> bool | None:
+        """Go on with a request :meth:`_serve_lean` began, pywsgi's way: the handler gets
+        the request's state, then handle_one_response runs, taking the application's
+        answer (or error) from here instead of calling it again (see run_application)."""
+        if not start.materialized:
+            self._materialize(start)
+            response_state = None
+        else:  # the application wrote: handle_one_response must not forget what was sent
+            response_state = self._response_state()
+        self._lean_outcome = (start, result, error, response_state)
+        self.handle_one_response()
+        if self.close_connection or self.rfile.closed:
+            return None
+        return True
+
+    def _materialize(self, request: _LeanStart) -> None:
+        """The request's state on the handler, as pywsgi's steps set it before they call
+        the application."""
+        self.response_length = 0
+        self._take_request(request.line, request.words, request.parsed)
+        self.environ = request.environ
+        self.wsgi_input = request.environ["wsgi.input"]
+
+    #: What handle_one_response resets before it runs the application.
+    _RESPONSE_STATE = (
+        "status",
+        "headers_sent",
+        "result",
+        "response_use_chunked",
+        "connection_upgraded",
+        "response_length",
+    )
+
+    def _response_state(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._RESPONSE_STATE)
+
+    def _resume(self) -> Any:
+        """The application's answer that :meth:`_serve_lean` got (its error raised again),
+        with the state that start_response and write gave the handler."""
+        outcome, self._lean_outcome = self._lean_outcome, None
+        assert outcome is not None  # run_application asked for it
+        start, result, error, response_state = outcome
+        if response_state is not None:
+            for name, value in zip(self._RESPONSE_STATE, response_state, strict=True):
+                setattr(self, name, value)
+        elif start.checked is not None:
+            self.start_response(start.status, start.headers)
+        if error is not None:
+            raise error
+        return result
 
     def read_requestline(self) -> str:
         # The whole head in one go when it is in the read buffer (one peek instead of a
@@ -504,14 +695,24 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         earlier one (see :meth:`_environ_template`), as get_environ would make it: that
         one's, with this request's target and input. None when the server's base environ
         has changed since."""
+        environ = self._environ_for(template, self.path, self.content_length)
+        if environ is not None:
+            self.wsgi_input = environ["wsgi.input"]
+        return environ
+
+    def _environ_for(
+        self, template: tuple[dict[str, Any], Any], target: str, content_length: int | None
+    ) -> dict[str, Any] | None:
+        """:meth:`_environ_from` for the request target ``target`` with a body of
+        ``content_length`` bytes, the handler's state left as it is."""
         environ, base = template
         if self.server.environ != base:
             return None
         environ = environ.copy()
-        path, _, query = self.path.partition("?")
+        path, _, query = target.partition("?")
         environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
         environ["QUERY_STRING"] = query
-        environ["wsgi.input"] = self.wsgi_input = gevent_private.request_input(self, False, False)
+        environ["wsgi.input"] = gevent_private.plain_request_input(self.rfile, content_length)
         return environ
 
     def _target_environ(self) -> dict[str, Any]:
@@ -568,7 +769,10 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     def run_application(self) -> None:
         # pywsgi's, and a connection taken over (WebSocket) gets no response written.
         self.taken_over = False
-        result = self.application(self.environ, self.start_response)
+        if self._lean_outcome is not None:  # the application ran already (_serve_lean)
+            result = self._resume()
+        else:
+            result = self.application(self.environ, self.start_response)
         try:
             if not self.taken_over:
                 if (

@@ -209,6 +209,86 @@ def test_the_response_bytes_are_pywsgis(name, version, monkeypatch):
     assert _without_dates(actual) == _without_dates(expected)
 
 
+def _raising(environ, start_response):
+    raise RuntimeError("the application failed")
+
+
+def _raising_after_the_start(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2")])
+    raise RuntimeError("the application failed after its start")
+
+
+def _body_left_unread(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+
+
+def _body_read(environ, start_response):
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+#: More answers, for the second request of a connection only.
+SECOND_ONLY = {"raises": _raising, "raises after its start": _raising_after_the_start}
+
+
+def _second(app):
+    """``app`` for the path ``/second``, a small answer for ``/first`` (so that the
+    second request, whose head is the first's, is a known request)."""
+
+    def answer(environ, start_response):
+        if environ["PATH_INFO"] == "/second":
+            return app(environ, start_response)
+        return _small(environ, start_response)
+
+    return answer
+
+
+@pytest.mark.parametrize("name", sorted({**APPS, **SECOND_ONLY}))
+def test_the_response_bytes_to_a_known_request_are_pywsgis(name, monkeypatch):
+    # geventsio's handler serves a known request without setting its state unless the
+    # answer needs it (_serve_lean): every kind of answer, and every error, on it.
+    monkeypatch.setattr(gevent.get_hub(), "print_exception", lambda *args: None)
+    app = _second({**APPS, **SECOND_ONLY}[name])
+    request = b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
+    expected = _exchange(pywsgi.WSGIHandler, app, request)
+    actual = _exchange(GeventsioHandler, app, request)
+    assert expected.startswith(b"HTTP/1.1 200 OK\r\n")  # the first answer
+    assert _without_dates(actual) == _without_dates(expected)
+
+
+@pytest.mark.parametrize("app", [_body_left_unread, _body_read])
+def test_a_known_post_body_read_or_not_leaves_the_next_request_whole(app):
+    request = b"POST /first HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+    expected = _exchange(pywsgi.WSGIHandler, app, request)
+    actual = _exchange(GeventsioHandler, app, request)
+    assert expected.count(b"HTTP/1.1 200 OK") == 2
+    assert _without_dates(actual) == _without_dates(expected)
+
+
+def test_a_known_request_is_served_lean_unless_a_step_is_overridden(monkeypatch):
+    served: list[str] = []
+    original = GeventsioHandler._serve_lean
+
+    def watching(self, start):
+        served.append(start.environ["PATH_INFO"])
+        return original(self, start)
+
+    monkeypatch.setattr(GeventsioHandler, "_serve_lean", watching)
+    _exchange(GeventsioHandler, _small, b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert served == (["/second"] if GeventsioHandler.serves_lean else [])
+
+    class OwnStart(GeventsioHandler):
+        def start_response(self, status, headers, exc_info=None):
+            return super().start_response(status, headers, exc_info)
+
+    assert not OwnStart.serves_lean  # its start_response must be called: the usual path
+    served.clear()
+    raw = _exchange(OwnStart, _small, b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert served == [] and raw.count(b"HTTP/1.1 200 OK") == 2
+
+
 def test_a_head_response_is_the_head_alone():
     raw = _exchange(GeventsioHandler, _small, b"HEAD /first HTTP/1.1\r\nHost: h\r\n\r\n")
     heads = raw.split(b"\r\n\r\n")
