@@ -311,6 +311,7 @@ class _CheckedStart:
         "date",
         "encoded_start",
         "length",
+        "length_error",
         "response_headers",
         "reusable",
         "sends_whole",
@@ -364,6 +365,19 @@ class _CheckedStart:
         #: A body may follow this head, which gives its length and no date: write_whole
         #: may send it.
         self.sends_whole = self.code not in (101, 204, 304) and length is not None and date is None
+        #: pywsgi's refusal of this head, raised by start_response after it recorded it
+        #: (a 204 or 304 with a non-zero length), or None.
+        self.length_error: str | None = None
+        if self.code in (204, 304) and length is not None and length != "0":
+            self.length_error = (
+                f"Invalid Content-Length for {self.code} response: {length!r} "
+                "(must be absent or zero)"
+            )
+
+    def whole(self, date: bytes, body: bytes) -> bytes:
+        """The response as it goes on the wire: this head, the ``Date`` header, ``body``
+        (for a head that :attr:`sends_whole`)."""
+        return b"".join((self.start_bytes(), b"Date: ", date, b"\r\n\r\n", body))
 
     def start_bytes(self) -> bytes:
         """The response's status line and header lines as they go on the wire."""
@@ -444,20 +458,17 @@ class PywsgiFastPaths:
         self.status = checked.status_bytes
         self._orig_status = status
         response_headers = self.response_headers = list(checked.response_headers)
-        code = self.code = checked.code
+        self.code = checked.code
         self.provided_date = checked.date
-        length = self.provided_content_length = checked.length
+        self.provided_content_length = checked.length
         connection = checked.connection
         if self.request_version == "HTTP/1.0" and connection is None:
             conntype = b"close" if self.close_connection else b"keep-alive"
             response_headers.append((b"Connection", conntype))
         elif connection == "close":
             self.close_connection = True
-        if (code == 304 or code == 204) and length is not None and length != "0":
-            message = (
-                f"Invalid Content-Length for {code} response: {length!r} (must be absent or zero)"
-            )
-            raise self.ApplicationError(message.encode("latin-1"))
+        if checked.length_error is not None:
+            raise self.ApplicationError(checked.length_error.encode("latin-1"))
         return self.write
 
     def finalize_headers(self) -> None:
@@ -509,7 +520,7 @@ class PywsgiFastPaths:
         self.headers_sent = True
         self.finalize_headers()  # adds the Date header alone, as sends_whole says
         date = self.provided_date
-        self._sendall(b"".join((checked.start_bytes(), b"Date: ", date, b"\r\n\r\n", body)))
+        self._sendall(checked.whole(date, body))
         return True
 
     def _check_http_version(self) -> bool:

@@ -275,6 +275,11 @@ LEAN_STEPS = (
 )
 
 
+#: The response state handle_one_response sets before it runs the application (in the
+#: order of GeventsioHandler._RESPONSE_STATE).
+_FRESH_RESPONSE = (None, False, None, False, False, 0)
+
+
 class _LeanStart:
     """A known request served by :meth:`GeventsioHandler._serve_lean` (its line, the
     line's words, its parsed fields and its environ) and its ``start_response``: the
@@ -317,8 +322,7 @@ class _LeanStart:
             return self.handler.start_response(status, headers, exc_info)
         # Nothing was sent yet, so a call with exc_info replaces the start (PEP 3333).
         checked = self.handler.checked_start(status, headers)
-        code, length = checked.code, checked.length
-        if (code == 304 or code == 204) and length is not None and length != "0":
+        if checked.length_error is not None:
             self.handler.start_response(status, headers)  # pywsgi's error, its state
         self.checked, self.status, self.headers = checked, status, headers
         return self.write
@@ -328,11 +332,7 @@ class _LeanStart:
         if not self.materialized:
             handler._materialize(self)
             # handle_one_response's state before the application, then the start.
-            handler.status = None
-            handler.headers_sent = False
-            handler.result = None
-            handler.response_use_chunked = False
-            handler.connection_upgraded = False
+            handler._set_response_state(_FRESH_RESPONSE)
             handler.start_response(self.status, self.headers)
             self.materialized = True
         handler.write(data)
@@ -494,9 +494,8 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
             or (parsed.content_length and gevent_private.unread_body(start.environ["wsgi.input"]))
         ):
             return self._serve_usual(start, result, None)
-        answer = (checked.start_bytes(), b"Date: ", gevent_private.http_date(), b"\r\n\r\n")
         try:
-            self._sendall(b"".join((*answer, result[0])))
+            self._sendall(checked.whole(gevent_private.http_date(), result[0]))
         except OSError as error:
             return self._serve_usual(start, [], error)
         return None if self.rfile.closed else True
@@ -539,6 +538,10 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     def _response_state(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._RESPONSE_STATE)
 
+    def _set_response_state(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(self._RESPONSE_STATE, state, strict=True):
+            setattr(self, name, value)
+
     def _resume(self) -> Any:
         """The application's answer that :meth:`_serve_lean` got (its error raised again),
         with the state that start_response and write gave the handler."""
@@ -546,8 +549,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         assert outcome is not None  # run_application asked for it
         start, result, error, response_state = outcome
         if response_state is not None:
-            for name, value in zip(self._RESPONSE_STATE, response_state, strict=True):
-                setattr(self, name, value)
+            self._set_response_state(response_state)
         elif start.checked is not None:
             self.start_response(start.status, start.headers)
         if error is not None:
