@@ -37,6 +37,7 @@ COMPILED_MODULES = [
     "geventsio/engine/socket.py",
     "geventsio/engine/websocket.py",
     "geventsio/engine/writer.py",
+    "geventsio/serving/lean.py",
     "geventsio/server/acks.py",
     "geventsio/server/broadcast.py",
     "geventsio/server/connection.py",

@@ -17,13 +17,14 @@ from __future__ import annotations
 import io
 import logging
 import socket as stdlib_socket
-import time
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import gevent
 import gevent.socket
 from gevent import pywsgi
+
+from geventsio.engine import http as engine_http
 
 #: The gevent releases (major, minor) whose private attributes below were checked.
 CHECKED_GEVENT = ((23, 9), (26, 99))
@@ -274,27 +275,6 @@ def mark_switched_protocols(handler: Any) -> None:
 JOINED_BODY_MAX = 64 * 1024
 
 
-def http_date() -> bytes:
-    """The ``Date`` header's value for a response sent now (formatted once per second)."""
-    return _HttpDate.value if int(time.time()) == _HttpDate.second else _HttpDate.now()
-
-
-class _HttpDate:
-    """The ``Date`` header's value, formatted once per second."""
-
-    second = -1
-    value = b""
-
-    @classmethod
-    def now(cls) -> bytes:
-        now = time.time()
-        second = int(now)
-        if second != cls.second:
-            cls.value = pywsgi.format_date_time(now)
-            cls.second = second
-        return cls.value
-
-
 #: How many checked responses a connection keeps (see PywsgiFastPaths.start_response).
 _STARTED_KEPT = 8
 
@@ -473,7 +453,7 @@ class PywsgiFastPaths:
 
     def finalize_headers(self) -> None:
         if self.provided_date is None:  # the Date header, formatted once per second
-            date = http_date()
+            date = engine_http.http_date()
             self.response_headers.append((b"Date", date))
             self.provided_date = date
         code = self.code

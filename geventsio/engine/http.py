@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
+from gevent import pywsgi
 
 from geventsio.exceptions import PayloadTooLarge, RemoteProtocolError
 
@@ -40,14 +41,24 @@ ERROR_MESSAGES = {
 }
 
 
-@dataclass(slots=True)
 class HttpResponse:
-    """An HTTP response the engine wants written (slotted: one is made per request)."""
+    """An HTTP response the engine wants written (one is made per request: a plain class,
+    native when compiled, is cheaper to make than a dataclass)."""
 
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    content_type: str = "text/plain; charset=UTF-8"
+    def __init__(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: list[tuple[str, str]] | None = None,
+        content_type: str = "text/plain; charset=UTF-8",
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers: list[tuple[str, str]] = [] if headers is None else headers
+        self.content_type = content_type
+
+    def __repr__(self) -> str:
+        return f"HttpResponse({self.status}, {self.body[:40]!r}, {self.headers!r})"
 
     @property
     def status_line(self) -> str:
@@ -189,3 +200,26 @@ def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
     if len(body) > limit:
         raise PayloadTooLarge(f"body over max_payload ({limit})")
     return body
+
+
+class _DateCache:
+    """The ``Date`` header's value, formatted once per second."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = b""
+
+
+_DATE = _DateCache()
+
+
+def http_date() -> bytes:
+    """The ``Date`` header's value for a response sent now, as pywsgi formats it
+    (formatted once per second)."""
+    now = time.time()
+    second = int(now)
+    cache = _DATE
+    if second != cache.second:
+        cache.value = pywsgi.format_date_time(now)
+        cache.second = second
+    return cache.value

@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import gevent
 import orjson
@@ -60,18 +60,26 @@ _TRANSPORT_NAMED = {transport.value: transport for transport in Transport}
 _HANDSHAKE_SCALARS = (str, int, float, bool)
 
 
-class _Request(NamedTuple):
-    """A checked Engine.IO request (a named tuple: made on every request, and a frozen
-    dataclass's ``__init__`` costs one ``object.__setattr__`` call per field)."""
+class _Request:
+    """A checked Engine.IO request (a plain class, native when compiled: one is made on
+    every request)."""
 
-    transport: Transport
-    session: EngineSocket | None
-    #: The session is another process's: forward the request to it (see ``router``).
-    forward: bool = False
-    #: The Engine.IO revision of the request's ``EIO``: 4, or 3 with ``allow_eio3``.
-    protocol: int = 4
-    #: The client takes binary (Engine.IO v3 only: no ``b64`` in the query).
-    binary: bool = True
+    def __init__(
+        self,
+        transport: Transport,
+        session: EngineSocket | None,
+        forward: bool = False,
+        protocol: int = 4,
+        binary: bool = True,
+    ) -> None:
+        self.transport = transport
+        self.session = session
+        #: The session is another process's: forward the request to it (see ``router``).
+        self.forward = forward
+        #: The Engine.IO revision of the request's ``EIO``: 4, or 3 with ``allow_eio3``.
+        self.protocol = protocol
+        #: The client takes binary (Engine.IO v3 only: no ``b64`` in the query).
+        self.binary = binary
 
 
 def new_sid() -> EngineSid:

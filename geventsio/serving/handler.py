@@ -20,6 +20,7 @@ from geventsio.engine import gevent_private
 from geventsio.engine.gevent_private import HANDLER_FAST_PATHS
 from geventsio.engine.takeover import SOCKET_KEY, TAKEOVER_KEY, hand_over
 from geventsio.engine.tcp import set_nodelay
+from geventsio.serving import lean
 
 #: As http.client's limits: the longest header line, the most header lines.
 MAX_HEADER_LINE = 65536
@@ -162,23 +163,6 @@ def _add_field(fields: list[tuple[str, str]], text: str) -> None:
     fields.append((name, value.lstrip(" \t")))
 
 
-def buffered_head(rfile: Any) -> tuple[str, int] | None:
-    """The next request's head (its lines joined by CRLF, without the empty line that
-    ends it), taken from ``rfile`` when it is already wholly in the read buffer with CRLF
-    line ends, the common case, so that it is consumed in one go, and how many bytes the
-    buffer still holds past it; None (nothing consumed) otherwise, and then the head is
-    read line by line."""
-    buffered: bytes = rfile.peek(READ_BUFFER_SIZE)
-    end = buffered.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    head = buffered[:end]
-    if head.count(b"\n") != head.count(b"\r\n"):
-        return None  # a bare LF ends a line somewhere: the line reader knows those
-    rfile.read(end + 4)
-    return head.decode("latin-1"), len(buffered) - end - 4
-
-
 class ParsedFields:
     """What :class:`GeventsioHandler` made of a request head's field lines (read whole),
     with its method and version: kept for the connection's next request, whose fields are
@@ -256,12 +240,9 @@ _UNREAD = object()
 #: How many sets of field lines a connection keeps parsed (see ParsedFields).
 _PARSED_FIELDS_KEPT = 4
 
-#: The read buffer of each HTTP connection, in bytes.
-READ_BUFFER_SIZE = 1024
-
-
-#: The handler's methods that _serve_lean does in their place for the common answer: a
-#: subclass that overrides one of them has its known requests served through them.
+#: The handler's methods that the lean path (:mod:`~geventsio.serving.lean`) does in
+#: their place for the common answer: a subclass that overrides one of them has its
+#: known requests served through them.
 LEAN_STEPS = (
     "get_environ",
     "handle_one_response",
@@ -278,64 +259,6 @@ LEAN_STEPS = (
 #: The response state handle_one_response sets before it runs the application (in the
 #: order of GeventsioHandler._RESPONSE_STATE).
 _FRESH_RESPONSE = (None, False, None, False, False, 0)
-
-
-class _LeanStart:
-    """A known request served by :meth:`GeventsioHandler._serve_lean` (its line, the
-    line's words, its parsed fields and its environ) and its ``start_response``: the
-    status and headers are checked at the call (pywsgi's errors, raised to the
-    application) and kept for after the application returns; ``write`` first gives the
-    handler the state pywsgi's steps would have given it, then writes the usual way."""
-
-    __slots__ = (
-        "checked",
-        "environ",
-        "handler",
-        "headers",
-        "line",
-        "materialized",
-        "parsed",
-        "status",
-        "words",
-    )
-
-    def __init__(
-        self,
-        handler: GeventsioHandler,
-        line: str,
-        words: list[str],
-        parsed: ParsedFields,
-        environ: dict[str, Any],
-    ) -> None:
-        self.handler = handler
-        self.line = line
-        self.words = words
-        self.parsed = parsed
-        self.environ = environ
-        self.checked: Any = None
-        self.status = ""
-        self.headers: list[tuple[str, str]] = []
-        self.materialized = False
-
-    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        if self.materialized:
-            return self.handler.start_response(status, headers, exc_info)
-        # Nothing was sent yet, so a call with exc_info replaces the start (PEP 3333).
-        checked = self.handler.checked_start(status, headers)
-        if checked.length_error is not None:
-            self.handler.start_response(status, headers)  # pywsgi's error, its state
-        self.checked, self.status, self.headers = checked, status, headers
-        return self.write
-
-    def write(self, data: bytes) -> None:
-        handler = self.handler
-        if not self.materialized:
-            handler._materialize(self)
-            # handle_one_response's state before the application, then the start.
-            handler._set_response_state(_FRESH_RESPONSE)
-            handler.start_response(self.status, self.headers)
-            self.materialized = True
-        handler.write(data)
 
 
 class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[misc]
@@ -367,12 +290,13 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     #: (a subclass that hooks read_requestline, where a request is waited for, says no).
     serves_known_requests = True
     #: Whether a known request whose environ is known too is served without setting the
-    #: handler's state (see _serve_lean): where gevent's internals allow, for a class that
-    #: overrides none of the steps it does in their place (LEAN_STEPS).
+    #: handler's state (see :mod:`~geventsio.serving.lean`): where gevent's internals
+    #: allow, for a class that overrides none of the steps it does in their place
+    #: (LEAN_STEPS).
     serves_lean = gevent_private.PYWSGI_FAST_PATH
     #: Whether the server's access log writes nothing (None: not asked yet).
     _silent_log: bool | None = None
-    #: What _serve_lean got from the application, for run_application to go on with.
+    #: What the lean path got from the application, for run_application to go on with.
     _lean_outcome: tuple[Any, ...] | None = None
     #: What handle_one_request found of the next request's head for read_requestline
     #: (None: not whole in the buffer; _UNREAD: not looked at).
@@ -383,7 +307,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         if rfile is None:
             # pywsgi's default is an 8 KiB buffer, held for the connection's whole life
             # (a WebSocket's too): request heads are far smaller, bodies are read past it.
-            rfile = gevent_private.socket_reader(sock, READ_BUFFER_SIZE)
+            rfile = gevent_private.socket_reader(sock, lean.READ_BUFFER_SIZE)
         super().__init__(sock, address, server, rfile)
         self.taken_over = False
         # The kernel socket of a plain gevent socket, written to directly (TLS: None).
@@ -398,38 +322,16 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         # head read here.
         if not self.serves_known_requests:
             return super().handle_one_request()
-        if self.rfile.closed:
-            return None
-        try:
-            head = buffered_head(self.rfile)
-        except OSError:
-            return None  # as read_requestline: a reset connection is not worth a log line
-        if head is not None:
-            known = self._known_request(head)
-            if known is not None:
-                return self._serve_known(head, *known)
-        self._pending_head = head
-        return super().handle_one_request()
+        served = lean.serve_buffered(self)
+        if served is lean.NOT_KNOWN:  # its head is in _pending_head, for read_requestline
+            return super().handle_one_request()
+        return served
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.serves_lean = GeventsioHandler.serves_lean and all(
             getattr(cls, step) is getattr(GeventsioHandler, step) for step in LEAN_STEPS
         )
-
-    def _known_request(self, head: tuple[str, int]) -> tuple[str, list[str], ParsedFields] | None:
-        """The request line, its words and the parsed fields of a head whose fields,
-        method and version an earlier request of the connection had; None otherwise."""
-        if self._parsed_fields is None:
-            return None
-        line, _, fields_text = head[0].partition("\r\n")
-        if len(line) >= pywsgi.MAX_REQUEST_LINE:
-            return None
-        words = line.split()
-        if len(words) != 3:
-            return None
-        parsed = self._known_fields(fields_text, words[0], words[2])
-        return None if parsed is None else (line, words, parsed)
 
     def _known_fields(self, fields_text: str, command: str, version: str) -> ParsedFields | None:
         """The connection's parsed field lines ``fields_text`` of a request with this
@@ -440,21 +342,14 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
             return None
         return parsed
 
-    def _serve_known(
+    def _serve_known_usual(
         self, head: tuple[str, int], line: str, words: list[str], parsed: ParsedFields
     ) -> bool | None:
-        """pywsgi's handle_one_request for a request :meth:`_known_request` recognised."""
+        """pywsgi's handle_one_request for a known request (see
+        :mod:`~geventsio.serving.lean`) that is not served lean: its steps, with what they
+        would read and parse already known."""
         self._head, self._read_past_head = head
         self._header_lines = None
-        template = parsed.environ
-        if template is not None and self.serves_lean:
-            silent = self._silent_log
-            if silent is None:  # asked once per connection
-                silent = self._silent_log = gevent_private.is_noop_log(self.server.log)
-            if silent:
-                environ = self._environ_for(template, words[1], parsed.content_length)
-                if environ is not None:
-                    return self._serve_lean(_LeanStart(self, line, words, parsed, environ))
         self.response_length = 0
         self._take_request(line, words, parsed)
         self.environ = self.get_environ()
@@ -464,46 +359,10 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
             return None
         return True
 
-    def _serve_lean(self, start: _LeanStart) -> bool | None:
-        """Serve a known request whose environ is made (an earlier one's, with this
-        target), leaving the handler's state as it is: the application's one-piece answer
-        with a checked head (a long-polling answer) leaves with the Date header in one
-        ``send()``. Anything else (an error, a streamed or written answer, a head to
-        complete, a body left unread) goes on pywsgi's way from where it stands
-        (:meth:`_serve_usual`), with the state its steps would have set by then."""
-        application = self.application = self.server.application
-        try:
-            result = application(start.environ, start)
-        except BaseException as error:  # as handle_one_response: pywsgi's handling reports it
-            return self._serve_usual(start, None, error)
-        checked = start.checked
-        command, _, version = start.words
-        parsed = start.parsed
-        if (
-            start.materialized
-            or checked is None
-            or not checked.sends_whole
-            or checked.connection is not None
-            or type(result) is not list
-            or len(result) != 1
-            or type(result[0]) is not bytes
-            or len(result[0]) > gevent_private.JOINED_BODY_MAX
-            or command == "HEAD"
-            or version != "HTTP/1.1"
-            or parsed.close_connection
-            or (parsed.content_length and gevent_private.unread_body(start.environ["wsgi.input"]))
-        ):
-            return self._serve_usual(start, result, None)
-        try:
-            self._sendall(checked.whole(gevent_private.http_date(), result[0]))
-        except OSError as error:
-            return self._serve_usual(start, [], error)
-        return None if self.rfile.closed else True
-
     def _serve_usual(
-        self, start: _LeanStart, result: Any, error: BaseException | None
+        self, start: lean.LeanStart, result: Any, error: BaseException | None
     ) -> bool | None:
-        """Go on with a request :meth:`_serve_lean` began, pywsgi's way: the handler gets
+        """Go on with a request the lean path began, pywsgi's way: the handler gets
         the request's state, then handle_one_response runs, taking the application's
         answer (or error) from here instead of calling it again (see run_application)."""
         if not start.materialized:
@@ -517,13 +376,21 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
             return None
         return True
 
-    def _materialize(self, request: _LeanStart) -> None:
+    def _materialize(self, request: lean.LeanStart) -> None:
         """The request's state on the handler, as pywsgi's steps set it before they call
         the application."""
         self.response_length = 0
         self._take_request(request.line, request.words, request.parsed)
         self.environ = request.environ
         self.wsgi_input = request.environ["wsgi.input"]
+
+    def _start_writing(self, request: lean.LeanStart) -> None:
+        """A request served lean whose application called ``write``: the handler takes
+        the request's state and handle_one_response's state before the application, then
+        the response's start, so that pywsgi's write goes on from there."""
+        self._materialize(request)
+        self._set_response_state(_FRESH_RESPONSE)
+        self.start_response(request.status, request.headers)
 
     #: What handle_one_response resets before it runs the application.
     _RESPONSE_STATE = (
@@ -543,7 +410,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
             setattr(self, name, value)
 
     def _resume(self) -> Any:
-        """The application's answer that :meth:`_serve_lean` got (its error raised again),
+        """The application's answer that the lean path got (its error raised again),
         with the state that start_response and write gave the handler."""
         outcome, self._lean_outcome = self._lean_outcome, None
         assert outcome is not None  # run_application asked for it
@@ -561,7 +428,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         # readline per line); its field lines wait for read_request.
         pending, self._pending_head = self._pending_head, _UNREAD
         if pending is _UNREAD:
-            head = buffered_head(self.rfile) if self.rfile is not None else None
+            head = lean.buffered_head(self.rfile) if self.rfile is not None else None
         else:
             head = cast("tuple[str, int] | None", pending)
         self._header_lines = None
@@ -697,24 +564,9 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         earlier one (see :meth:`_environ_template`), as get_environ would make it: that
         one's, with this request's target and input. None when the server's base environ
         has changed since."""
-        environ = self._environ_for(template, self.path, self.content_length)
+        environ = lean.environ_for(self, template, self.path, self.content_length)
         if environ is not None:
             self.wsgi_input = environ["wsgi.input"]
-        return environ
-
-    def _environ_for(
-        self, template: tuple[dict[str, Any], Any], target: str, content_length: int | None
-    ) -> dict[str, Any] | None:
-        """:meth:`_environ_from` for the request target ``target`` with a body of
-        ``content_length`` bytes, the handler's state left as it is."""
-        environ, base = template
-        if self.server.environ != base:
-            return None
-        environ = environ.copy()
-        path, _, query = target.partition("?")
-        environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
-        environ["QUERY_STRING"] = query
-        environ["wsgi.input"] = gevent_private.plain_request_input(self.rfile, content_length)
         return environ
 
     def _target_environ(self) -> dict[str, Any]:
@@ -771,7 +623,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
     def run_application(self) -> None:
         # pywsgi's, and a connection taken over (WebSocket) gets no response written.
         self.taken_over = False
-        if self._lean_outcome is not None:  # the application ran already (_serve_lean)
+        if self._lean_outcome is not None:  # the application ran already (lean path)
             result = self._resume()
         else:
             result = self.application(self.environ, self.start_response)

@@ -15,6 +15,7 @@ import pytest
 from gevent import pywsgi
 
 from geventsio.serving.handler import GeventsioHandler
+from geventsio.serving.lean import LeanStart
 
 
 def _small(environ, start_response):
@@ -267,26 +268,27 @@ def test_a_known_post_body_read_or_not_leaves_the_next_request_whole(app):
     assert _without_dates(actual) == _without_dates(expected)
 
 
-def test_a_known_request_is_served_lean_unless_a_step_is_overridden(monkeypatch):
-    served: list[str] = []
-    original = GeventsioHandler._serve_lean
+def test_a_known_request_is_served_lean_unless_a_step_is_overridden():
+    # Served lean, the application's start_response is the lean path's (LeanStart), not
+    # the handler's bound method.
+    lean_served: list[str] = []
 
-    def watching(self, start):
-        served.append(start.environ["PATH_INFO"])
-        return original(self, start)
+    def recording(environ, start_response):
+        if isinstance(start_response, LeanStart):
+            lean_served.append(environ["PATH_INFO"])
+        return _small(environ, start_response)
 
-    monkeypatch.setattr(GeventsioHandler, "_serve_lean", watching)
-    _exchange(GeventsioHandler, _small, b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
-    assert served == (["/second"] if GeventsioHandler.serves_lean else [])
+    _exchange(GeventsioHandler, recording, b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert lean_served == (["/second"] if GeventsioHandler.serves_lean else [])
 
     class OwnStart(GeventsioHandler):
         def start_response(self, status, headers, exc_info=None):
             return super().start_response(status, headers, exc_info)
 
     assert not OwnStart.serves_lean  # its start_response must be called: the usual path
-    served.clear()
-    raw = _exchange(OwnStart, _small, b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
-    assert served == [] and raw.count(b"HTTP/1.1 200 OK") == 2
+    lean_served.clear()
+    raw = _exchange(OwnStart, recording, b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert lean_served == [] and raw.count(b"HTTP/1.1 200 OK") == 2
 
 
 def test_a_head_response_is_the_head_alone():

@@ -1,0 +1,199 @@
+"""A connection's known requests, served without pywsgi's steps (compiled with mypyc).
+
+:class:`~geventsio.serving.handler.GeventsioHandler` recognises a request whose head is
+whole in the read buffer and whose field lines, method and version are those of an
+earlier request of the connection (a long-polling client's next GET or POST). When the
+environ of that earlier request is known too, the request is served here: the environ is
+that one's with this request's target and body, the application gets a
+:class:`LeanStart` as ``start_response``, and its one-piece answer with a checked head
+leaves with its ``Date`` in one ``send()``. Anything else goes back to the handler, which
+goes on pywsgi's way from where the request stands (``_serve_known_usual`` before the
+application ran, ``_serve_usual`` after).
+
+The handler is reached as ``Any`` (pywsgi's handler is a Python object): this module
+reads few of its attributes and sets none but the ones pywsgi's steps would have set.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gevent import pywsgi
+
+from geventsio.engine import gevent_private
+from geventsio.engine.http import http_date
+
+
+class _NotKnown:
+    """The type of :data:`NOT_KNOWN`."""
+
+
+#: :func:`serve_buffered` served nothing: the handler reads the request pywsgi's way
+#: (with ``handler._pending_head`` set to what was found of its head).
+NOT_KNOWN = _NotKnown()
+
+#: The read buffer of each HTTP connection, in bytes (request heads are far smaller).
+READ_BUFFER_SIZE: Final = 1024
+
+_MAX_REQUEST_LINE: Final[int] = pywsgi.MAX_REQUEST_LINE
+_JOINED_BODY_MAX: Final = gevent_private.JOINED_BODY_MAX
+
+
+def buffered_head(rfile: Any) -> tuple[str, int] | None:
+    """The next request's head (its lines joined by CRLF, without the empty line that
+    ends it), taken from ``rfile`` when it is already wholly in the read buffer with CRLF
+    line ends, the common case, so that it is consumed in one go, and how many bytes the
+    buffer still holds past it; None (nothing consumed) otherwise, and then the head is
+    read line by line."""
+    buffered: bytes = rfile.peek(READ_BUFFER_SIZE)
+    end = buffered.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buffered[:end]
+    if head.count(b"\n") != head.count(b"\r\n"):
+        return None  # a bare LF ends a line somewhere: the line reader knows those
+    rfile.read(end + 4)
+    return head.decode("latin-1"), len(buffered) - end - 4
+
+
+def serve_buffered(handler: Any) -> Any:
+    """Serve the connection's next request if it is a known one whose head is in the
+    read buffer: what pywsgi's ``handle_one_request`` returns (True: go on with the
+    connection; None: close it), or :data:`NOT_KNOWN`."""
+    rfile = handler.rfile
+    if rfile.closed:
+        return None
+    try:
+        head = buffered_head(rfile)
+    except OSError:
+        return None  # as read_requestline: a reset connection is not worth a log line
+    if head is None:
+        handler._pending_head = None
+        return NOT_KNOWN
+    known: dict[str, Any] | None = handler._parsed_fields
+    if known is not None:
+        line, _, fields_text = head[0].partition("\r\n")
+        if len(line) < _MAX_REQUEST_LINE:
+            words = line.split()
+            if len(words) == 3:
+                parsed = known.get(fields_text)
+                if parsed is not None and parsed.command == words[0] and parsed.version == words[2]:
+                    return _serve_known(handler, head, line, words, parsed)
+    handler._pending_head = head
+    return NOT_KNOWN
+
+
+def _serve_known(
+    handler: Any, head: tuple[str, int], line: str, words: list[str], parsed: Any
+) -> Any:
+    """pywsgi's handle_one_request for a known request: lean when its environ can be
+    made here, else through the handler's usual steps."""
+    template = parsed.environ
+    if template is not None and handler.serves_lean:
+        silent = handler._silent_log
+        if silent is None:  # asked once per connection
+            silent = handler._silent_log = gevent_private.is_noop_log(handler.server.log)
+        if silent:
+            environ = environ_for(handler, template, words[1], parsed.content_length)
+            if environ is not None:
+                return _serve_lean(handler, LeanStart(handler, line, words, parsed, environ))
+    return handler._serve_known_usual(head, line, words, parsed)
+
+
+def environ_for(
+    handler: Any, template: tuple[dict[str, Any], Any], target: str, content_length: Any
+) -> dict[str, Any] | None:
+    """The environ of a known request: the template's (an earlier request's with the
+    same fields), with this request's target and a body of ``content_length`` bytes;
+    None when the server's base environ changed since the template was made."""
+    environ, base = template
+    if handler.server.environ != base:
+        return None
+    environ = environ.copy()
+    path, _, query = target.partition("?")
+    environ["PATH_INFO"] = gevent_private.unquote_path(path) if "%" in path else path
+    environ["QUERY_STRING"] = query
+    environ["wsgi.input"] = gevent_private.plain_request_input(handler.rfile, content_length)
+    return environ
+
+
+def _serve_lean(handler: Any, start: LeanStart) -> Any:
+    """Call the application for a known request whose environ is made, the handler's
+    state left as it is: its one-piece answer with a checked head (a long-polling
+    answer) leaves with the Date header in one ``send()``. Anything else (an error, a
+    streamed or written answer, a head to complete, a body left unread) goes on pywsgi's
+    way from where it stands (the handler's ``_serve_usual``)."""
+    application = handler.application = handler.server.application
+    try:
+        result = application(start.environ, start)
+    except BaseException as error:  # as handle_one_response: pywsgi's handling reports it
+        return handler._serve_usual(start, None, error)
+    checked = start.checked
+    words = start.words
+    parsed = start.parsed
+    if (
+        start.materialized
+        or checked is None
+        or not checked.sends_whole
+        or checked.connection is not None
+        or type(result) is not list
+        or len(result) != 1
+        or type(result[0]) is not bytes
+        or len(result[0]) > _JOINED_BODY_MAX
+        or words[0] == "HEAD"
+        or words[2] != "HTTP/1.1"
+        or parsed.close_connection
+        or (parsed.content_length and gevent_private.unread_body(start.environ["wsgi.input"]))
+    ):
+        return handler._serve_usual(start, result, None)
+    encoded = checked.encoded_start
+    if encoded is None:
+        encoded = checked.start_bytes()
+    body: bytes = result[0]
+    try:
+        handler._sendall(b"".join((encoded, b"Date: ", http_date(), b"\r\n\r\n", body)))
+    except OSError as error:
+        return handler._serve_usual(start, [], error)
+    return None if handler.rfile.closed else True
+
+
+class LeanStart:
+    """A known request being served lean (its line, the line's words, its parsed fields
+    and its environ) and its ``start_response``: the status and headers are checked at
+    the call (pywsgi's errors, raised to the application) and kept for after the
+    application returns; ``write`` first gives the handler the state pywsgi's steps would
+    have given it, then writes the usual way."""
+
+    def __init__(
+        self, handler: Any, line: str, words: list[str], parsed: Any, environ: dict[str, Any]
+    ) -> None:
+        self.handler = handler
+        self.line = line
+        self.words = words
+        self.parsed = parsed
+        self.environ = environ
+        self.checked: Any = None
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+        self.materialized = False
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        handler = self.handler
+        if self.materialized:
+            return handler.start_response(status, headers, exc_info)
+        # Nothing was sent yet, so a call with exc_info replaces the start (PEP 3333).
+        checked = handler.checked_start(status, headers)
+        if checked.length_error is not None:
+            handler.start_response(status, headers)  # pywsgi's error, its state
+        self.checked = checked
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """PEP 3333's ``write``: the handler takes the request's state, then writes."""
+        handler = self.handler
+        if not self.materialized:
+            handler._start_writing(self)
+            self.materialized = True
+        handler.write(data)
