@@ -253,6 +253,7 @@ LEAN_STEPS = (
     "write_whole",
     "finalize_headers",
     "log_request",
+    "_sendall",
 )
 
 

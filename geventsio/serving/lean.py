@@ -151,10 +151,28 @@ def _serve_lean(handler: Any, start: LeanStart) -> Any:
         encoded = checked.start_bytes()
     body: bytes = result[0]
     try:
-        handler._sendall(b"".join((encoded, b"Date: ", http_date(), b"\r\n\r\n", body)))
+        _send(handler, b"".join((encoded, b"Date: ", http_date(), b"\r\n\r\n", body)))
     except OSError as error:
         return handler._serve_usual(start, [], error)
     return None if handler.rfile.closed else True
+
+
+def _send(handler: Any, data: bytes) -> None:
+    """Send ``data`` with one ``send()`` on the kernel socket when it takes it all (a
+    response nearly always fits the socket buffer); the rest, or all of it on a socket
+    with no kernel socket to use (TLS), through the handler's ``_sendall``."""
+    raw = handler._raw
+    if raw is not None:
+        try:
+            sent = raw.send(data)
+        except OSError:
+            sent = 0  # the handler's _sendall meets the error again and reports it
+        if sent == len(data):
+            return
+        if sent:
+            handler._sendall(memoryview(data)[sent:])
+            return
+    handler._sendall(data)
 
 
 class LeanStart:
@@ -182,7 +200,16 @@ class LeanStart:
         if self.materialized:
             return handler.start_response(status, headers, exc_info)
         # Nothing was sent yet, so a call with exc_info replaces the start (PEP 3333).
-        checked = handler.checked_start(status, headers)
+        # The connection's last few checked starts first (see checked_start).
+        checked: Any = None
+        started: dict[Any, Any] | None = handler._started
+        if started is not None:
+            try:
+                checked = started.get((status, *headers))
+            except TypeError:  # not hashable (a list for a header): checked_start says
+                checked = None
+        if checked is None:
+            checked = handler.checked_start(status, headers)
         if checked.length_error is not None:
             handler.start_response(status, headers)  # pywsgi's error, its state
         self.checked = checked
