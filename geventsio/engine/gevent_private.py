@@ -251,18 +251,6 @@ def request_input(handler: Any, chunked: bool, expect_continue: bool) -> Any:
     return pywsgi.Input(handler.rfile, handler.content_length, socket, chunked)
 
 
-def plain_request_input(rfile: Any, content_length: int | None) -> Any:
-    """pywsgi's ``wsgi.input`` object for a body of ``content_length`` bytes (or none)
-    read from ``rfile``, neither chunked nor expecting ``100 Continue``."""
-    return pywsgi.Input(rfile, content_length, None, False)
-
-
-def unread_body(body: Any) -> bool:
-    """Whether a ``wsgi.input`` made by :func:`plain_request_input` still holds bytes
-    the application did not read (pywsgi discards them after the response)."""
-    return bool(body.position < (body.content_length or 0))
-
-
 def mark_switched_protocols(handler: Any) -> None:
     """Record, for pywsgi's access log, that the connection left with ``101``."""
     handler.status = b"101"

@@ -383,7 +383,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
         self.response_length = 0
         self._take_request(request.line, request.words, request.parsed)
         self.environ = request.environ
-        self.wsgi_input = request.environ["wsgi.input"]
+        self.wsgi_input = request.body
 
     def _start_writing(self, request: lean.LeanStart) -> None:
         """A request served lean whose application called ``write``: the handler takes
