@@ -151,6 +151,14 @@ class WSGIApp:
         self._metrics_app = metrics_endpoint(self.metrics, allow_request)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        # An Engine.IO request on geventsio's handler (a long-poll's every request) first.
+        if environ.get("PATH_INFO") in self._paths and SOCKET_KEY in environ and self._host_seen:
+            return self.engine.handle_request(environ, start_response)
+        return self._serve_request(environ, start_response)
+
+    def _serve_request(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
         if not self._host_seen:
             # Joining a cluster may wait for Redis: the requests that come meanwhile wait
             # too, or they would open sessions no other process could route to.
