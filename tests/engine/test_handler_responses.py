@@ -7,6 +7,7 @@ second request on the same connection so that a wrong length or framing would sh
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 
@@ -231,6 +232,15 @@ def _body_read(environ, start_response):
     return [body]
 
 
+def _body_replaced(environ, start_response):
+    # A middleware's way: the body read, and a stream of its own left in the environ
+    # (the server must finish the body it made, whatever the environ holds now).
+    body = environ["wsgi.input"].read(2)
+    environ["wsgi.input"] = io.BytesIO(body)
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
 #: More answers, for the second request of a connection only.
 SECOND_ONLY = {"raises": _raising, "raises after its start": _raising_after_the_start}
 
@@ -260,7 +270,7 @@ def test_the_response_bytes_to_a_known_request_are_pywsgis(name, monkeypatch):
     assert _without_dates(actual) == _without_dates(expected)
 
 
-@pytest.mark.parametrize("app", [_body_left_unread, _body_read])
+@pytest.mark.parametrize("app", [_body_left_unread, _body_read, _body_replaced])
 def test_a_known_post_body_read_or_not_leaves_the_next_request_whole(app):
     request = b"POST /first HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
     expected = _exchange(pywsgi.WSGIHandler, app, request)
