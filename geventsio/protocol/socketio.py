@@ -26,7 +26,7 @@ socket.io-parser does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from enum import Enum, IntEnum
 from typing import Any
@@ -478,15 +478,36 @@ def _event_arguments(text: str, start: int, limits: DecoderLimits) -> list[Any] 
     depth = limits.max_depth
     if type(data) is not list or not data or type(data[0]) is not str or data[0] in RESERVED_EVENTS:
         return None
-    # No argument a container: one level, never too deep (max_depth is at least 1).
-    # Cheaper than counting brackets, which only bounds the walk of the rest.
+    # No argument a container: one level, never too deep (max_depth is at least 1); no
+    # argument's item a container: two levels. Cheaper than counting brackets, which
+    # only bounds the walk of the rest.
     if (
-        _FLAT_ITEMS.issuperset(map(type, data))
+        _flat(data)
+        or (depth >= 2 and _two_levels(data))
         or text.count("[") + text.count("{") <= depth
         or not _nests_deeper(data, depth)
     ):
         return data
     return None
+
+
+def _flat(values: Iterable[Any]) -> bool:
+    """Whether none of ``values`` is an array or object (a loop, compiled inline:
+    ``issuperset`` of a ``map`` would first build a set of it)."""
+    return all(type(value) in _FLAT_ITEMS for value in values)
+
+
+def _two_levels(data: list[Any]) -> bool:
+    """Whether no item of ``data``'s arrays and objects is an array or object (JSON's
+    types only: the JSON decoder made them)."""
+    for item in data:
+        kind = type(item)
+        if kind is dict:
+            if not _flat(item.values()):
+                return False
+        elif kind is list and not _flat(item):
+            return False
+    return True
 
 
 def _parse_header(text: str, limits: DecoderLimits) -> tuple[_Rule, int, str, int | None, str]:

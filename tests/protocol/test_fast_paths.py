@@ -30,6 +30,9 @@ from tests.build import replaces_a_method_of
 REPLACES_A_METHOD = replaces_a_method_of(socketio)
 
 TIGHT = DecoderLimits(max_depth=3, max_ack_id=999)
+#: Two levels: an event's arguments may be arrays and objects of scalars, no deeper.
+TWO_LEVELS = DecoderLimits(max_depth=2, max_ack_id=999)
+ONE_LEVEL = DecoderLimits(max_depth=1, max_ack_id=999)
 
 
 def general_decode(text: str, limits: DecoderLimits) -> socketio.Packet | str:
@@ -56,6 +59,9 @@ EVENT_PAYLOADS = st.sampled_from(
         '["e",[[1]]]',
         '["e",{"a":{"b":{"c":1}}}]',
         '["e",{"a":[1]}]',
+        '["e",{"a":1},[2,"x"],3]',
+        '["e",[{}]]',
+        '["e",{},[]]',
         '["e","[[[{{{"]',
         "[]",
         "[1]",
@@ -77,7 +83,7 @@ TEXTS = st.tuples(st.sampled_from(["2", "2/", "2/a,", "3", "21-"]), ACK_IDS, EVE
 
 
 @settings(max_examples=1500, deadline=None)
-@given(TEXTS, st.sampled_from([socketio._DEFAULT_LIMITS, TIGHT]))
+@given(TEXTS, st.sampled_from([socketio._DEFAULT_LIMITS, TIGHT, TWO_LEVELS, ONE_LEVEL]))
 def test_the_plain_event_shortcut_decodes_as_the_general_path(
     text: str, limits: DecoderLimits
 ) -> None:
