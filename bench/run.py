@@ -3,7 +3,7 @@
 and python-socketio on gevent, in one run, and the cost of the Flask extension
 (flask_ext) over the geventsio core.
 
-    python bench/run.py                       # every scenario, all four servers (~11 minutes)
+    python bench/run.py                       # every scenario, all four servers (~15 minutes)
     python bench/run.py --smoke --only geventsio,flask_ext   # ~25 s: every scenario has figures?
     python bench/run.py --only geventsio,flask_ext --scenarios echo   # flask_ext's overhead
     python bench/run.py --scenarios echo,binary --profile /tmp/prof   # py-spy the server
@@ -198,7 +198,7 @@ SCENARIOS = [
 ]
 
 FULL_TIMING = {"warmup": 1.0, "duration": 4.0}
-FULL_REPEAT = 3
+FULL_REPEAT = 5
 SMOKE_TIMING = {"warmup": 0.3, "duration": 1.0}
 
 
