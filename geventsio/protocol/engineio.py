@@ -9,7 +9,6 @@ separator 0x1E and a binary packet is written as ``b`` followed by its base64 fo
 from __future__ import annotations
 
 import binascii
-from dataclasses import dataclass
 from enum import IntEnum
 
 from geventsio.exceptions import RemoteProtocolError
@@ -33,31 +32,46 @@ class PacketType(IntEnum):
 _TYPE_BY_DIGIT = {str(int(t)): t for t in PacketType}
 
 
-@dataclass(frozen=True, slots=True, init=False)
 class Packet:
-    """One Engine.IO packet.
+    """One Engine.IO packet (immutable: its fields are read-only properties; a plain
+    class, native when compiled, because one is made per message).
 
     :param type: the packet type.
     :param data: text (``str``) or binary (``bytes``, MESSAGE only) data; ``""`` when absent.
     """
 
-    type: PacketType
-    data: str | bytes = ""
+    __slots__ = ("_data", "_type")
 
     def __init__(self, type: PacketType, data: str | bytes = "") -> None:
-        # Made per message: each field set once through its slot, as the generated
-        # __init__ of a frozen dataclass does, without its object.__setattr__ calls.
-        _SET_TYPE(self, type)
-        _SET_DATA(self, data)
+        self._type = type
+        self._data = data
+
+    @property
+    def type(self) -> PacketType:
+        """The packet type."""
+        return self._type
+
+    @property
+    def data(self) -> str | bytes:
+        """The packet's text or binary data."""
+        return self._data
 
     @property
     def is_binary(self) -> bool:
         """Whether the packet carries binary data."""
-        return isinstance(self.data, bytes)
+        return isinstance(self._data, bytes)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Packet) or type(other) is not type(self):
+            return NotImplemented
+        return self._type == other._type and self._data == other._data
 
-_SET_TYPE = vars(Packet)["type"].__set__
-_SET_DATA = vars(Packet)["data"].__set__
+    def __hash__(self) -> int:
+        return hash((self._type, self._data))
+
+    def __repr__(self) -> str:
+        return f"Packet(type={self._type!r}, data={self._data!r})"
+
 
 PING = Packet(PacketType.PING)
 PONG = Packet(PacketType.PONG)

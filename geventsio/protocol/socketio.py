@@ -65,9 +65,10 @@ MAX_ACK_ID = 2**53 - 1
 _MAX_ACK_ID_DIGITS = len(str(MAX_ACK_ID))  # 16
 
 
-@dataclass(frozen=True, slots=True, init=False)
 class Packet:
-    """One Socket.IO packet.
+    """One Socket.IO packet (immutable: its fields are read-only properties; a plain
+    class, native when compiled, because one is made per message and a frozen
+    dataclass's fields are set through descriptor calls).
 
     :param type: the packet type. Decoded packets are never BINARY_EVENT or BINARY_ACK.
     :param namespace: the namespace, ``"/"`` for the main one.
@@ -77,25 +78,52 @@ class Packet:
     :param id: the ack id, or ``None``.
     """
 
-    type: PacketType
-    namespace: str = "/"
-    data: Any = None
-    id: int | None = None
+    __slots__ = ("_data", "_id", "_namespace", "_type")
 
     def __init__(
         self, type: PacketType, namespace: str = "/", data: Any = None, id: int | None = None
     ) -> None:
-        # Made per message: each field set once through its slot, as the generated
-        # __init__ of a frozen dataclass does, without its object.__setattr__ calls.
-        _set_type(self, type)
-        _set_namespace(self, namespace)
-        _set_data(self, data)
-        _set_id(self, id)
+        self._type = type
+        self._namespace = namespace
+        self._data = data
+        self._id = id
 
+    @property
+    def type(self) -> PacketType:
+        """The packet type."""
+        return self._type
 
-_set_type, _set_namespace, _set_data, _set_id = (
-    vars(Packet)[name].__set__ for name in ("type", "namespace", "data", "id")
-)
+    @property
+    def namespace(self) -> str:
+        """The namespace."""
+        return self._namespace
+
+    @property
+    def data(self) -> Any:
+        """The payload (``None``: none)."""
+        return self._data
+
+    @property
+    def id(self) -> int | None:
+        """The ack id, or ``None``."""
+        return self._id
+
+    def _fields(self) -> tuple[PacketType, str, Any, int | None]:
+        return (self._type, self._namespace, self._data, self._id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Packet) or type(other) is not type(self):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Packet(type={self._type!r}, namespace={self._namespace!r}, "
+            f"data={self._data!r}, id={self._id!r})"
+        )
 
 
 @dataclass(frozen=True)
