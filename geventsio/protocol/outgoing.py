@@ -65,23 +65,24 @@ class OutgoingPacket:
         self._segment: str | None = None
         self._deflated: tuple[object, bytes] | None = None
 
-    @classmethod
-    def message(cls, data: str | bytes, compress: bool = True) -> OutgoingPacket:
-        """A MESSAGE packet carrying ``data``."""
-        return cls(Packet(PacketType.MESSAGE, data), compress)
+    @staticmethod
+    def message(data: str | bytes, compress: bool = True) -> OutgoingPacket:
+        """A MESSAGE packet carrying ``data`` (static methods, not class methods: compiled,
+        a call of the class itself is a direct one, with no keyword arguments parsed)."""
+        return OutgoingPacket(Packet(PacketType.MESSAGE, data), compress)
 
-    @classmethod
-    def text_message(cls, utf8: bytes) -> OutgoingPacket:
+    @staticmethod
+    def text_message(utf8: bytes) -> OutgoingPacket:
         """A text MESSAGE given whole as UTF-8 bytes, ``b"4"`` and its data: the payload
         of its WebSocket frame as it is. Its :attr:`packet` is decoded only if asked for
         (a long-polling answer, listeners), so a WebSocket's answer is never a ``str``."""
-        return cls(None, utf8=utf8)
+        return OutgoingPacket(None, True, utf8=utf8)
 
-    @classmethod
-    def binary_message(cls, data: bytes) -> OutgoingPacket:
+    @staticmethod
+    def binary_message(data: bytes) -> OutgoingPacket:
         """A binary MESSAGE carrying ``data``: its WebSocket message as it is, its
         :attr:`packet` made only if asked for (a long-polling answer, listeners)."""
-        return cls(None, message=data)
+        return OutgoingPacket(None, True, message=data)
 
     @property
     def text_utf8(self) -> bytes | None:
