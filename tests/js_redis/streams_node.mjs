@@ -26,7 +26,7 @@ await redisClient.connect();
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
-  adapter: createAdapter(redisClient, { streamName, blockTimeInMs: 1000 }),
+  adapter: createAdapter(redisClient, { streamName, channelPrefix: streamName, blockTimeInMs: 1000 }),
   connectionStateRecovery: { maxDisconnectionDuration: 60000 },
 });
 io.on("connection", (socket) => {

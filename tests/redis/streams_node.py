@@ -32,7 +32,13 @@ class StreamsNode:
 
     def __init__(self, name: str, redis_url: str, stream: str, write: Any) -> None:
         self.factory = redis_streams_adapter(
-            redis_url, stream_name=stream, block_time=1.0, heartbeat_interval=1.0
+            redis_url,
+            stream_name=stream,
+            # The test's own request channels too (the default, "socket.io", is shared by
+            # every cluster on the Redis: two test runs at once would answer each other).
+            channel_prefix=stream,
+            block_time=1.0,
+            heartbeat_interval=1.0,
         )
         self.sio = geventsio.Server(
             adapter=self.factory,
