@@ -334,15 +334,6 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
             getattr(cls, step) is getattr(GeventsioHandler, step) for step in LEAN_STEPS
         )
 
-    def _known_fields(self, fields_text: str, command: str, version: str) -> ParsedFields | None:
-        """The connection's parsed field lines ``fields_text`` of a request with this
-        method and version, if it keeps them (see ParsedFields)."""
-        known = self._parsed_fields
-        parsed = known.get(fields_text) if known is not None else None
-        if parsed is None or parsed.command != command or parsed.version != version:
-            return None
-        return parsed
-
     def _serve_known_usual(
         self, head: tuple[str, int], line: str, words: list[str], parsed: ParsedFields
     ) -> bool | None:
@@ -455,7 +446,7 @@ class GeventsioHandler(HANDLER_FAST_PATHS, pywsgi.WSGIHandler):  # type: ignore[
             return self._pywsgi_read_request(raw_requestline)
         command, _, version = words
         fields_text = self._fields_text
-        parsed = self._known_fields(fields_text, command, version)
+        parsed = lean.known_fields(self._parsed_fields, fields_text, command, version)
         if parsed is None:
             parsed = self._parse_fields(fields_text, command, version)
             if parsed is None:

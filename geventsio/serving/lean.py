@@ -79,11 +79,21 @@ def serve_buffered(handler: Any) -> Any:
         if len(line) < _MAX_REQUEST_LINE:
             words = line.split()
             if len(words) == 3:
-                parsed = known.get(fields_text)
-                if parsed is not None and parsed.command == words[0] and parsed.version == words[2]:
+                parsed = known_fields(known, fields_text, words[0], words[2])
+                if parsed is not None:
                     return _serve_known(handler, head, line, words, parsed)
     handler._pending_head = head
     return NOT_KNOWN
+
+
+def known_fields(known: dict[str, Any] | None, text: str, command: str, version: str) -> Any:
+    """The parsed field lines ``text`` among a connection's ``known`` ones (the handler's
+    ``ParsedFields``), if they were parsed for a request with this method and version;
+    None otherwise."""
+    parsed = known.get(text) if known is not None else None
+    if parsed is None or parsed.command != command or parsed.version != version:
+        return None
+    return parsed
 
 
 def _serve_known(
